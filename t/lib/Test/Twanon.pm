@@ -1,0 +1,1085 @@
+package Test::Twanon;
+
+# Copyright (C) twanon authors
+
+# Small test harness for ngx_http_twanon_module, shaped like nginx-tests'
+# lib/Test/Nginx.pm: every test writes its own nginx.conf into a temporary
+# prefix, starts a real nginx on loopback ports and talks raw HTTP to it.
+#
+# Environment:
+#   TEST_NGINX_BINARY        nginx binary (default /usr/sbin/nginx)
+#   TEST_NGINX_MODULE        the module .so to load (default ../build/
+#                            ngx_http_twanon_module.so relative to t/);
+#                            set it to an empty string to load nothing
+#   TEST_NGINX_GLOBALS       extra main-context lines for %%TEST_GLOBALS%%
+#   TEST_NGINX_GLOBALS_HTTP  extra http-context lines for %%TEST_GLOBALS_HTTP%%
+#   TEST_NGINX_VERBOSE       print requests, responses and logs as diagnostics
+#   TEST_NGINX_LEAVE         keep the temporary prefix after the test
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use base qw/ Exporter /;
+
+our @EXPORT = qw/ http http_get http_request port /;
+our @EXPORT_OK = qw/ http_content parse_response log_in log_out /;
+
+###############################################################################
+
+use Cwd qw//;
+use File::Basename qw/ dirname /;
+use File::Path qw/ rmtree /;
+use File::Spec qw//;
+use File::Temp qw/ tempdir /;
+use IO::Socket::INET;
+use POSIX qw/ WNOHANG /;
+use Scalar::Util qw/ weaken blessed /;
+use Test::More qw//;
+
+###############################################################################
+
+our $NGINX = defined $ENV{TEST_NGINX_BINARY} && $ENV{TEST_NGINX_BINARY} ne ''
+	? $ENV{TEST_NGINX_BINARY} : '/usr/sbin/nginx';
+
+our $MODULE;
+
+if (defined $ENV{TEST_NGINX_MODULE}) {
+	$MODULE = $ENV{TEST_NGINX_MODULE};
+	$MODULE = File::Spec->rel2abs($MODULE) if $MODULE ne '';
+
+} else {
+	# this file is t/lib/Test/Twanon.pm; the module is built in ../build
+
+	my $file = File::Spec->rel2abs(__FILE__);
+	$file = Cwd::abs_path($file) || $file;
+
+	my $tdir = dirname(dirname(dirname($file)));
+	$MODULE = File::Spec->catfile(dirname($tdir), 'build',
+		'ngx_http_twanon_module.so');
+}
+
+our $CRLF = "\x0d\x0a";
+
+# the object the exported functions (http_get, port, ...) talk to
+
+our $CURRENT;
+
+# every live object, for the END block
+
+my @OBJECTS;
+
+###############################################################################
+
+sub new {
+	my ($class) = @_;
+	$class = __PACKAGE__ unless defined $class && !ref $class;
+
+	my $self = bless {}, $class;
+
+	$self->{_pid} = $$;
+	$self->{_ports} = {};
+	$self->{_nginx_t} = 0;
+	$self->{_nginx_t_output} = [];
+	$self->{_daemons} = [];
+
+	$self->{_testdir} = tempdir('twanon-test-XXXXXXXXXX', TMPDIR => 1,
+		CLEANUP => ($ENV{TEST_NGINX_LEAVE} ? 0 : 1))
+		or die "Can't create temp directory: $!\n";
+
+	# when nginx runs as root, its workers run as an unprivileged user
+	# and must be able to reach the prefix
+
+	chmod(0755, $self->{_testdir})
+		or die "Can't chmod $self->{_testdir}: $!\n";
+
+	Test::More::BAIL_OUT("no $NGINX binary found") unless -x $NGINX;
+
+	Test::More::diag("testdir: $self->{_testdir}") if $ENV{TEST_NGINX_LEAVE};
+
+	$CURRENT = $self;
+
+	push @OBJECTS, $self;
+	weaken($OBJECTS[-1]);
+
+	_catch_signals();
+
+	return $self;
+}
+
+# a test killed by a signal runs no END block: stop what we started first,
+# then die of the same signal
+
+sub _catch_signals {
+	for my $sig (qw/ INT TERM HUP PIPE /) {
+		next if defined $SIG{$sig} && $SIG{$sig} ne 'DEFAULT';
+
+		$SIG{$sig} = sub {
+			for my $self (@OBJECTS) {
+				next unless defined $self && $self->{_pid} == $$;
+
+				$self->_kill_nginx(1);
+				$self->stop_daemons();
+
+				rmtree($self->{_testdir})
+					unless $ENV{TEST_NGINX_LEAVE};
+			}
+
+			$SIG{$sig} = 'DEFAULT';
+			kill $sig, $$;
+		};
+	}
+}
+
+# should this process die, the kernel sends SIGTERM to the child calling
+# this (Linux prctl(PR_SET_PDEATHSIG)), so that no nginx outlives its test
+
+sub _die_with_parent {
+	return unless $^O eq 'linux';
+
+	eval {
+		require 'sys/syscall.ph';
+		syscall(SYS_prctl(), 1, 15);
+	};
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	local ($?, $!, $@);
+
+	return if !defined $self->{_pid} || $self->{_pid} != $$;
+
+	$self->stop();
+}
+
+END {
+	local ($?, $!, $@);
+
+	for my $self (@OBJECTS) {
+		next unless defined $self;
+		next if $self->{_pid} != $$;
+		$self->stop();
+	}
+}
+
+###############################################################################
+
+# features: Debian's nginx has everything the tests use, so has() only
+# records what was asked for
+
+sub has {
+	my ($self, @features) = @_;
+	push @{$self->{_has}}, @features;
+	return $self;
+}
+
+sub has_version {
+	my ($self, $need) = @_;
+
+	$self->{_configure_args} = `$NGINX -V 2>&1`
+		unless defined $self->{_configure_args};
+
+	$self->{_configure_args} =~ m!nginx version: nginx/([0-9.]+)!
+		or return 0;
+
+	my @v = split(/\./, $1);
+
+	for my $n (split(/\./, $need)) {
+		my $v = shift @v || 0;
+		return 0 if $n > $v;
+		return 1 if $v > $n;
+	}
+
+	return 1;
+}
+
+sub plan {
+	my ($self, $plan) = @_;
+
+	Test::More::plan(tests => $plan + 2);
+	$self->{_planned} = 1;
+
+	return $self;
+}
+
+sub testdir {
+	my ($self) = @_;
+	return $self->{_testdir};
+}
+
+sub module {
+	return $MODULE;
+}
+
+sub binary {
+	return $NGINX;
+}
+
+###############################################################################
+
+# ports: each 127.0.0.1:NNNN in a config maps to a free port, stable
+# within one object
+
+sub port {
+	my ($self, $num);
+
+	if (blessed($_[0]) && $_[0]->isa(__PACKAGE__)) {
+		($self, $num) = @_;
+
+	} else {
+		($num) = @_;
+		$self = $CURRENT or die "no Test::Twanon object\n";
+	}
+
+	return $self->{_ports}{$num} if defined $self->{_ports}{$num};
+
+	my %used = map { $_ => 1 } values %{$self->{_ports}};
+
+	for (1 .. 20) {
+		my $s = IO::Socket::INET->new(
+			Proto => 'tcp',
+			LocalAddr => '127.0.0.1:0',
+			Listen => 1,
+			ReuseAddr => 1,
+		) or next;
+
+		my $port = $s->sockport();
+		$s->close();
+
+		next if $used{$port};
+
+		$self->{_ports}{$num} = $port;
+		return $port;
+	}
+
+	die "can't find a free port for $num\n";
+}
+
+###############################################################################
+
+sub read_file {
+	my ($self, $name) = @_;
+	local $/;
+
+	my $path = File::Spec->file_name_is_absolute($name)
+		? $name : $self->{_testdir} . '/' . $name;
+
+	open my $fh, '<', $path or die "Can't open $path: $!\n";
+	binmode $fh;
+	my $content = <$fh>;
+	close $fh;
+
+	return defined $content ? $content : '';
+}
+
+sub write_file {
+	my ($self, $name, $content) = @_;
+
+	my $path = File::Spec->file_name_is_absolute($name)
+		? $name : $self->{_testdir} . '/' . $name;
+
+	open my $fh, '>', $path or die "Can't create $path: $!\n";
+	binmode $fh;
+	print $fh $content;
+	close $fh or die "Can't write $path: $!\n";
+
+	return $self;
+}
+
+sub write_file_expand {
+	my ($self, $name, $content) = @_;
+
+	return $self->write_file($name,
+		$self->_expand($content, $self->{_testdir}));
+}
+
+# the generated globals are kept on one line each, so that line numbers
+# in an expanded config are the line numbers of the text the test wrote
+
+sub test_globals {
+	my ($self, $dir) = @_;
+	$dir = $self->{_testdir} unless defined $dir;
+
+	my $s = '';
+
+	$s .= "load_module $MODULE; " if $MODULE ne '';
+	$s .= "pid $dir/nginx.pid; ";
+	$s .= "error_log $dir/error.log debug;";
+
+	$s .= ' ' . _one_line($ENV{TEST_NGINX_GLOBALS})
+		if defined $ENV{TEST_NGINX_GLOBALS};
+
+	return $s;
+}
+
+sub test_globals_http {
+	my ($self, $dir) = @_;
+	$dir = $self->{_testdir} unless defined $dir;
+
+	my $s = '';
+
+	$s .= "client_body_temp_path $dir/client_body_temp; ";
+	$s .= "proxy_temp_path $dir/proxy_temp; ";
+	$s .= "fastcgi_temp_path $dir/fastcgi_temp; ";
+	$s .= "uwsgi_temp_path $dir/uwsgi_temp; ";
+	$s .= "scgi_temp_path $dir/scgi_temp; ";
+	$s .= "access_log $dir/access.log;";
+
+	$s .= ' ' . _one_line($ENV{TEST_NGINX_GLOBALS_HTTP})
+		if defined $ENV{TEST_NGINX_GLOBALS_HTTP};
+
+	return $s;
+}
+
+sub _one_line {
+	my ($s) = @_;
+
+	# a comment would swallow the rest of the line, so comments go
+
+	$s =~ s/#[^\n]*//g;
+	$s =~ s/\s*\n\s*/ /g;
+
+	return $s;
+}
+
+sub _expand {
+	my ($self, $content, $dir) = @_;
+
+	$content =~ s/%%TEST_GLOBALS%%/$self->test_globals($dir)/ge;
+	$content =~ s/%%TEST_GLOBALS_HTTP%%/$self->test_globals_http($dir)/ge;
+	$content =~ s/%%TESTDIR%%/$self->{_testdir}/g;
+	$content =~ s/%%CONFDIR%%/$dir/g;
+
+	$content =~ s/\b127\.0\.0\.1:(\d{2,5})\b/'127.0.0.1:' . $self->port($1)/ge;
+	$content =~ s/%%PORT_(\d+)%%/$self->port($1)/ge;
+
+	return $content;
+}
+
+###############################################################################
+
+sub run {
+	my ($self) = @_;
+
+	die "nginx already running\n" if $self->{_started};
+
+	my $testdir = $self->{_testdir};
+	my $conf = $self->read_file('nginx.conf');
+
+	my %listen;
+	while ($conf =~ /^\s*listen\s+127\.0\.0\.1:(\d+)/gm) {
+		$listen{$1} = 1;
+	}
+
+	unlink "$testdir/nginx.pid";
+
+	my $pid = fork();
+	die "Unable to fork(): $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		# own process group, so that a stuck nginx and its workers
+		# can be killed together
+
+		POSIX::setpgid(0, 0);
+		_die_with_parent();
+
+		open STDOUT, '>>', "$testdir/stderr.log";
+		open STDERR, '>>', "$testdir/stderr.log";
+
+		{
+			no warnings 'exec';
+			exec($NGINX, '-p', "$testdir/",
+				'-c', "$testdir/nginx.conf",
+				'-e', "$testdir/error.log");
+		}
+
+		print STDERR "Unable to exec($NGINX): $!\n";
+		POSIX::_exit(1);
+	}
+
+	$self->{_nginx} = $pid;
+	$self->{_started} = 1;
+
+	# wait until every listening port accepts connections
+
+	my ($exited, $ok);
+
+	for (1 .. 100) {
+		if (waitpid($pid, WNOHANG) == $pid) {
+			$exited = $?;
+			last;
+		}
+
+		$ok = 1;
+
+		for my $port (keys %listen) {
+			my $s = IO::Socket::INET->new(
+				Proto => 'tcp',
+				PeerAddr => "127.0.0.1:$port",
+				Timeout => 1,
+			);
+
+			if (!defined $s) {
+				$ok = 0;
+				last;
+			}
+
+			$s->close();
+		}
+
+		last if $ok && -e "$testdir/nginx.pid";
+
+		$ok = 0;
+		select undef, undef, undef, 0.05;
+	}
+
+	return $self if $ok;
+
+	if (defined $exited) {
+		$self->{_started} = 0;
+		delete $self->{_nginx};
+
+	} else {
+		$self->_kill_nginx();
+	}
+
+	my $why = defined $exited
+		? "nginx exited with status " . ($exited >> 8)
+		: "nginx did not start listening in time";
+
+	die "$why\n" . $self->_logs_for_humans();
+}
+
+sub try_run {
+	my ($self, $message) = @_;
+
+	eval { $self->run(); };
+
+	return $self unless $@;
+
+	Test::More::diag($@) if $ENV{TEST_NGINX_VERBOSE};
+
+	Test::More::plan(skip_all => $message);
+
+	return $self;
+}
+
+sub _logs_for_humans {
+	my ($self) = @_;
+
+	my $s = '';
+
+	for my $name (qw/ stderr.log error.log /) {
+		my $path = "$self->{_testdir}/$name";
+		next unless -s $path;
+
+		my @lines = split /\n/, $self->read_file($name);
+		@lines = grep { !/\[debug\]/ } @lines;
+		@lines = @lines[-40 .. -1] if @lines > 40;
+
+		$s .= "--- $name:\n" . join("\n", @lines) . "\n";
+	}
+
+	return $s;
+}
+
+sub _kill_nginx {
+	my ($self, $fast) = @_;
+
+	my $pid = $self->{_nginx};
+	return unless $pid;
+
+	for my $sig ($fast ? qw/ TERM KILL / : qw/ QUIT TERM KILL /) {
+		if ($sig eq 'KILL') {
+			kill 'KILL', -$pid;
+			kill 'KILL', $pid;
+
+		} else {
+			kill $sig, $pid;
+		}
+
+		my $limit = $sig eq 'QUIT' ? 200 : 100;
+
+		for (1 .. $limit) {
+			my $rc = waitpid($pid, WNOHANG);
+
+			if ($rc == $pid || $rc == -1) {
+				delete $self->{_nginx};
+				$self->{_started} = 0;
+				return;
+			}
+
+			select undef, undef, undef, 0.05;
+		}
+
+		Test::More::diag("nginx did not exit on SIG$sig")
+			if $sig ne 'KILL';
+	}
+
+	waitpid($pid, 0);
+	delete $self->{_nginx};
+	$self->{_started} = 0;
+}
+
+sub stop {
+	my ($self) = @_;
+
+	return $self if $self->{_pid} != $$;
+
+	$self->_kill_nginx() if $self->{_started};
+	$self->stop_daemons();
+
+	$self->_end_checks();
+
+	return $self;
+}
+
+sub stop_daemons {
+	my ($self) = @_;
+
+	while (@{$self->{_daemons}}) {
+		my $pid = shift @{$self->{_daemons}};
+
+		kill 'TERM', $pid;
+
+		my $exited;
+
+		for (1 .. 100) {
+			my $rc = waitpid($pid, WNOHANG);
+			$exited = 1, last if $rc == $pid || $rc == -1;
+			select undef, undef, undef, 0.05;
+		}
+
+		next if $exited;
+
+		kill 'KILL', $pid;
+		waitpid($pid, 0);
+	}
+
+	return $self;
+}
+
+# the two checks plan() adds: once, and only under a numeric plan
+
+sub _end_checks {
+	my ($self) = @_;
+
+	return if $self->{_checked};
+	return unless $self->{_planned};
+
+	my $tb = Test::More->builder;
+	my $plan = $tb->has_plan;
+	return unless defined $plan && $plan =~ /^\d+$/;
+
+	$self->{_checked} = 1;
+
+	my $log = $self->_slurp('error.log');
+	my $stderr = $self->_slurp('stderr.log');
+
+	my @alerts = grep { /\[(?:alert|emerg|crit)\]/ }
+		split(/\n/, $log . "\n" . $stderr);
+
+	Test::More::is(join("\n", @alerts), '', 'no alerts');
+
+	my $re = qr/ERROR: AddressSanitizer|runtime error:|Sanitizer/;
+
+	my @errors = grep { /$re/ }
+		split(/\n/, join("\n", $log, $stderr,
+			@{$self->{_nginx_t_output}}));
+
+	Test::More::is(join("\n", @errors), '', 'no sanitizer errors');
+
+	if ($ENV{TEST_NGINX_VERBOSE}) {
+		Test::More::diag($self->_logs_for_humans());
+	}
+}
+
+sub _slurp {
+	my ($self, $name) = @_;
+
+	my $path = "$self->{_testdir}/$name";
+	return '' unless -e $path;
+
+	my $s = eval { $self->read_file($name) };
+	return defined $s ? $s : '';
+}
+
+sub error_log_lines {
+	my ($self) = @_;
+	return split /\n/, $self->_slurp('error.log');
+}
+
+###############################################################################
+
+# nginx -t on a config written to a fresh subdirectory of the prefix;
+# returns (exit code, stdout and stderr, path of the config written)
+#
+# options: files (see below), timeout
+#
+# %%TESTDIR%% is the main prefix (where write_file puts files),
+# %%CONFDIR%% the subdirectory; the generated pid, error_log and temp paths
+# live in the subdirectory
+
+sub nginx_t {
+	my ($self, $conf, %opts) = @_;
+
+	my $n = ++$self->{_nginx_t};
+	my $dir = "$self->{_testdir}/t$n";
+
+	mkdir $dir or die "Can't create $dir: $!\n";
+	chmod 0755, $dir;
+
+	# files => { name => content, or [ content, mode ] }, written into
+	# the subdirectory (the prefix of this nginx -t) first
+
+	for my $name (sort keys %{$opts{files} || {}}) {
+		my $f = $opts{files}{$name};
+		my ($content, $mode) = ref $f ? @$f : ($f, 0644);
+
+		$self->write_file("$dir/$name", $content);
+		chmod $mode, "$dir/$name" or die "Can't chmod $name: $!\n";
+	}
+
+	my $path = "$dir/nginx.conf";
+	$self->write_file($path, $self->_expand($conf, $dir));
+
+	my $out = '';
+
+	my $pid = open(my $fh, '-|');
+	die "Can't fork: $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		open STDERR, '>&', \*STDOUT;
+		{
+			no warnings 'exec';
+			exec($NGINX, '-t', '-p', "$dir/", '-c', $path,
+				'-e', 'stderr');
+		}
+		print "Unable to exec($NGINX): $!\n";
+		POSIX::_exit(127);
+	}
+
+	eval {
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		alarm($opts{timeout} || 20);
+		local $/;
+		$out = <$fh>;
+		alarm(0);
+	};
+	alarm(0);
+
+	if ($@) {
+		kill 'KILL', $pid;
+		$out = (defined $out ? $out : '') . "\nnginx -t: $@";
+	}
+
+	close $fh;
+	my $rc = $? >> 8;
+	$rc = 255 if $? & 127;
+
+	$out = '' unless defined $out;
+
+	push @{$self->{_nginx_t_output}}, $out;
+	$self->{_last_nginx_t} = $path;
+
+	log_core('nginx -t', "exit $rc\n$out");
+
+	return wantarray ? ($rc, $out, $path) : $rc;
+}
+
+sub last_nginx_t_conf {
+	my ($self) = @_;
+	return $self->{_last_nginx_t};
+}
+
+# like try_run for nginx -t: skip the file when the module can't load
+
+sub try_nginx_t {
+	my ($self, $message) = @_;
+
+	my ($rc, $out) = $self->nginx_t(<<'EOF');
+%%TEST_GLOBALS%%
+
+events {
+}
+EOF
+
+	return $self if $rc == 0;
+
+	Test::More::diag($out) if $ENV{TEST_NGINX_VERBOSE};
+	Test::More::plan(skip_all => $message);
+
+	return $self;
+}
+
+###############################################################################
+
+sub run_daemon {
+	my ($self, $code, @args) = @_;
+
+	my $pid = fork();
+	die "Can't fork daemon: $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		_die_with_parent();
+
+		if (ref($code) eq 'CODE') {
+			eval { $code->(@args); };
+			print STDERR $@ if $@;
+			POSIX::_exit(0);
+		}
+
+		{
+			no warnings 'exec';
+			exec($code, @args);
+		}
+		POSIX::_exit(127);
+	}
+
+	push @{$self->{_daemons}}, $pid;
+
+	return $self;
+}
+
+sub waitforsocket {
+	my ($self, $peer) = @_;
+	$peer = $self unless blessed($self);
+
+	for (1 .. 100) {
+		my $s = IO::Socket::INET->new(
+			Proto => 'tcp',
+			PeerAddr => $peer,
+			Timeout => 1,
+		);
+
+		if (defined $s) {
+			$s->close();
+			return 1;
+		}
+
+		select undef, undef, undef, 0.05;
+	}
+
+	return undef;
+}
+
+###############################################################################
+
+sub log_core {
+	return unless $ENV{TEST_NGINX_VERBOSE};
+
+	my ($prefix, $msg) = @_;
+	($prefix, $msg) = ('', $prefix) unless defined $msg;
+	$prefix .= ' ' if length($prefix) > 0;
+
+	$msg = '' unless defined $msg;
+
+	if (length($msg) > 2048) {
+		$msg = substr($msg, 0, 2048)
+			. "(...logged only 2048 of " . length($msg) . " bytes)";
+	}
+
+	$msg =~ s/^/# $prefix/gm;
+	$msg =~ s/([^\x20-\x7e\n])/sprintf('\\x%02x', ord($1))/ge;
+	$msg .= "\n" unless $msg =~ /\n\z/;
+
+	print $msg;
+}
+
+sub log_out {
+	log_core('>>', @_);
+}
+
+sub log_in {
+	log_core('<<', @_);
+}
+
+###############################################################################
+
+# the HTTP client; each function may also be called as a method
+
+sub _self_and_args {
+	my $self = (blessed($_[0]) && $_[0]->isa(__PACKAGE__))
+		? shift : $CURRENT;
+
+	die "no Test::Twanon object\n" unless defined $self;
+
+	return ($self, @_);
+}
+
+sub http_get {
+	my ($self, $uri, %opts) = _self_and_args(@_);
+
+	return $self->http("GET $uri HTTP/1.0" . $CRLF
+		. "Host: localhost" . $CRLF . $CRLF, %opts);
+}
+
+# sends a raw request to 127.0.0.1:port(8080), or to port(opts{port}),
+# or to opts{peer}; returns the raw response, or undef on error or timeout
+#
+# options: port, peer, body (sent after the request), sleep (before the
+# body), timeout (seconds, default 8), start (return the socket after
+# sending)
+
+sub http {
+	my ($self, $request, %opts) = _self_and_args(@_);
+
+	my $timeout = $opts{timeout} || 8;
+	my $peer = $opts{peer}
+		|| '127.0.0.1:' . $self->port($opts{port} || 8080);
+
+	my ($s, $reply);
+
+	eval {
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		local $SIG{PIPE} = sub { die "sigpipe\n" };
+		alarm($timeout);
+
+		$s = $opts{socket} || IO::Socket::INET->new(
+			Proto => 'tcp',
+			PeerAddr => $peer,
+			Timeout => $timeout,
+		) or die "Can't connect to $peer: $!\n";
+
+		binmode $s;
+
+		log_out($request);
+		$s->print($request) or die "write: $!\n";
+
+		if (defined $opts{body}) {
+			select undef, undef, undef, $opts{sleep} if $opts{sleep};
+			log_out($opts{body});
+			$s->print($opts{body}) or die "write: $!\n";
+		}
+
+		alarm(0);
+	};
+	alarm(0);
+
+	if ($@) {
+		log_in("died: $@");
+		return undef;
+	}
+
+	return $s if $opts{start};
+
+	my $head = $request =~ /^HEAD /;
+
+	eval {
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		local $SIG{PIPE} = sub { die "sigpipe\n" };
+		alarm($timeout);
+
+		$reply = '';
+
+		while (1) {
+			my $n = sysread($s, my $buf, 65536);
+
+			if (!defined $n) {
+				# a reset after a complete response is fine
+				last if length $reply && _complete($reply, $head);
+				die "read: $!\n";
+			}
+
+			last if $n == 0;
+
+			$reply .= $buf;
+
+			# a keepalive connection stays open: stop at the end
+			# of the response
+
+			last if _complete($reply, $head);
+		}
+
+		$s->close();
+		alarm(0);
+	};
+	alarm(0);
+
+	if ($@) {
+		log_in("died: $@");
+		return undef;
+	}
+
+	log_in($reply);
+	return $reply;
+}
+
+# is a raw response complete?
+
+sub _complete {
+	my ($raw, $head) = @_;
+
+	my $end = index($raw, "\x0d\x0a\x0d\x0a");
+	return 0 if $end < 0;
+
+	my $headers = substr($raw, 0, $end);
+	my $body = substr($raw, $end + 4);
+
+	my ($status) = $headers =~ m!^HTTP/\d\.\d (\d{3})!;
+	return 0 unless defined $status;
+
+	return 1 if $head || $status =~ /^1|^204$|^304$/;
+
+	if ($headers =~ /^Transfer-Encoding:\s*chunked\s*$/mi) {
+		return _dechunk($body) ? 1 : 0;
+	}
+
+	if ($headers =~ /^Content-Length:\s*(\d+)\s*$/mi) {
+		return length($body) >= $1 ? 1 : 0;
+	}
+
+	# read until the connection is closed
+
+	return 0;
+}
+
+# returns the decoded body of a complete chunked body, or undef
+
+sub _dechunk {
+	my ($body) = @_;
+
+	my $content = '';
+	my $pos = 0;
+
+	while (1) {
+		my $eol = index($body, "\x0d\x0a", $pos);
+		return undef if $eol < 0;
+
+		my $line = substr($body, $pos, $eol - $pos);
+		my ($len) = $line =~ /^([0-9a-fA-F]+)/ or return undef;
+		$len = hex($len);
+		$pos = $eol + 2;
+
+		if ($len == 0) {
+			# trailers, then an empty line
+			while (1) {
+				$eol = index($body, "\x0d\x0a", $pos);
+				return undef if $eol < 0;
+				last if $eol == $pos;
+				$pos = $eol + 2;
+			}
+
+			return $content;
+		}
+
+		return undef if length($body) < $pos + $len + 2;
+
+		$content .= substr($body, $pos, $len);
+		$pos += $len + 2;
+	}
+}
+
+sub http_content {
+	my ($raw) = @_;
+
+	my $r = parse_response($raw);
+	return defined $r ? $r->{body} : undef;
+}
+
+# parses a raw response into
+# { status, headers (lowercased names; arrayref when repeated), body, raw }
+
+sub parse_response {
+	my ($raw) = @_;
+
+	return undef unless defined $raw;
+
+	my $end = index($raw, "\x0d\x0a\x0d\x0a");
+	return { status => undef, headers => {}, body => undef, raw => $raw }
+		if $end < 0;
+
+	my $head = substr($raw, 0, $end);
+	my $body = substr($raw, $end + 4);
+
+	my ($line, @lines) = split /\x0d\x0a/, $head;
+	my ($status) = $line =~ m!^HTTP/\d\.\d (\d{3})!;
+
+	my %headers;
+
+	for (@lines) {
+		my ($name, $value) = /^([^:]+):[ \t]*(.*?)[ \t]*$/ or next;
+		$name = lc $name;
+
+		if (!exists $headers{$name}) {
+			$headers{$name} = $value;
+
+		} elsif (ref $headers{$name}) {
+			push @{$headers{$name}}, $value;
+
+		} else {
+			$headers{$name} = [ $headers{$name}, $value ];
+		}
+	}
+
+	my $te = $headers{'transfer-encoding'};
+
+	if (defined $te && !ref $te && $te =~ /^chunked$/i) {
+		my $d = _dechunk($body);
+		$body = defined $d ? $d : $body . '[incomplete chunked body]';
+	}
+
+	return {
+		status => defined $status ? $status + 0 : undef,
+		status_line => $line,
+		headers => \%headers,
+		body => $body,
+		raw => $raw,
+	};
+}
+
+# http_request($method, $uri, headers => {...} or [...], body => '...',
+#     port => NNNN, version => '1.1', timeout => N)
+#
+# sends an HTTP/1.1 request with Host: localhost and Connection: close,
+# plus Content-Length when a body is given and neither Content-Length nor
+# Transfer-Encoding is; returns parse_response() of the reply, or a hash
+# with an undef status on error
+
+sub http_request {
+	my ($self, $method, $uri, %opts) = _self_and_args(@_);
+
+	my $version = $opts{version} || '1.1';
+	my @headers;
+
+	if (ref $opts{headers} eq 'HASH') {
+		@headers = map { [ $_, $opts{headers}{$_} ] }
+			sort keys %{$opts{headers}};
+
+	} elsif (ref $opts{headers} eq 'ARRAY') {
+		my @h = @{$opts{headers}};
+		push @headers, [ splice(@h, 0, 2) ] while @h;
+	}
+
+	my %have = map { lc($_->[0]) => 1 } @headers;
+
+	unshift @headers, [ 'Host', 'localhost' ] unless $have{host};
+	push @headers, [ 'Connection', 'close' ] unless $have{connection};
+
+	if (defined $opts{body} && !$have{'content-length'}
+		&& !$have{'transfer-encoding'})
+	{
+		push @headers, [ 'Content-Length', length($opts{body}) ];
+	}
+
+	my $request = "$method $uri HTTP/$version" . $CRLF;
+	$request .= "$_->[0]: $_->[1]" . $CRLF for @headers;
+	$request .= $CRLF;
+	$request .= $opts{body} if defined $opts{body};
+
+	my $raw = $self->http($request,
+		map { defined $opts{$_} ? ($_ => $opts{$_}) : () }
+			qw/ port peer timeout /);
+
+	my $r = parse_response($raw);
+
+	return $r || { status => undef, headers => {}, body => undef,
+		raw => undef };
+}
+
+###############################################################################
+
+1;
+
+###############################################################################

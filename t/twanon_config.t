@@ -1,0 +1,428 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Tests for the configuration checks of ngx_http_twanon_module: "nginx -t"
+# on each misconfiguration must fail with the documented message, naming
+# the directive and the file and line; good configurations must pass.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
+my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
+my $SECRET = 's3cr3t-for-tests-only-7f1c';
+my $APP = 'AP' . '11112222333344445555666677778888';
+my $PUSH = 'CR' . 'aaaabbbbccccddddeeeeffff00001111';
+
+my $t = Test::Twanon->new()->has(qw/http/);
+
+$t->try_nginx_t('no twanon')->plan(94);
+
+###############################################################################
+
+# a whole configuration around the given http, server and location text
+
+sub conf {
+	my (%c) = @_;
+
+	my $http = $c{http} || '';
+	my $server = $c{server} || '';
+	my $location = defined $c{location} ? $c{location} : '';
+
+	return <<"EOF";
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+$http
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+$server
+        location /token {
+$location
+        }
+    }
+}
+
+EOF
+}
+
+sub creds {
+	my (%skip) = map { $_ => 1 } @_;
+
+	my $s = '';
+
+	$s .= "            twanon_account_sid  $ACCOUNT;\n" unless $skip{sid};
+	$s .= "            twanon_api_key      $KEY;\n" unless $skip{key};
+	$s .= "            twanon_api_secret   $SECRET;\n" unless $skip{secret};
+
+	return $s;
+}
+
+# the number of the line of the written config holding the text, or of
+# the nth such line when given [ text, nth ]
+
+sub line_of {
+	my ($path, $text) = @_;
+
+	my $nth = 1;
+	($text, $nth) = @$text if ref $text;
+
+	my @lines = split /\n/, $t->read_file($path), -1;
+
+	for my $n (0 .. $#lines) {
+		next if index($lines[$n], $text) < 0;
+		return $n + 1 if --$nth == 0;
+	}
+
+	return 0;
+}
+
+# nginx -t must fail with "[emerg] MESSAGE", where "FILE:LINE" in the
+# message stands for the config path and the line holding $at; a message
+# not ending in FILE:LINE may be followed by nginx's own " in FILE:LINE"
+
+sub fails {
+	my ($name, $conf, $at, $message, %opts) = @_;
+
+	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
+	my $line = line_of($path, $at);
+
+	my $re = quotemeta($message);
+	my $where = quotemeta("$path:$line");
+
+	$re =~ s/FILE\\:LINE/$where/g;
+	$re .= '(?: in \S+:\d+)?' unless $message =~ /FILE:LINE$/;
+	$re = qr/\[emerg\] (?:\d+#\d+: )?$re$/m;
+
+	isnt($rc, 0, "$name fails");
+	like($out, $re, "$name message") or diag($out);
+}
+
+# nginx -t must fail with an [emerg] line holding every given text and
+# ending with " in FILE:LINE"
+
+sub fails_with {
+	my ($name, $conf, $at, $texts, %opts) = @_;
+
+	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
+	my $line = line_of($path, $at);
+
+	my ($emerg) = $out =~ /^(.*\[emerg\].*)$/m;
+	$emerg = '' unless defined $emerg;
+
+	isnt($rc, 0, "$name fails");
+	ok(!grep({ index($emerg, $_) < 0 } @$texts)
+		&& $emerg =~ / in \Q$path:$line\E$/, "$name message")
+		or diag($out);
+}
+
+sub passes {
+	my ($name, $conf, %opts) = @_;
+
+	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
+
+	is($rc, 0, "$name passes") or diag($out);
+
+	return ($out, $path);
+}
+
+###############################################################################
+
+# missing credentials
+
+fails('no account sid',
+	conf(location => creds('sid') . "            twanon_token;\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE requires "twanon_account_sid"');
+
+fails('no api key',
+	conf(location => creds('key') . "            twanon_token;\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE requires "twanon_api_key"');
+
+fails('no api secret',
+	conf(location => creds('secret') . "            twanon_token;\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE requires "twanon_api_secret" or '
+	. '"twanon_api_secret_file"');
+
+fails('no credentials',
+	conf(server => "        twanon_api_key  $KEY;\n",
+		location => "            twanon_token;\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE requires "twanon_account_sid"');
+
+fails('twanon_token in server',
+	conf(server => creds() . "        twanon_token;\n"),
+	'twanon_token;',
+	'"twanon_token" directive is not allowed here in FILE:LINE');
+
+# malformed SIDs
+
+for my $case (
+	[ 'twanon_account_sid', 'AC', 'ACxyz' ],
+	[ 'twanon_account_sid', 'AC', 'ac' . '0123456789abcdef' x 2 ],
+	[ 'twanon_account_sid', 'AC', 'AC' . '0123456789abcdef' x 2 . '0' ],
+	[ 'twanon_account_sid', 'AC', 'SK' . '0123456789abcdef' x 2 ],
+	[ 'twanon_api_key', 'SK', 'SK' . substr('fedcba9876543210' x 2, 1) ],
+	[ 'twanon_api_key', 'SK', 'SK' . 'g' x 32 ],
+	[ 'twanon_token_outgoing_application_sid', 'AP',
+		'AP' . '1111222233334444' x 2 . 'f' ],
+	[ 'twanon_token_push_credential_sid', 'CR', 'CR' . 'aaaabbbbccccdddg' x 2 ],
+)
+{
+	my ($directive, $prefix, $value) = @$case;
+
+	my %skip = (twanon_account_sid => 'sid', twanon_api_key => 'key');
+	my $c = creds($skip{$directive} || ()) . "            twanon_token;\n"
+		. "            $directive  $value;\n";
+
+	fails("$prefix $value", conf(location => $c), "$directive  $value",
+		qq{invalid value "$value" in "$directive" directive, }
+		. qq{it must be "$prefix" followed by 32 hex digits in FILE:LINE});
+}
+
+fails('sid in server',
+	conf(server => "        twanon_account_sid  AC1234;\n",
+		location => creds('sid') . "            twanon_token;\n"),
+	'twanon_account_sid  AC1234;',
+	'invalid value "AC1234" in "twanon_account_sid" directive, '
+	. 'it must be "AC" followed by 32 hex digits in FILE:LINE');
+
+fails('sid duplicate',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_account_sid  $ACCOUNT;\n"),
+	[ 'twanon_account_sid', 2 ],
+	'"twanon_account_sid" directive is duplicate in FILE:LINE');
+
+# ttl
+
+for my $ttl (qw/ 0 0s 25h 86401s /) {
+	my $c = creds() . "            twanon_token;\n"
+		. "            twanon_token_ttl  $ttl;\n";
+
+	fails("ttl $ttl", conf(location => $c), "twanon_token_ttl  $ttl;",
+		'"twanon_token_ttl" directive must be between 1s and 24h '
+		. 'in FILE:LINE');
+}
+
+# identity pattern
+
+fails_with('bad regex',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_token_identity_pattern  \"^(abc\$\";\n"),
+	'twanon_token_identity_pattern', [ 'twanon_token_identity_pattern' ]);
+
+# cors
+
+for my $origin ('https://x.com/', 'example.com', 'ftp://example.com',
+	'https://example.com/path', 'https://')
+{
+	my $c = creds() . "            twanon_token;\n"
+		. "            twanon_cors_origin  $origin;\n";
+
+	fails("cors $origin", conf(location => $c), "twanon_cors_origin  $origin",
+		qq{invalid value "$origin" in "twanon_cors_origin" directive, }
+		. q{it must be an origin such as "https://example.com", "*" }
+		. q{or "off" in FILE:LINE});
+}
+
+# region
+
+for my $region ('IE1', 'us_1', 'a' x 33) {
+	my $c = creds() . "            twanon_token;\n"
+		. "            twanon_token_region  $region;\n";
+
+	fails("region $region", conf(location => $c),
+		"twanon_token_region  $region",
+		qq{invalid value "$region" in "twanon_token_region" directive, }
+		. q{it must be a region name such as "us1" or "ie1" in FILE:LINE});
+}
+
+# on and off
+
+fails('incoming maybe',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_token_incoming  maybe;\n"),
+	'twanon_token_incoming  maybe;',
+	'invalid value "maybe" in "twanon_token_incoming" directive, '
+	. 'it must be "on" or "off" in FILE:LINE');
+
+# secrets
+
+fails('empty secret',
+	conf(location => creds('secret') . "            twanon_token;\n"
+		. "            twanon_api_secret  \"\";\n"),
+	'twanon_api_secret  "";',
+	'empty value in "twanon_api_secret" directive in FILE:LINE');
+
+my $dir = $t->testdir();
+
+$t->write_file('empty.secret', '');
+$t->write_file('blank.secret', " \t\r\n\n  \n");
+$t->write_file('good.secret', "$SECRET\n");
+$t->write_file('shared.secret', "$SECRET\n");
+$t->write_file('public.secret', "$SECRET\n");
+mkdir "$dir/secret.dir";
+chmod 0600, "$dir/$_" for qw/ empty.secret blank.secret good.secret /;
+chmod 0640, "$dir/shared.secret";
+chmod 0604, "$dir/public.secret";
+
+sub secret_file {
+	my ($path) = @_;
+	return conf(location => creds('secret') . "            twanon_token;\n"
+		. "            twanon_api_secret_file  $path;\n");
+}
+
+fails_with('secret file missing', secret_file("$dir/missing.secret"),
+	'twanon_api_secret_file',
+	[ 'twanon_api_secret_file', 'No such file or directory' ]);
+
+fails_with('secret file directory', secret_file("$dir/secret.dir"),
+	'twanon_api_secret_file', [ 'twanon_api_secret_file' ]);
+
+fails('secret file empty', secret_file("$dir/empty.secret"),
+	'twanon_api_secret_file',
+	qq{"twanon_api_secret_file" file "$dir/empty.secret" is empty}
+	. ' in FILE:LINE');
+
+fails('secret file blank', secret_file("$dir/blank.secret"),
+	'twanon_api_secret_file',
+	qq{"twanon_api_secret_file" file "$dir/blank.secret" is empty}
+	. ' in FILE:LINE');
+
+fails('secret then file',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_api_secret_file  $dir/good.secret;\n"),
+	'twanon_api_secret_file',
+	'"twanon_api_secret_file" directive is duplicate in FILE:LINE');
+
+fails('file then secret',
+	conf(location => "            twanon_api_secret_file  $dir/good.secret;\n"
+		. creds() . "            twanon_token;\n"),
+	"twanon_api_secret   $SECRET;",
+	'"twanon_api_secret" directive is duplicate in FILE:LINE');
+
+fails('file twice',
+	conf(location => creds('secret') . "            twanon_token;\n"
+		. "            twanon_api_secret_file  $dir/good.secret;\n"
+		. "            twanon_api_secret_file  $dir/good.secret;\n"),
+	[ 'twanon_api_secret_file', 2 ],
+	'"twanon_api_secret_file" directive is duplicate in FILE:LINE');
+
+###############################################################################
+
+# good configurations
+
+my ($out) = passes('all directives', conf(location => <<"EOF"));
+            twanon_token;
+            twanon_account_sid                     $ACCOUNT;
+            twanon_api_key                         $KEY;
+            twanon_api_secret                      $SECRET;
+            twanon_token_identity                  \$arg_user;
+            twanon_token_identity_pattern          "^[a-z0-9_.\@-]{1,64}\$";
+            twanon_token_ttl                       24h;
+            twanon_token_incoming                  off;
+            twanon_token_outgoing_application_sid  $APP;
+            twanon_token_push_credential_sid       $PUSH;
+            twanon_token_region                    ie1;
+            twanon_cors_origin                     https://console.example.com
+                                                   http://localhost:8080;
+EOF
+
+like($out, qr/test is successful/, 'all directives successful');
+unlike($out, qr/\[(?:warn|emerg|alert|crit)\]/, 'all directives quiet');
+
+passes('ttl 1s', conf(location => creds() . <<'EOF'));
+            twanon_token;
+            twanon_token_ttl  1s;
+            twanon_token_region  us1;
+            twanon_cors_origin  *;
+EOF
+
+passes('cors off', conf(location => creds() . <<'EOF'));
+            twanon_token;
+            twanon_cors_origin  off;
+EOF
+
+passes('inherited from http', conf(http => creds()
+	. "    twanon_token_ttl  5m;\n",
+	location => "            twanon_token;\n"));
+
+passes('inherited from server', conf(server => creds(),
+	location => "            twanon_token;\n"));
+
+passes('inherited secret file', conf(http => creds('secret')
+	. "    twanon_api_secret_file  $dir/good.secret;\n",
+	location => "            twanon_token;\n"));
+
+passes('variables', conf(location => <<'EOF'));
+            twanon_token;
+            twanon_account_sid  $http_x_sid;
+            twanon_api_key      $http_x_key;
+            twanon_api_secret   $http_x_secret;
+EOF
+
+passes('upper case hex', conf(location => "            twanon_token;\n"
+	. '            twanon_account_sid  AC' . uc('0123456789abcdef' x 2) . ";\n"
+	. '            twanon_api_key      SK' . uc('fedcba9876543210' x 2) . ";\n"
+	. "            twanon_api_secret   $SECRET;\n"
+	. '            twanon_token_outgoing_application_sid  AP'
+	. uc('1111222233334444abcdef0123456789') . ";\n"
+	. '            twanon_token_push_credential_sid  CR'
+	. uc('aaaabbbbccccdddd' x 2) . ";\n"));
+
+passes('credentials without twanon_token', conf(location => creds('secret')));
+
+# secret files: 0600 is quiet, 0640 warns, relative to the prefix
+
+($out) = passes('secret file', secret_file("$dir/good.secret"));
+unlike($out, qr/\[warn\]/, 'secret file no warning');
+
+($out) = passes('secret file readable', secret_file("$dir/shared.secret"));
+my $warn = quotemeta(qq{"twanon_api_secret_file" file "$dir/shared.secret"}
+	. ' is readable by other users');
+like($out, qr/\[warn\] (?:\d+#\d+: )?$warn/, 'secret file readable warning');
+
+($out) = passes('secret file public', secret_file("$dir/public.secret"));
+$warn = quotemeta(qq{"twanon_api_secret_file" file "$dir/public.secret"}
+	. ' is readable by other users');
+like($out, qr/\[warn\] (?:\d+#\d+: )?$warn/, 'secret file public warning');
+
+my $path;
+($out, $path) = passes('secret file relative', secret_file('relative.secret'),
+	files => { 'relative.secret' => [ "$SECRET\r\n", 0600 ] });
+
+like($out, qr/test is successful/, 'secret file relative successful');
+
+###############################################################################
+
+# nothing printed by nginx -t contains the secret
+
+my $all = join "\n", @{$t->{_nginx_t_output}};
+unlike($all, qr/\Q$SECRET\E/, 'secret not printed');
+
+###############################################################################

@@ -1,0 +1,198 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Interoperability of twanon_token with Twilio's own helper library: each
+# token the module issues is handed to interop/token.js, which builds the
+# token twilio.jwt.AccessToken and VoiceGrant make for the same inputs and
+# compares the two (header, claims, signature).  Needs node and
+# interop/node_modules ("npm ci" in t/interop; "make test" runs it).
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use POSIX qw//;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon qw/ :DEFAULT parse_response /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+eval { require JSON::PP; };
+plan(skip_all => 'JSON::PP not installed') if $@;
+
+my $NODE = (grep { -x "$_/node" } split(/:/, $ENV{PATH} || ''))[0];
+plan(skip_all => 'node not found') unless defined $NODE;
+$NODE .= '/node';
+
+plan(skip_all => 'no interop/node_modules (run "npm ci" in t/interop)')
+	unless -d 'interop/node_modules/twilio'
+		&& -d 'interop/node_modules/jsonwebtoken';
+
+my $ACCOUNT = 'AC' . '0123456789abcdef0123456789ABCDEF';
+my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
+my $SECRET = 'interop-secret-9d41c7';
+my $APP = 'AP' . 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+my $PUSH = 'CR' . '0f1e2d3c4b5a69788796a5b4c3d2e1f0';
+
+my $t = Test::Twanon->new()->has(qw/http/);
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+        twanon_account_sid  $ACCOUNT;
+        twanon_api_key      $KEY;
+        twanon_api_secret   $SECRET;
+
+        location = /token {
+            twanon_token;
+        }
+
+        location = /token_full {
+            twanon_token;
+            twanon_token_region                    ie1;
+            twanon_token_outgoing_application_sid  $APP;
+            twanon_token_push_credential_sid       $PUSH;
+            twanon_token_ttl                       600;
+        }
+
+        location = /token_outgoing {
+            twanon_token;
+            twanon_token_incoming                  off;
+            twanon_token_outgoing_application_sid  $APP;
+            twanon_token_ttl                       24h;
+        }
+    }
+}
+
+EOF
+
+my $LONG = 'L' . ('0123456789_abcdefghi' x 6);
+
+my %plain = (ttl => 3600, incoming => JSON::PP::true());
+
+my %full = (ttl => 600, incoming => JSON::PP::true(), region => 'ie1',
+	outgoingApplicationSid => $APP, pushCredentialSid => $PUSH);
+
+my %outgoing = (ttl => 86400, incoming => JSON::PP::false(),
+	outgoingApplicationSid => $APP);
+
+my @cases = (
+	[ 'plain alice', 'GET', '/token', 'alice', \%plain ],
+	[ 'plain user_001', 'GET', '/token', 'user_001', \%plain ],
+	[ 'plain 121 chars', 'GET', '/token', $LONG, \%plain ],
+	[ 'plain post', 'POST', '/token', 'Op_42', \%plain ],
+	[ 'full alice', 'GET', '/token_full', 'alice', \%full ],
+	[ 'full user_001', 'GET', '/token_full', 'user_001', \%full ],
+	[ 'full 121 chars', 'GET', '/token_full', $LONG, \%full ],
+	[ 'outgoing only', 'GET', '/token_outgoing', 'user_001', \%outgoing ],
+);
+
+$t->try_run('no twanon')->plan(scalar @cases + 4);
+
+###############################################################################
+
+is(length($LONG), 121, 'long identity is 121 chars');
+
+my @tokens;
+
+for my $case (@cases) {
+	my ($name, $method, $uri, $identity, $settings) = @$case;
+
+	my $r = $method eq 'GET'
+		? parse_response(http_get("$uri?identity=$identity"))
+		: http_request('POST', $uri, body => "identity=$identity",
+			headers => [ 'Content-Type',
+				'application/x-www-form-urlencoded' ]);
+
+	my $json = eval { JSON::PP->new->decode($r->{body}) }
+		if defined $r->{status} && $r->{status} == 200;
+
+	if (!defined $json || !defined $json->{token}
+		|| !defined $json->{identity} || $json->{identity} ne $identity)
+	{
+		fail("interop $name");
+		diag("no token: " . (defined $r->{raw} ? $r->{raw} : 'no reply'));
+		next;
+	}
+
+	push @tokens, $json->{token};
+
+	my $input = JSON::PP->new->canonical->encode({
+		%$settings,
+		token => $json->{token},
+		identity => $identity,
+		accountSid => $ACCOUNT,
+		apiKey => $KEY,
+		apiSecret => $SECRET,
+	});
+
+	my ($rc, $out) = node('interop/token.js', $input);
+
+	my @lines = split /\n/, $out;
+	my @bad = grep { !/^ok - / } @lines;
+
+	ok($rc == 0 && @lines >= 10 && !@bad, "interop $name")
+		or diag("node exited with $rc:\n$out");
+}
+
+is(scalar @tokens, scalar @cases, 'every case got a token');
+
+$t->stop();
+
+my $log = $t->read_file('error.log');
+
+unlike($log, qr/\Q$SECRET\E/, 'no secret in error log');
+is((grep { index($log, (split /\./, $_)[2]) >= 0 } @tokens), 0,
+	'no token signature in error log');
+
+###############################################################################
+
+# runs node on a script with one argument; returns (exit code, output)
+
+sub node {
+	my ($script, $arg) = @_;
+
+	my $pid = open(my $fh, '-|');
+	die "Can't fork: $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		open STDERR, '>&', \*STDOUT;
+		{
+			no warnings 'exec';
+			exec($NODE, $script, $arg);
+		}
+		print "Unable to exec($NODE): $!\n";
+		POSIX::_exit(127);
+	}
+
+	local $/;
+	my $out = <$fh>;
+	close $fh;
+
+	return ($? >> 8, defined $out ? $out : '');
+}
+
+###############################################################################
