@@ -24,6 +24,12 @@
 #endif
 
 
+#define NGX_HTTP_TWANON_IDENTITIES_MAX   10
+#define NGX_HTTP_TWANON_PARAMS_MAX       8
+#define NGX_HTTP_TWANON_PARAM_NAME_MAX   32
+#define NGX_HTTP_TWANON_PARAM_VALUE_MAX  128
+
+
 typedef struct {
     ngx_str_t                   key;
     ngx_str_t                   value;
@@ -43,6 +49,23 @@ typedef struct {
 } ngx_http_twanon_grant_t;
 
 
+typedef struct {
+    ngx_array_t                 identities;     /* of ngx_str_t */
+    ngx_array_t                 params;         /* name, value */
+} ngx_http_twanon_route_t;
+
+
+typedef struct {
+    ngx_array_t                *identities;     /* of ngx_str_t */
+    ngx_array_t                *params;         /* name, value */
+    ngx_str_t                   caller_id;      /* empty: omitted */
+    ngx_str_t                   action;         /* empty: omitted */
+    ngx_uint_t                  time_limit;
+    ngx_uint_t                  timeout;
+    unsigned                    answer_on_bridge:1;
+} ngx_http_twanon_dial_t;
+
+
 ngx_int_t ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
     ngx_array_t *pairs, ngx_uint_t max);
 ngx_int_t ngx_http_twanon_form_get(ngx_array_t *pairs, ngx_str_t *key,
@@ -52,6 +75,29 @@ ngx_int_t ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,
     ngx_str_t *header);
 ngx_int_t ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     ngx_http_twanon_grant_t *grant, ngx_str_t *token);
+
+ngx_int_t ngx_http_twanon_signature_params(ngx_pool_t *pool,
+    ngx_array_t *pairs, ngx_str_t *out);
+ngx_int_t ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_str_t *params, ngx_str_t *tokens, ngx_uint_t ntokens,
+    ngx_str_t *signature);
+
+ngx_int_t ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
+    ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
+    ngx_http_twanon_route_t *route, const char **reason);
+ngx_int_t ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in,
+    ngx_str_t *out);
+size_t ngx_http_twanon_utf8_cut(u_char *p, size_t max);
+
+ngx_int_t ngx_http_twanon_twiml_dial(ngx_pool_t *pool,
+    ngx_http_twanon_dial_t *dial, ngx_str_t *out);
+ngx_int_t ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
+    ngx_str_t *voice, ngx_str_t *text, ngx_str_t *out);
+ngx_int_t ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
+    const char **reason);
+
+ngx_int_t ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *data, ngx_str_t *out);
 
 ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
 ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,

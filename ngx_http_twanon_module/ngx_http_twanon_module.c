@@ -8,14 +8,25 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <libxml/parser.h>
+
 #include "ngx_http_twanon_module.h"
 
 
+static ngx_int_t ngx_http_twanon_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_twanon_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_twanon_init_process(ngx_cycle_t *cycle);
+static void ngx_http_twanon_exit(ngx_cycle_t *cycle);
 static void *ngx_http_twanon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_twanon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_twanon_check_token(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+static ngx_int_t ngx_http_twanon_default_regex(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 
 static char *ngx_http_twanon_token(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -34,15 +45,53 @@ static char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twanon_ttl_bounds(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_twanon_incoming(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_twanon_client_parameter(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_twanon_caller_id(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_twanon_fallback_say(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_twanon_fallback_twiml(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_twanon_fallback_client(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_twanon_time_limit_bounds(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_twanon_timeout_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 
 static char *ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *value);
-static ngx_regex_t *ngx_http_twanon_compile(ngx_conf_t *cf,
+static ngx_regex_t *ngx_http_twanon_regex(ngx_conf_t *cf,
     ngx_str_t *pattern);
+static char *ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *value, ngx_http_complex_value_t **cv);
 
 
 static ngx_conf_post_handler_pt  ngx_http_twanon_ttl_post =
     ngx_http_twanon_ttl_bounds;
+static ngx_conf_post_handler_pt  ngx_http_twanon_time_limit_post =
+    ngx_http_twanon_time_limit_bounds;
+static ngx_conf_post_handler_pt  ngx_http_twanon_timeout_post =
+    ngx_http_twanon_timeout_bounds;
+
+
+static ngx_conf_enum_t  ngx_http_twanon_resolver_send[] = {
+    { ngx_string("number"), NGX_HTTP_TWANON_SEND_NUMBER },
+    { ngx_string("hash"), NGX_HTTP_TWANON_SEND_HASH },
+    { ngx_null_string, 0 }
+};
+
+
+#define NGX_HTTP_TWANON_FALLBACK_SAY                                          \
+    "We are sorry, no one is available to take your call right now. "         \
+    "Please try again later."
 
 
 static ngx_command_t  ngx_http_twanon_commands[] = {
@@ -138,12 +187,138 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       0,
       NULL },
 
+    { ngx_string("twanon_incoming"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_twanon_incoming,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_auth_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_auth_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_auth_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_auth_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      1,
+      NULL },
+
+    { ngx_string("twanon_verify_signature"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, verify_signature),
+      NULL },
+
+    { ngx_string("twanon_webhook_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_complex_value,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, webhook_url),
+      NULL },
+
+    { ngx_string("twanon_resolver"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_resolver,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, resolver),
+      NULL },
+
+    { ngx_string("twanon_resolver_send"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, resolver_send),
+      &ngx_http_twanon_resolver_send },
+
+    { ngx_string("twanon_identity_field"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, identity_field),
+      NULL },
+
+    { ngx_string("twanon_client_parameter"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_twanon_client_parameter,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_dial_caller_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_caller_id,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_dial_answer_on_bridge"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, answer_on_bridge),
+      NULL },
+
+    { ngx_string("twanon_dial_time_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, dial_time_limit),
+      &ngx_http_twanon_time_limit_post },
+
+    { ngx_string("twanon_dial_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, dial_timeout),
+      &ngx_http_twanon_timeout_post },
+
+    { ngx_string("twanon_dial_action"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, dial_action),
+      NULL },
+
+    { ngx_string("twanon_fallback_say"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_twanon_fallback_say,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_fallback_twiml"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_fallback_twiml,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_fallback_client"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_twanon_fallback_client,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_hash_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_complex_value,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, hash_key),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_twanon_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_twanon_add_variables,         /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_twanon_create_main_conf,      /* create main configuration */
@@ -164,13 +339,138 @@ ngx_module_t  ngx_http_twanon_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_twanon_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_twanon_exit,                  /* exit process */
+    ngx_http_twanon_exit,                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_http_variable_t  ngx_http_twanon_vars[] = {
+
+    { ngx_string("twanon_caller_hash"), NULL, ngx_http_twanon_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twanon_call_sid"), NULL, ngx_http_twanon_variable,
+      1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twanon_route"), NULL, ngx_http_twanon_variable,
+      2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twanon_client_identity"), NULL, ngx_http_twanon_variable,
+      3, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_twanon_routes[] = {
+    ngx_null_string,
+    ngx_string("client"),
+    ngx_string("unknown"),
+    ngx_string("error"),
+    ngx_string("rejected")
+};
+
+
+static ngx_int_t
+ngx_http_twanon_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    xmlInitParser();
+
+    for (v = ngx_http_twanon_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The variables read the main request's context, so that the resolver
+ * location can use them too (for example $twanon_caller_hash in a
+ * header).  None of them ever holds the caller's number.
+ */
+
+static ngx_int_t
+ngx_http_twanon_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *value;
+    ngx_http_twanon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case 0:
+        rc = ngx_http_twanon_caller_hash(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        value = &ctx->caller_hash;
+        break;
+
+    case 1:
+        value = &ctx->call_sid;
+        break;
+
+    case 2:
+        value = &ngx_http_twanon_routes[ctx->route];
+        break;
+
+    default: /* 3 */
+        value = &ctx->identities;
+        break;
+    }
+
+    if (value->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_init_process(ngx_cycle_t *cycle)
+{
+    xmlInitParser();
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twanon_exit(ngx_cycle_t *cycle)
+{
+    xmlCleanupParser();
+}
 
 
 static void *
@@ -210,9 +510,16 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
      *     conf->push_credential_sid = { 0, NULL };
      *     conf->region = { 0, NULL };
      *     conf->jwt_header = { 0, NULL };
+     *     conf->resolver = { 0, NULL };
+     *     conf->identity_field = { 0, NULL };
+     *     conf->dial_action = { 0, NULL };
+     *     conf->fallback = { 0, NULL };
      *     conf->token_file = { 0, NULL };
      *     conf->token_line = 0;
+     *     conf->incoming_file = { 0, NULL };
+     *     conf->incoming_line = 0;
      *     conf->token = 0;
+     *     conf->incoming = 0;
      */
 
     conf->account_sid = NGX_CONF_UNSET_PTR;
@@ -224,6 +531,18 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->token_incoming = NGX_CONF_UNSET;
     conf->cors_origins = NGX_CONF_UNSET_PTR;
     conf->cors_any = NGX_CONF_UNSET;
+    conf->auth_tokens = NGX_CONF_UNSET_PTR;
+    conf->verify_signature = NGX_CONF_UNSET;
+    conf->webhook_url = NGX_CONF_UNSET_PTR;
+    conf->resolver_send = NGX_CONF_UNSET_UINT;
+    conf->client_params = NGX_CONF_UNSET_PTR;
+    conf->caller_id_mode = NGX_CONF_UNSET_UINT;
+    conf->caller_id = NGX_CONF_UNSET_PTR;
+    conf->answer_on_bridge = NGX_CONF_UNSET;
+    conf->dial_time_limit = NGX_CONF_UNSET;
+    conf->dial_timeout = NGX_CONF_UNSET;
+    conf->fallback_clients = NGX_CONF_UNSET_PTR;
+    conf->hash_key = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -251,8 +570,53 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
     ngx_conf_merge_value(conf->cors_any, prev->cors_any, 0);
 
+    ngx_conf_merge_ptr_value(conf->auth_tokens, prev->auth_tokens, NULL);
+    ngx_conf_merge_value(conf->verify_signature, prev->verify_signature, 1);
+    ngx_conf_merge_ptr_value(conf->webhook_url, prev->webhook_url, NULL);
+    ngx_conf_merge_str_value(conf->resolver, prev->resolver, "");
+    ngx_conf_merge_uint_value(conf->resolver_send, prev->resolver_send,
+                              NGX_HTTP_TWANON_SEND_NUMBER);
+    ngx_conf_merge_str_value(conf->identity_field, prev->identity_field,
+                             "appId");
+    ngx_conf_merge_ptr_value(conf->client_params, prev->client_params, NULL);
+
+    if (conf->caller_id_mode == NGX_CONF_UNSET_UINT) {
+        conf->caller_id_mode = prev->caller_id_mode;
+        conf->caller_id = prev->caller_id;
+    }
+
+    ngx_conf_merge_uint_value(conf->caller_id_mode, prev->caller_id_mode,
+                              NGX_HTTP_TWANON_CALLER_ID_TO);
+    ngx_conf_merge_ptr_value(conf->caller_id, prev->caller_id, NULL);
+
+    ngx_conf_merge_value(conf->answer_on_bridge, prev->answer_on_bridge, 1);
+    ngx_conf_merge_sec_value(conf->dial_time_limit, prev->dial_time_limit,
+                             3600);
+    ngx_conf_merge_sec_value(conf->dial_timeout, prev->dial_timeout, 30);
+    ngx_conf_merge_str_value(conf->dial_action, prev->dial_action, "");
+    ngx_conf_merge_ptr_value(conf->hash_key, prev->hash_key, NULL);
+
+    /* a fallback set at this level replaces any kind inherited */
+
+    if (conf->fallback.data == NULL
+        && conf->fallback_clients == NGX_CONF_UNSET_PTR)
+    {
+        conf->fallback = prev->fallback;
+        conf->fallback_clients = prev->fallback_clients;
+    }
+
+    if (conf->fallback_clients == NGX_CONF_UNSET_PTR) {
+        conf->fallback_clients = NULL;
+    }
+
     if (conf->token) {
-        return ngx_http_twanon_check_token(cf, conf);
+        if (ngx_http_twanon_check_token(cf, conf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->incoming) {
+        return ngx_http_twanon_check_incoming(cf, conf);
     }
 
     return NGX_CONF_OK;
@@ -267,9 +631,7 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static char *
 ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
 {
-    char                         *missing;
-    ngx_str_t                     pattern;
-    ngx_http_twanon_main_conf_t  *mcf;
+    char  *missing;
 
     missing = NULL;
 
@@ -290,20 +652,8 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->identity_regex == NULL) {
-        mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
-
-        if (mcf->default_identity_regex == NULL) {
-            ngx_str_set(&pattern, NGX_HTTP_TWANON_IDENTITY_DEFAULT);
-
-            mcf->default_identity_regex = ngx_http_twanon_compile(cf,
-                                                                  &pattern);
-            if (mcf->default_identity_regex == NULL) {
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        conf->identity_regex = mcf->default_identity_regex;
+    if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_twanon_jwt_header(cf->pool, &conf->region, &conf->jwt_header)
@@ -313,6 +663,125 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Runs where "twanon_incoming" is set, after inheritance: what the
+ * webhook needs must be there, and the fallback is rendered once.
+ */
+
+static char *
+ngx_http_twanon_check_incoming(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    char                    *missing;
+    ngx_str_t               *id, empty, text;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *param;
+
+    missing = NULL;
+
+    if (conf->verify_signature && conf->auth_tokens == NULL) {
+        missing = "\"twanon_auth_token\" or \"twanon_auth_token_file\" "
+                  "(or \"twanon_verify_signature off\")";
+
+    } else if (conf->resolver.len == 0) {
+        missing = "\"twanon_resolver\"";
+
+    } else if (conf->resolver_send == NGX_HTTP_TWANON_SEND_HASH
+               && conf->hash_key == NULL)
+    {
+        missing = "\"twanon_hash_key\" (for \"twanon_resolver_send hash\")";
+    }
+
+    if (missing) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_incoming\" in %V:%ui requires %s",
+                      &conf->incoming_file, conf->incoming_line, missing);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->client_params == NULL) {
+        conf->client_params = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_http_twanon_pair_t));
+        if (conf->client_params == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        param = ngx_array_push_n(conf->client_params, 2);
+        if (param == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&param[0].key, "customerName");
+        param[0].value = param[0].key;
+        ngx_str_set(&param[1].key, "customerId");
+        param[1].value = param[1].key;
+    }
+
+    if (conf->fallback_clients) {
+        id = conf->fallback_clients->elts;
+
+        for (i = 0; i < conf->fallback_clients->nelts; i++) {
+            if (ngx_http_twanon_identity_valid(conf->identity_regex, &id[i])
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"twanon_fallback_client\" identity \"%V\" "
+                              "does not match the identity pattern, "
+                              "for \"twanon_incoming\" in %V:%ui",
+                              &id[i], &conf->incoming_file,
+                              conf->incoming_line);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (conf->fallback.data == NULL) {
+        ngx_str_null(&empty);
+        ngx_str_set(&text, NGX_HTTP_TWANON_FALLBACK_SAY);
+
+        if (ngx_http_twanon_twiml_say(cf->pool, &empty, &empty, &text,
+                                      &conf->fallback)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_default_regex(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
+{
+    ngx_str_t                     pattern;
+    ngx_http_twanon_main_conf_t  *mcf;
+
+    if (conf->identity_regex) {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+    if (mcf->default_identity_regex == NULL) {
+        ngx_str_set(&pattern, NGX_HTTP_TWANON_IDENTITY_DEFAULT);
+
+        mcf->default_identity_regex = ngx_http_twanon_regex(cf, &pattern);
+        if (mcf->default_identity_regex == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    conf->identity_regex = mcf->default_identity_regex;
+
+    return NGX_OK;
 }
 
 
@@ -353,9 +822,8 @@ ngx_http_twanon_complex_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t                          *value;
-    ngx_http_complex_value_t          **cv;
-    ngx_http_compile_complex_value_t    ccv;
+    ngx_str_t                  *value;
+    ngx_http_complex_value_t  **cv;
 
     cv = (ngx_http_complex_value_t **) (p + cmd->offset);
 
@@ -365,9 +833,19 @@ ngx_http_twanon_complex_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len == 0) {
+    return ngx_http_twanon_compile(cf, &cmd->name, &value[1], cv);
+}
+
+
+static char *
+ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value,
+    ngx_http_complex_value_t **cv)
+{
+    ngx_http_compile_complex_value_t  ccv;
+
+    if (value->len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty value in \"%V\" directive", &cmd->name);
+                           "empty value in \"%V\" directive", name);
         return NGX_CONF_ERROR;
     }
 
@@ -379,7 +857,7 @@ ngx_http_twanon_complex_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
 
     ccv.cf = cf;
-    ccv.value = &value[1];
+    ccv.value = value;
     ccv.complex_value = *cv;
 
     if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
@@ -595,7 +1073,7 @@ ngx_http_twanon_identity_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    tlcf->identity_regex = ngx_http_twanon_compile(cf, &value[1]);
+    tlcf->identity_regex = ngx_http_twanon_regex(cf, &value[1]);
     if (tlcf->identity_regex == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -605,7 +1083,7 @@ ngx_http_twanon_identity_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static ngx_regex_t *
-ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *pattern)
+ngx_http_twanon_regex(ngx_conf_t *cf, ngx_str_t *pattern)
 {
     u_char               errstr[NGX_MAX_CONF_ERRSTR];
     ngx_regex_compile_t  rc;
@@ -752,6 +1230,424 @@ invalid:
                        "\"https://example.com\", \"*\" or \"off\"",
                        &value[i], &cmd->name);
     return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_twanon_incoming(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (tlcf->incoming) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "conflicts with another content handler in this location";
+    }
+
+    clcf->handler = ngx_http_twanon_incoming_handler;
+
+    tlcf->incoming = 1;
+    tlcf->incoming_file = cf->conf_file->file.name;
+    tlcf->incoming_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "twanon_auth_token" and "twanon_auth_token_file" add to one list of at
+ * most two tokens, so that a token can be rotated: a signature valid
+ * under either is accepted.
+ */
+
+static char *
+ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    char                              *rv;
+    ngx_str_t                         *value;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (tlcf->auth_tokens == NGX_CONF_UNSET_PTR) {
+        tlcf->auth_tokens = ngx_array_create(cf->pool, 2,
+                                             sizeof(ngx_http_complex_value_t));
+        if (tlcf->auth_tokens == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (tlcf->auth_tokens->nelts == 2) {
+        return "is given more than twice: at most two auth tokens, "
+               "the current and the next, are allowed";
+    }
+
+    cv = ngx_array_push(tlcf->auth_tokens);
+    if (cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(cv, sizeof(ngx_http_complex_value_t));
+
+    value = cf->args->elts;
+
+    if (cmd->offset == 1) {
+        rv = ngx_http_twanon_read_file(cf, &value[1], &cv->value);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty value in \"%V\" directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (tlcf->resolver.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] == '?' || value[1].data[i] <= ' ') {
+            break;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].data[0] != '/' || i != value[1].len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be the URI of a location, such as "
+                           "\"/resolver\", with no arguments",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->resolver = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* twanon_client_parameter name [field]; */
+
+static char *
+ngx_http_twanon_client_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    u_char                  *p, *last;
+    ngx_str_t               *value;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *param;
+
+    if (tlcf->client_params == NGX_CONF_UNSET_PTR) {
+        tlcf->client_params = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_http_twanon_pair_t));
+        if (tlcf->client_params == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    if (tlcf->client_params->nelts == NGX_HTTP_TWANON_PARAMS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many \"%V\" directives, Twilio allows "
+                           "at most %d parameters", &cmd->name,
+                           NGX_HTTP_TWANON_PARAMS_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    p = value[1].data;
+    last = p + value[1].len;
+
+    if (value[1].len == 0 || value[1].len > NGX_HTTP_TWANON_PARAM_NAME_MAX) {
+        goto invalid;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
+              || *p == '.'))
+        {
+            goto invalid;
+        }
+    }
+
+    param = tlcf->client_params->elts;
+
+    for (i = 0; i < tlcf->client_params->nelts; i++) {
+        if (param[i].key.len == value[1].len
+            && ngx_strncmp(param[i].key.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "parameter \"%V\" is duplicate", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    param = ngx_array_push(tlcf->client_params);
+    if (param == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    param->key = value[1];
+    param->value = (cf->args->nelts == 3) ? value[2] : value[1];
+
+    if (param->value.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty field in \"%V\" directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter name \"%V\" in \"%V\" directive, "
+                       "it must be 1 to %d letters, digits, \"_\", \"-\" "
+                       "or \".\"", &value[1], &cmd->name,
+                       NGX_HTTP_TWANON_PARAM_NAME_MAX);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_twanon_caller_id(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->caller_id_mode != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        tlcf->caller_id_mode = NGX_HTTP_TWANON_CALLER_ID_OFF;
+        tlcf->caller_id = NULL;
+        return NGX_CONF_OK;
+    }
+
+    tlcf->caller_id_mode = NGX_HTTP_TWANON_CALLER_ID_VALUE;
+
+    return ngx_http_twanon_compile(cf, &cmd->name, &value[1],
+                                   &tlcf->caller_id);
+}
+
+
+/* twanon_fallback_say [language=xx-XX] [voice=name] text; */
+
+static char *
+ngx_http_twanon_fallback_say(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    ngx_str_t   *value, language, voice;
+    ngx_uint_t   i;
+
+    if (tlcf->fallback.data || tlcf->fallback_clients != NGX_CONF_UNSET_PTR) {
+        return "is duplicate: one of \"twanon_fallback_say\", "
+               "\"twanon_fallback_twiml\" and \"twanon_fallback_client\" "
+               "is allowed at one level";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&language);
+    ngx_str_null(&voice);
+
+    for (i = 1; i < cf->args->nelts - 1; i++) {
+
+        if (ngx_strncmp(value[i].data, "language=", 9) == 0
+            && value[i].len > 9)
+        {
+            language.data = value[i].data + 9;
+            language.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "voice=", 6) == 0 && value[i].len > 6)
+        {
+            voice.data = value[i].data + 6;
+            voice.len = value[i].len - 6;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected \"language=\", \"voice=\" or the text "
+                           "as the last parameter", &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[i].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty text in \"%V\" directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_twiml_say(cf->pool, &language, &voice, &value[i],
+                                  &tlcf->fallback)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_twanon_fallback_twiml(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    char        *rv;
+    ngx_str_t   *value, text;
+    const char  *reason;
+
+    if (tlcf->fallback.data || tlcf->fallback_clients != NGX_CONF_UNSET_PTR) {
+        return "is duplicate: one of \"twanon_fallback_say\", "
+               "\"twanon_fallback_twiml\" and \"twanon_fallback_client\" "
+               "is allowed at one level";
+    }
+
+    value = cf->args->elts;
+
+    rv = ngx_http_twanon_read_file(cf, &value[1], &text);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    switch (ngx_http_twanon_twiml_check(cf->temp_pool, &text, &reason)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" file \"%V\" %s", &cmd->name, &value[1],
+                           reason);
+        return NGX_CONF_ERROR;
+
+    default:
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->fallback = text;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    ngx_str_t   *value, *id;
+    ngx_uint_t   i;
+
+    if (tlcf->fallback.data || tlcf->fallback_clients != NGX_CONF_UNSET_PTR) {
+        return "is duplicate: one of \"twanon_fallback_say\", "
+               "\"twanon_fallback_twiml\" and \"twanon_fallback_client\" "
+               "is allowed at one level";
+    }
+
+    if (cf->args->nelts - 1 > NGX_HTTP_TWANON_IDENTITIES_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many identities in \"%V\" directive, "
+                           "at most %d ring at once", &cmd->name,
+                           NGX_HTTP_TWANON_IDENTITIES_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->fallback_clients = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                              sizeof(ngx_str_t));
+    if (tlcf->fallback_clients == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        id = ngx_array_push(tlcf->fallback_clients);
+        if (id == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *id = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_twanon_time_limit_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t  *sec = data;
+
+    if (*sec < 1 || *sec > 14400) {
+        return "must be between 1s and 4h";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_twanon_timeout_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t  *sec = data;
+
+    if (*sec < 5 || *sec > 600) {
+        return "must be between 5s and 600s";
+    }
+
+    return NGX_CONF_OK;
 }
 
 

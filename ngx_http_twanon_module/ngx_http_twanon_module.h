@@ -16,6 +16,8 @@
 
 
 #define NGX_HTTP_TWANON_TOKEN_BODY_MAX    4096
+#define NGX_HTTP_TWANON_WEBHOOK_BODY_MAX  65536
+#define NGX_HTTP_TWANON_WEBHOOK_ARGS_MAX  256
 #define NGX_HTTP_TWANON_IDENTITY_DEFAULT  "^[A-Za-z0-9_]{1,121}$"
 
 
@@ -45,14 +47,66 @@ typedef struct {
     ngx_array_t                *cors_origins;    /* of ngx_str_t */
     ngx_flag_t                  cors_any;
 
-    /* where "twanon_token" was written, for nginx -t messages */
+    ngx_array_t                *auth_tokens;     /* complex values */
+    ngx_flag_t                  verify_signature;
+    ngx_http_complex_value_t   *webhook_url;
+    ngx_str_t                   resolver;
+    ngx_uint_t                  resolver_send;
+    ngx_str_t                   identity_field;  /* NUL-terminated */
+    ngx_array_t                *client_params;   /* name, field */
+    ngx_uint_t                  caller_id_mode;
+    ngx_http_complex_value_t   *caller_id;
+    ngx_flag_t                  answer_on_bridge;
+    time_t                      dial_time_limit;
+    time_t                      dial_timeout;
+    ngx_str_t                   dial_action;
+    ngx_str_t                   fallback;        /* rendered TwiML */
+    ngx_array_t                *fallback_clients;
+    ngx_http_complex_value_t   *hash_key;
+
+    /* where the handlers were set, for nginx -t messages */
     ngx_str_t                   token_file;
     ngx_uint_t                  token_line;
+    ngx_str_t                   incoming_file;
+    ngx_uint_t                  incoming_line;
     unsigned                    token:1;
+    unsigned                    incoming:1;
 } ngx_http_twanon_loc_conf_t;
 
 
+#define NGX_HTTP_TWANON_SEND_NUMBER     1
+#define NGX_HTTP_TWANON_SEND_HASH       2
+
+#define NGX_HTTP_TWANON_CALLER_ID_TO    1
+#define NGX_HTTP_TWANON_CALLER_ID_OFF   2
+#define NGX_HTTP_TWANON_CALLER_ID_VALUE 3
+
+#define NGX_HTTP_TWANON_ROUTE_NONE      0
+#define NGX_HTTP_TWANON_ROUTE_CLIENT    1
+#define NGX_HTTP_TWANON_ROUTE_UNKNOWN   2
+#define NGX_HTTP_TWANON_ROUTE_ERROR     3
+#define NGX_HTTP_TWANON_ROUTE_REJECTED  4
+
+
+typedef struct {
+    ngx_str_t                   from;        /* never logged */
+    ngx_str_t                   to;
+    ngx_str_t                   call_sid;
+    ngx_str_t                   caller_hash;
+    ngx_str_t                   identities;  /* comma-separated */
+    ngx_buf_t                  *reply;
+    ngx_uint_t                  status;
+    ngx_uint_t                  route;
+    unsigned                    done:1;
+    unsigned                    failed:1;
+    unsigned                    replied:1;
+} ngx_http_twanon_ctx_t;
+
+
 ngx_int_t ngx_http_twanon_token_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twanon_incoming_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twanon_caller_hash(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 
 ngx_int_t ngx_http_twanon_read_body(ngx_http_request_t *r, size_t max,
     ngx_str_t *body);

@@ -1,0 +1,358 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <jansson.h>
+
+#include "ngx_http_twanon_lib.h"
+
+
+static void ngx_http_twanon_json_cleanup(void *data);
+static ngx_int_t ngx_http_twanon_route_identity(ngx_pool_t *pool,
+    json_t *value, ngx_regex_t *re, ngx_array_t *identities);
+static ngx_int_t ngx_http_twanon_route_value(ngx_pool_t *pool,
+    json_t *value, ngx_str_t *out);
+
+
+/*
+ * Reads the resolver's reply into a route: the identities to ring and
+ * the allowlisted parameters.  Whatever else the reply holds is never
+ * looked at.  NGX_DECLINED, with "reason" set, when the reply cannot
+ * route the call; reasons never quote the reply.
+ */
+
+ngx_int_t
+ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
+    ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
+    ngx_http_twanon_route_t *route, const char **reason)
+{
+    u_char                  *name;
+    json_t                  *root, *value;
+    ngx_int_t                rc;
+    ngx_str_t                text;
+    ngx_uint_t               i;
+    json_error_t             error;
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_twanon_pair_t  *want, *param;
+
+    if (ngx_array_init(&route->identities, pool, 1, sizeof(ngx_str_t))
+        != NGX_OK
+        || ngx_array_init(&route->params, pool, wanted->nelts ? wanted->nelts
+                                                              : 1,
+                          sizeof(ngx_http_twanon_pair_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (reply->len == 0) {
+        *reason = "empty reply";
+        return NGX_DECLINED;
+    }
+
+    /* jansson refuses invalid UTF-8; a stray byte must not lose a call */
+
+    if (ngx_http_twanon_utf8_fix(pool, reply, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    root = json_loadb((char *) text.data, text.len,
+                      JSON_ALLOW_NUL, &error);
+
+    if (root == NULL) {
+        *reason = "invalid JSON";
+        return NGX_DECLINED;
+    }
+
+    cln->handler = ngx_http_twanon_json_cleanup;
+    cln->data = root;
+
+    if (!json_is_object(root)) {
+        *reason = "not a JSON object";
+        return NGX_DECLINED;
+    }
+
+    name = ngx_pnalloc(pool, identity_field->len + 1);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(name, identity_field->data, identity_field->len + 1);
+
+    value = json_object_get(root, (char *) name);
+
+    if (value == NULL) {
+        *reason = "no identity";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_twanon_route_identity(pool, value, re, &route->identities);
+
+    if (rc == NGX_DECLINED) {
+        *reason = "invalid identity";
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    want = wanted->elts;
+
+    for (i = 0; i < wanted->nelts; i++) {
+
+        /* fields are NUL-terminated at configuration time */
+
+        value = json_object_get(root, (char *) want[i].value.data);
+        if (value == NULL) {
+            continue;
+        }
+
+        rc = ngx_http_twanon_route_value(pool, value, &text);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            continue;
+        }
+
+        param = ngx_array_push(&route->params);
+        if (param == NULL) {
+            return NGX_ERROR;
+        }
+
+        param->key = want[i].key;
+        param->value = text;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a string, or an array of 1 to 10 strings; each must pass the check */
+
+static ngx_int_t
+ngx_http_twanon_route_identity(ngx_pool_t *pool, json_t *value,
+    ngx_regex_t *re, ngx_array_t *identities)
+{
+    json_t      *item;
+    size_t       i, n;
+    ngx_str_t   *id;
+
+    if (json_is_string(value)) {
+        n = 1;
+
+    } else if (json_is_array(value)) {
+        n = json_array_size(value);
+
+        if (n == 0 || n > NGX_HTTP_TWANON_IDENTITIES_MAX) {
+            return NGX_DECLINED;
+        }
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        item = json_is_string(value) ? value : json_array_get(value, i);
+
+        if (!json_is_string(item)) {
+            return NGX_DECLINED;
+        }
+
+        id = ngx_array_push(identities);
+        if (id == NULL) {
+            return NGX_ERROR;
+        }
+
+        id->len = json_string_length(item);
+        id->data = ngx_pnalloc(pool, id->len ? id->len : 1);
+        if (id->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(id->data, json_string_value(item), id->len);
+
+        if (ngx_http_twanon_identity_valid(re, id) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Strings and numbers become parameter values, cut to Twilio's limit at
+ * a character boundary; other types are skipped (NGX_DECLINED).
+ */
+
+static ngx_int_t
+ngx_http_twanon_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
+{
+    char    *dump;
+    size_t   len;
+
+    if (json_is_string(value)) {
+        out->len = json_string_length(value);
+        out->data = (u_char *) json_string_value(value);
+
+    } else if (json_is_integer(value)) {
+        out->data = ngx_pnalloc(pool, NGX_INT64_LEN);
+        if (out->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        out->len = ngx_sprintf(out->data, "%L",
+                               (int64_t) json_integer_value(value))
+                   - out->data;
+        return NGX_OK;
+
+    } else if (json_is_real(value)) {
+        dump = json_dumps(value, JSON_ENCODE_ANY);
+        if (dump == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(dump);
+
+        out->data = ngx_pnalloc(pool, len);
+        if (out->data == NULL) {
+            free(dump);
+            return NGX_ERROR;
+        }
+
+        out->len = len;
+        ngx_memcpy(out->data, dump, len);
+        free(dump);
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if (out->len > NGX_HTTP_TWANON_PARAM_VALUE_MAX) {
+        out->len = ngx_http_twanon_utf8_cut(out->data,
+                                            NGX_HTTP_TWANON_PARAM_VALUE_MAX);
+    }
+
+    /* the string belongs to the JSON tree: keep a copy of our own */
+
+    len = out->len;
+    dump = (char *) out->data;
+
+    out->data = ngx_pnalloc(pool, len ? len : 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, dump, len);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twanon_json_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+/*
+ * The longest prefix of a valid UTF-8 string "p" that is at most "max"
+ * bytes and does not split a character.
+ */
+
+size_t
+ngx_http_twanon_utf8_cut(u_char *p, size_t max)
+{
+    size_t  len;
+
+    len = max;
+
+    while (len > 0 && (p[len] & 0xc0) == 0x80) {
+        len--;
+    }
+
+    return len;
+}
+
+
+/*
+ * Copies "in" replacing each byte that does not start a valid UTF-8
+ * sequence (overlong forms and surrogates included) with U+FFFD.
+ */
+
+ngx_int_t
+ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char    *p, *last, *dst, *start;
+    uint32_t   cp;
+
+    p = in->data;
+    last = in->data + in->len;
+
+    /* the common case: already valid */
+
+    while (p < last) {
+        start = p;
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        cp = ngx_utf8_decode(&p, last - p);
+
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            p = start;
+            break;
+        }
+    }
+
+    if (p == last) {
+        *out = *in;
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(pool, in->len * 3);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = ngx_cpymem(out->data, in->data, p - in->data);
+
+    while (p < last) {
+        start = p;
+
+        if (*p < 0x80) {
+            *dst++ = *p++;
+            continue;
+        }
+
+        cp = ngx_utf8_decode(&p, last - p);
+
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            p = start + 1;
+            *dst++ = 0xef; *dst++ = 0xbf; *dst++ = 0xbd;
+            continue;
+        }
+
+        dst = ngx_cpymem(dst, start, p - start);
+    }
+
+    out->len = dst - out->data;
+
+    return NGX_OK;
+}

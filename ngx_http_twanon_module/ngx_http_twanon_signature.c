@@ -1,0 +1,304 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ngx_http_twanon_lib.h"
+
+
+/* base64 of a SHA-1 digest */
+#define NGX_HTTP_TWANON_SIGNATURE_LEN  28
+
+
+static ngx_int_t ngx_http_twanon_pair_cmp(const void *one, const void *two);
+static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
+    ngx_str_t *url, ngx_str_t *variants);
+
+
+/*
+ * Twilio's canonical string for a form-encoded webhook: the parameters
+ * sorted by name, each written as name and value with nothing between;
+ * a name given several times contributes each distinct value once, in
+ * sorted order, as Twilio's helper libraries do.
+ */
+
+ngx_int_t
+ngx_http_twanon_signature_params(ngx_pool_t *pool, ngx_array_t *pairs,
+    ngx_str_t *out)
+{
+    u_char                  *p;
+    size_t                   len;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *sorted, *prev;
+
+    len = 0;
+    sorted = NULL;
+
+    if (pairs->nelts) {
+        sorted = ngx_palloc(pool, pairs->nelts * sizeof(ngx_http_twanon_pair_t));
+        if (sorted == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(sorted, pairs->elts,
+                   pairs->nelts * sizeof(ngx_http_twanon_pair_t));
+
+        ngx_sort(sorted, pairs->nelts, sizeof(ngx_http_twanon_pair_t),
+                 ngx_http_twanon_pair_cmp);
+    }
+
+    for (i = 0; i < pairs->nelts; i++) {
+        len += sorted[i].key.len + sorted[i].value.len;
+    }
+
+    out->data = ngx_pnalloc(pool, len ? len : 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+    prev = NULL;
+
+    for (i = 0; i < pairs->nelts; i++) {
+
+        if (prev && ngx_http_twanon_pair_cmp(prev, &sorted[i]) == 0) {
+            continue;
+        }
+
+        p = ngx_cpymem(p, sorted[i].key.data, sorted[i].key.len);
+        p = ngx_cpymem(p, sorted[i].value.data, sorted[i].value.len);
+
+        prev = &sorted[i];
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Checks "signature" (the X-Twilio-Signature header) against
+ * base64(HMAC-SHA1(token, url + params)) for each token and for the URL
+ * with and without its port, in constant time per comparison.
+ * NGX_OK: valid; NGX_DECLINED: not valid.
+ */
+
+ngx_int_t
+ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_str_t *params, ngx_str_t *tokens, ngx_uint_t ntokens,
+    ngx_str_t *signature)
+{
+    u_char        *p;
+    ngx_int_t      rc;
+    ngx_str_t      variants[2], data, md, b64;
+    ngx_uint_t     i, k, n;
+    unsigned int   md_len;
+    u_char         digest[EVP_MAX_MD_SIZE];
+    u_char         expected[NGX_HTTP_TWANON_SIGNATURE_LEN];
+
+    if (signature->len != NGX_HTTP_TWANON_SIGNATURE_LEN) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_twanon_url_variants(pool, url, variants);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    n = (rc == NGX_OK) ? 2 : 1;
+
+    if (rc != NGX_OK) {
+        variants[0] = *url;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        data.len = variants[i].len + params->len;
+        data.data = ngx_pnalloc(pool, data.len ? data.len : 1);
+        if (data.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(data.data, variants[i].data, variants[i].len);
+        ngx_memcpy(p, params->data, params->len);
+
+        for (k = 0; k < ntokens; k++) {
+
+            if (HMAC(EVP_sha1(), tokens[k].data, tokens[k].len,
+                     data.data, data.len, digest, &md_len)
+                == NULL)
+            {
+                return NGX_ERROR;
+            }
+
+            md.data = digest;
+            md.len = md_len;
+            b64.data = expected;
+
+            ngx_encode_base64(&b64, &md);
+
+            if (b64.len == signature->len
+                && CRYPTO_memcmp(expected, signature->data, b64.len) == 0)
+            {
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_pair_cmp(const void *one, const void *two)
+{
+    ngx_int_t                rc;
+    ngx_http_twanon_pair_t  *a, *b;
+
+    a = (ngx_http_twanon_pair_t *) one;
+    b = (ngx_http_twanon_pair_t *) two;
+
+    rc = ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return ngx_memn2cmp(a->value.data, b->value.data, a->value.len,
+                        b->value.len);
+}
+
+
+/*
+ * "scheme://[user@]host[:port]/rest" written with its port (the scheme's
+ * standard port when it had none) and without it.  NGX_DECLINED when the
+ * URL has no recognisable authority.
+ */
+
+static ngx_int_t
+ngx_http_twanon_url_variants(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_str_t *variants)
+{
+    u_char     *p, *last, *host, *port, *end, *auth;
+    size_t      len;
+    ngx_str_t   standard;
+
+    last = url->data + url->len;
+
+    p = ngx_strlcasestrn(url->data, last, (u_char *) "://", 3 - 1);
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (p - url->data == 5
+        && ngx_strncasecmp(url->data, (u_char *) "https", 5) == 0)
+    {
+        ngx_str_set(&standard, ":443");
+
+    } else {
+        ngx_str_set(&standard, ":80");
+    }
+
+    auth = p + 3;
+
+    for (end = auth; end < last; end++) {
+        if (*end == '/' || *end == '?' || *end == '#') {
+            break;
+        }
+    }
+
+    host = auth;
+
+    for (p = auth; p < end; p++) {
+        if (*p == '@') {
+            host = p + 1;
+        }
+    }
+
+    port = NULL;
+
+    for (p = end; p > host; p--) {
+        if (p[-1] == ']') {
+            break;
+        }
+
+        if (p[-1] == ':') {
+            port = p - 1;
+            break;
+        }
+    }
+
+    if (host == end || port == host) {
+        return NGX_DECLINED;
+    }
+
+    if (port) {
+        /* with: the URL itself; without: drop ":port" */
+
+        variants[0] = *url;
+
+        len = url->len - (end - port);
+
+        variants[1].data = ngx_pnalloc(pool, len);
+        if (variants[1].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(variants[1].data, url->data, port - url->data);
+        ngx_memcpy(p, end, last - end);
+        variants[1].len = len;
+
+        return NGX_OK;
+    }
+
+    variants[1] = *url;
+
+    len = url->len + standard.len;
+
+    variants[0].data = ngx_pnalloc(pool, len);
+    if (variants[0].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(variants[0].data, url->data, end - url->data);
+    p = ngx_cpymem(p, standard.data, standard.len);
+    ngx_memcpy(p, end, last - end);
+    variants[0].len = len;
+
+    return NGX_OK;
+}
+
+
+/* hex HMAC-SHA256: stable for a key, not reversible without it */
+
+ngx_int_t
+ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *data,
+    ngx_str_t *out)
+{
+    unsigned int  md_len;
+    u_char        md[EVP_MAX_MD_SIZE];
+
+    if (HMAC(EVP_sha256(), key->data, key->len, data->data, data->len,
+             md, &md_len)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, 2 * md_len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_hex_dump(out->data, md, md_len) - out->data;
+
+    return NGX_OK;
+}
