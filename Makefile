@@ -58,7 +58,8 @@ $(MODULE): $(SOURCES) | deps
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log \
 	        || { tail -20 $(BUILD)/configure.log; exit 1; }
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_http_twanon_module.so $@
+	cp $(BUILD)/nginx/objs/ngx_http_twanon_module.so $@.tmp
+	mv -f $@.tmp $@
 
 npm-deps: | deps
 	cd t/interop && \

@@ -29,7 +29,7 @@ static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
 static ngx_int_t ngx_http_twanon_default_regex(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 
-static char *ngx_http_twanon_token(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_twanon_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twanon_sid(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -45,8 +45,6 @@ static char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twanon_ttl_bounds(ngx_conf_t *cf, void *post,
     void *data);
-static char *ngx_http_twanon_incoming(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -71,7 +69,13 @@ static char *ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name,
 static ngx_regex_t *ngx_http_twanon_regex(ngx_conf_t *cf,
     ngx_str_t *pattern);
 static char *ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *value, ngx_http_complex_value_t **cv);
+    ngx_str_t *value, ngx_http_complex_value_t *cv);
+
+
+static ngx_http_handler_pt  ngx_http_twanon_token_handler_pt =
+    ngx_http_twanon_token_handler;
+static ngx_http_handler_pt  ngx_http_twanon_incoming_handler_pt =
+    ngx_http_twanon_incoming_handler;
 
 
 static ngx_conf_post_handler_pt  ngx_http_twanon_ttl_post =
@@ -126,10 +130,10 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
 
     { ngx_string("twanon_token"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_twanon_token,
+      ngx_http_twanon_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_twanon_loc_conf_t, token),
+      &ngx_http_twanon_token_handler_pt },
 
     { ngx_string("twanon_token_identity"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -189,10 +193,10 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
 
     { ngx_string("twanon_incoming"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_twanon_incoming,
+      ngx_http_twanon_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_twanon_loc_conf_t, incoming),
+      &ngx_http_twanon_incoming_handler_pt },
 
     { ngx_string("twanon_auth_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -514,12 +518,8 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
      *     conf->identity_field = { 0, NULL };
      *     conf->dial_action = { 0, NULL };
      *     conf->fallback = { 0, NULL };
-     *     conf->token_file = { 0, NULL };
-     *     conf->token_line = 0;
-     *     conf->incoming_file = { 0, NULL };
-     *     conf->incoming_line = 0;
-     *     conf->token = 0;
-     *     conf->incoming = 0;
+     *     conf->token = { { 0, NULL }, 0 };
+     *     conf->incoming = { { 0, NULL }, 0 };
      */
 
     conf->account_sid = NGX_CONF_UNSET_PTR;
@@ -609,13 +609,13 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->fallback_clients = NULL;
     }
 
-    if (conf->token) {
+    if (conf->token.file.data) {
         if (ngx_http_twanon_check_token(cf, conf) != NGX_CONF_OK) {
             return NGX_CONF_ERROR;
         }
     }
 
-    if (conf->incoming) {
+    if (conf->incoming.file.data) {
         return ngx_http_twanon_check_incoming(cf, conf);
     }
 
@@ -648,7 +648,7 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
     if (missing) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"twanon_token\" in %V:%ui requires %s",
-                      &conf->token_file, conf->token_line, missing);
+                      &conf->token.file, conf->token.line, missing);
         return NGX_CONF_ERROR;
     }
 
@@ -698,7 +698,7 @@ ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     if (missing) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"twanon_incoming\" in %V:%ui requires %s",
-                      &conf->incoming_file, conf->incoming_line, missing);
+                      &conf->incoming.file, conf->incoming.line, missing);
         return NGX_CONF_ERROR;
     }
 
@@ -735,8 +735,8 @@ ngx_http_twanon_check_incoming(ngx_conf_t *cf,
                               "\"twanon_fallback_client\" identity \"%V\" "
                               "does not match the identity pattern, "
                               "for \"twanon_incoming\" in %V:%ui",
-                              &id[i], &conf->incoming_file,
-                              conf->incoming_line);
+                              &id[i], &conf->incoming.file,
+                              conf->incoming.line);
                 return NGX_CONF_ERROR;
             }
         }
@@ -785,14 +785,24 @@ ngx_http_twanon_default_regex(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
 }
 
 
-static char *
-ngx_http_twanon_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twanon_loc_conf_t *tlcf = conf;
+/*
+ * "twanon_token" and "twanon_incoming": install the content handler in
+ * cmd->post and remember where the directive was written, for the
+ * messages of the checks that run once the location is merged.
+ */
 
+static char *
+ngx_http_twanon_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_http_handler_pt       *handler;
+    ngx_http_twanon_where_t   *where;
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (tlcf->token) {
+    where = (ngx_http_twanon_where_t *) (p + cmd->offset);
+
+    if (where->file.data) {
         return "is duplicate";
     }
 
@@ -802,11 +812,11 @@ ngx_http_twanon_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "conflicts with another content handler in this location";
     }
 
-    clcf->handler = ngx_http_twanon_token_handler;
+    handler = cmd->post;
+    clcf->handler = *handler;
 
-    tlcf->token = 1;
-    tlcf->token_file = cf->conf_file->file.name;
-    tlcf->token_line = cf->conf_file->line;
+    where->file = cf->conf_file->file.name;
+    where->line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }
@@ -831,15 +841,20 @@ ngx_http_twanon_complex_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    *cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (*cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     value = cf->args->elts;
 
-    return ngx_http_twanon_compile(cf, &cmd->name, &value[1], cv);
+    return ngx_http_twanon_compile(cf, &cmd->name, &value[1], *cv);
 }
 
 
 static char *
 ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value,
-    ngx_http_complex_value_t **cv)
+    ngx_http_complex_value_t *cv)
 {
     ngx_http_compile_complex_value_t  ccv;
 
@@ -849,16 +864,11 @@ ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value,
         return NGX_CONF_ERROR;
     }
 
-    *cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (*cv == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
     ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
 
     ccv.cf = cf;
     ccv.value = value;
-    ccv.complex_value = *cv;
+    ccv.complex_value = cv;
 
     if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -1233,33 +1243,6 @@ invalid:
 }
 
 
-static char *
-ngx_http_twanon_incoming(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twanon_loc_conf_t *tlcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (tlcf->incoming) {
-        return "is duplicate";
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "conflicts with another content handler in this location";
-    }
-
-    clcf->handler = ngx_http_twanon_incoming_handler;
-
-    tlcf->incoming = 1;
-    tlcf->incoming_file = cf->conf_file->file.name;
-    tlcf->incoming_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
-
-
 /*
  * "twanon_auth_token" and "twanon_auth_token_file" add to one list of at
  * most two tokens, so that a token can be rotated: a signature valid
@@ -1271,10 +1254,9 @@ ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_twanon_loc_conf_t *tlcf = conf;
 
-    char                              *rv;
-    ngx_str_t                         *value;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
+    char                      *rv;
+    ngx_str_t                 *value;
+    ngx_http_complex_value_t  *cv;
 
     if (tlcf->auth_tokens == NGX_CONF_UNSET_PTR) {
         tlcf->auth_tokens = ngx_array_create(cf->pool, 2,
@@ -1307,23 +1289,7 @@ ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty value in \"%V\" directive", &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_twanon_compile(cf, &cmd->name, &value[1], cv);
 }
 
 
@@ -1470,8 +1436,13 @@ ngx_http_twanon_caller_id(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     tlcf->caller_id_mode = NGX_HTTP_TWANON_CALLER_ID_VALUE;
 
+    tlcf->caller_id = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (tlcf->caller_id == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_twanon_compile(cf, &cmd->name, &value[1],
-                                   &tlcf->caller_id);
+                                   tlcf->caller_id);
 }
 
 

@@ -29,6 +29,12 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_http_twanon_where_t;
+
+
+typedef struct {
     ngx_http_complex_value_t   *account_sid;
     ngx_http_complex_value_t   *api_key;
     ngx_http_complex_value_t   *api_secret;
@@ -64,13 +70,9 @@ typedef struct {
     ngx_array_t                *fallback_clients;
     ngx_http_complex_value_t   *hash_key;
 
-    /* where the handlers were set, for nginx -t messages */
-    ngx_str_t                   token_file;
-    ngx_uint_t                  token_line;
-    ngx_str_t                   incoming_file;
-    ngx_uint_t                  incoming_line;
-    unsigned                    token:1;
-    unsigned                    incoming:1;
+    /* where the handlers were set; file.data is NULL where they were not */
+    ngx_http_twanon_where_t     token;
+    ngx_http_twanon_where_t     incoming;
 } ngx_http_twanon_loc_conf_t;
 
 
