@@ -18,6 +18,7 @@
 
 
 static ngx_int_t ngx_http_twanon_pair_cmp(const void *one, const void *two);
+static ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *variants);
 
@@ -26,7 +27,8 @@ static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
  * Twilio's canonical string for a form-encoded webhook: the parameters
  * sorted by name, each written as name and value with nothing between;
  * a name given several times contributes each distinct value once, in
- * sorted order, as Twilio's helper libraries do.
+ * sorted order, as Twilio's helper libraries do.  Strings compare as
+ * JavaScript and Java compare them, by UTF-16 code units.
  */
 
 ngx_int_t
@@ -166,14 +168,65 @@ ngx_http_twanon_pair_cmp(const void *one, const void *two)
     a = (ngx_http_twanon_pair_t *) one;
     b = (ngx_http_twanon_pair_t *) two;
 
-    rc = ngx_memn2cmp(a->key.data, b->key.data, a->key.len, b->key.len);
+    rc = ngx_http_twanon_utf16_cmp(&a->key, &b->key);
 
     if (rc != 0) {
         return rc;
     }
 
-    return ngx_memn2cmp(a->value.data, b->value.data, a->value.len,
-                        b->value.len);
+    return ngx_http_twanon_utf16_cmp(&a->value, &b->value);
+}
+
+
+/*
+ * UTF-8 byte order is code point order; UTF-16 order differs from it
+ * only where a character above U+FFFF (a surrogate pair, 0xd800-0xdfff)
+ * meets one in U+E000-U+FFFF.  Invalid UTF-8 compares by bytes.
+ */
+
+static ngx_int_t
+ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b)
+{
+    u_char    *pa, *pb;
+    size_t     i, n, start;
+    uint32_t   ca, cb;
+
+    n = ngx_min(a->len, b->len);
+
+    for (i = 0; i < n && a->data[i] == b->data[i]; i++) { /* void */ }
+
+    if (i == n) {
+        return (a->len > b->len) - (a->len < b->len);
+    }
+
+    if (a->data[i] < 0x80 && b->data[i] < 0x80) {
+        return a->data[i] - b->data[i];
+    }
+
+    /* the start of the character that holds the first difference */
+
+    for (start = i; start > 0 && (a->data[start] & 0xc0) == 0x80; start--) {
+        /* void */
+    }
+
+    pa = a->data + start;
+    pb = b->data + start;
+
+    ca = (*pa < 0x80) ? *pa : ngx_utf8_decode(&pa, a->len - start);
+    cb = (*pb < 0x80) ? *pb : ngx_utf8_decode(&pb, b->len - start);
+
+    if (ca > 0x10ffff || cb > 0x10ffff) {
+        return a->data[i] - b->data[i];
+    }
+
+    /* compare the first UTF-16 code units; a tie is two high surrogates */
+
+    if ((ca >= 0x10000) != (cb >= 0x10000)) {
+        ca = (ca >= 0x10000) ? 0xd800 + ((ca - 0x10000) >> 10) : ca;
+        cb = (cb >= 0x10000) ? 0xd800 + ((cb - 0x10000) >> 10) : cb;
+    }
+
+    return (ca > cb) - (ca < cb);
 }
 
 

@@ -1,0 +1,569 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Interoperability of twanon_incoming with Twilio's own helper library,
+# through interop/webhook.js: requests signed by
+# twilio.getExpectedTwilioSignature() are accepted, and refused once one
+# byte of a parameter value is changed; the TwiML the module sends equals,
+# parsed, the document twilio.twiml.VoiceResponse builds for the same dial
+# (or say) settings.  Needs node and interop/node_modules ("npm ci" in
+# t/interop; "make test" runs it).
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use POSIX qw//;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+eval { require JSON::PP; };
+plan(skip_all => 'JSON::PP not installed') if $@;
+
+my $NODE = (grep { -x "$_/node" } split(/:/, $ENV{PATH} || ''))[0];
+plan(skip_all => 'node not found') unless defined $NODE;
+$NODE .= '/node';
+
+plan(skip_all => 'no interop/node_modules (run "npm ci" in t/interop)')
+	unless -d 'interop/node_modules/twilio';
+
+my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
+my $TOKEN = 'interop-auth-token-4c1e9a';
+my $TOKEN2 = 'interop-auth-token-next-77b0';
+
+my $FROM = '+15552223333';
+my $TO = '+15557654321';
+
+my $SAY = 'We are sorry, no one is available to take your call right now.'
+	. ' Please try again later.';
+
+my $t = Test::Twanon->new()->has(qw/http proxy/);
+
+# a quoted heredoc: the resolver replies hold backslashes for nginx
+
+my $conf = <<'EOF';
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+        twanon_auth_token  __TOKEN__;
+        twanon_resolver    /resolver;
+
+        location = /resolver {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/route;
+        }
+
+        location = /resolver_escape {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/escape;
+        }
+
+        location = /resolver_unknown {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/unknown;
+        }
+
+        location = /incoming {
+            twanon_incoming;
+        }
+
+        location = /rotate {
+            twanon_incoming;
+            twanon_auth_token  __TOKEN__;
+            twanon_auth_token  __TOKEN2__;
+        }
+
+        location = /fixed {
+            twanon_incoming;
+            twanon_webhook_url  https://voice.example.com/incoming;
+        }
+
+        location = /escape {
+            twanon_incoming;
+            twanon_resolver  /resolver_escape;
+        }
+
+        location = /custom {
+            twanon_incoming;
+            twanon_dial_answer_on_bridge  off;
+            twanon_dial_time_limit        10m;
+            twanon_dial_timeout           45s;
+            twanon_dial_caller_id         +15550001111;
+            twanon_dial_action            "https://example.com/after?x=1&y=2";
+            twanon_client_parameter       displayName customerName;
+            twanon_client_parameter       account customerId;
+            twanon_client_parameter       tier;
+        }
+
+        location = /nocaller {
+            twanon_incoming;
+            twanon_dial_caller_id  off;
+        }
+
+        location = /fallback_say {
+            twanon_incoming;
+            twanon_resolver  /resolver_unknown;
+        }
+
+        location = /fallback_options {
+            twanon_incoming;
+            twanon_resolver      /resolver_unknown;
+            twanon_fallback_say  language=ja-JP voice=alice
+                                 "Sorry & <goodbye>";
+        }
+
+        location = /fallback_client {
+            twanon_incoming;
+            twanon_resolver         /resolver_unknown;
+            twanon_fallback_client  alice bob_2;
+        }
+    }
+
+    server {
+        listen       127.0.0.1:8081;
+        server_name  localhost;
+
+        location = /route {
+            return 200 '{"appId":"user001","customerName":"Ann","customerId":"42"}';
+        }
+
+        location = /escape {
+            return 200 '{"appId":["user001","agent_2"],"customerName":"O\'Hara <b> & \\"x\\"\\n\\ty","customerId":42,"tier":"gold"}';
+        }
+
+        location = /unknown {
+            return 404;
+        }
+    }
+}
+
+EOF
+
+$conf =~ s/__TOKEN__/$TOKEN/g;
+$conf =~ s/__TOKEN2__/$TOKEN2/g;
+
+$t->write_file_expand('nginx.conf', $conf);
+
+###############################################################################
+
+my $PORT = port(8080);
+my $BASE = "http://localhost:$PORT";
+
+# the fields of a voice webhook, as Twilio sends them
+
+my $n = 0;
+
+sub call_sid {
+	return sprintf('CA%032x', 0x1e7e0000 + ++$n);
+}
+
+sub fields {
+	my ($sid) = @_;
+
+	return (
+		AccountSid => $ACCOUNT,
+		ApiVersion => '2010-04-01',
+		CallSid => $sid,
+		CallStatus => 'ringing',
+		Called => $TO,
+		CalledCountry => 'US',
+		Caller => $FROM,
+		CallerCity => 'SAN FRANCISCO',
+		Direction => 'inbound',
+		From => $FROM,
+		FromCountry => 'US',
+		To => $TO,
+		ToState => 'CA',
+	);
+}
+
+# signature cases: name, uri, host, url signed, token, extra parameters
+# (a value may be an array: the name is sent once per element), and the
+# parameter whose value gets one byte changed ([ name, index ])
+
+my @sign = (
+	{ name => 'twilio fields', tamper => [ 'CallStatus' ] },
+	{ name => 'url without port', url => 'http://localhost/incoming',
+		tamper => [ 'To' ] },
+	{ name => 'query string', uri => '/incoming?tenant=x&region=eu',
+		tamper => [ 'CallStatus' ] },
+	{ name => 'repeated keys', extra => [ a => [ '2', '1', '2' ],
+		b => [ 'x' ], Z => [ 'z1', 'z0' ] ], tamper => [ 'a', 1 ] },
+	{ name => 'unicode', extra => [
+		CallerName => "Zo\xc3\xab \xe6\x9d\xb1\xe4\xba\xac",
+		FromCity => "S\xc3\xa3o Paulo",
+		Note => "\xf0\x9f\x98\x80 \xe2\x82\xac",
+		"Cl\xc3\xa9" => 'v' ], tamper => [ 'FromCity' ] },
+	{ name => 'unicode repeated', extra => [
+		u => [ "\xc3\xa9", "e", "\xe2\x82\xac", "z" ] ],
+		tamper => [ 'u', 2 ] },
+	{ name => 'special characters', extra => [
+		Digits => '+1 2&3=4%5',
+		Quote => q{"<a href='x'>"},
+		Slash => 'a/b?c#d',
+		Tilde => '~!*()' ], tamper => [ 'Digits' ] },
+	{ name => 'empty values', extra => [ e => '', f => [ '', 'x' ] ],
+		tamper => [ 'f', 1 ] },
+	{ name => 'names of mixed case', extra => [ b => '1', B => '2',
+		_ => '3', a => '4', Z => '5', 'z.' => '6', '0' => '7' ],
+		tamper => [ '_' ] },
+	{ name => 'host without port', host => 'example.com',
+		url => 'http://example.com/incoming', tamper => [ 'From' ] },
+	{ name => 'host without port, url with port', host => 'example.com',
+		url => 'http://example.com:80/incoming', tamper => [ 'From' ] },
+	{ name => 'webhook url', uri => '/fixed',
+		url => 'https://voice.example.com/incoming',
+		tamper => [ 'Direction' ] },
+	{ name => 'rotation next token', uri => '/rotate', token => $TOKEN2,
+		tamper => [ 'ApiVersion' ] },
+
+	# U+FF01 and U+1F600: twilio-node sorts names and the values of a
+	# name by UTF-16 code units (U+1F600 is D83D DE00, before FF01), not
+	# by code points or UTF-8 bytes (EF BC 81 before F0 9F 98 80)
+
+	{ name => 'names beyond the bmp', extra => [
+		"\xef\xbc\x81" => '1', "\xf0\x9f\x98\x80" => '2' ],
+		tamper => [ "\xef\xbc\x81" ] },
+	{ name => 'repeated values beyond the bmp', extra => [
+		v => [ "\xef\xbc\x81", "\xf0\x9f\x98\x80" ] ],
+		tamper => [ 'v', 0 ] },
+);
+
+for my $c (@sign) {
+	$c->{uri} = '/incoming' unless defined $c->{uri};
+	$c->{host} = "localhost:$PORT" unless defined $c->{host};
+	$c->{url} = "$BASE$c->{uri}" unless defined $c->{url};
+	$c->{token} = $TOKEN unless defined $c->{token};
+	$c->{sid} = call_sid();
+	$c->{params} = [ fields($c->{sid}), @{$c->{extra} || []} ];
+}
+
+# TwiML cases: uri, and what the document must hold, as the arguments of
+# response.dial() and client.parameter(), or of response.say()
+
+my $ann = [ { name => 'customerName', value => 'Ann' },
+	{ name => 'customerId', value => '42' } ];
+
+my $escaped = [ { name => 'customerName',
+		value => qq{O'Hara <b> & "x"\n\ty} },
+	{ name => 'customerId', value => '42' } ];
+
+my $unknown = [ { name => 'customerName', value => 'Unknown caller' } ];
+
+my %dial = (answerOnBridge => JSON::PP::true(), timeLimit => 3600,
+	timeout => 30, callerId => $TO);
+
+my @twiml = (
+	[ 'routed', '/incoming', {
+		dial => { %dial },
+		clients => [ { identity => 'user001', parameters => $ann } ] } ],
+	[ 'routed escaped values, two clients', '/escape', {
+		dial => { %dial },
+		clients => [ { identity => 'user001', parameters => $escaped },
+			{ identity => 'agent_2', parameters => $escaped } ] } ],
+	[ 'routed dial settings', '/custom', {
+		dial => { answerOnBridge => JSON::PP::false(), timeLimit => 600,
+			timeout => 45, callerId => '+15550001111',
+			action => 'https://example.com/after?x=1&y=2' },
+		clients => [ { identity => 'user001', parameters => [
+			{ name => 'displayName', value => 'Ann' },
+			{ name => 'account', value => '42' } ] } ] } ],
+	[ 'routed no caller id', '/nocaller', {
+		dial => { answerOnBridge => JSON::PP::true(), timeLimit => 3600,
+			timeout => 30 },
+		clients => [ { identity => 'user001', parameters => $ann } ] } ],
+	[ 'fallback client', '/fallback_client', {
+		dial => { %dial },
+		clients => [ { identity => 'alice', parameters => $unknown },
+			{ identity => 'bob_2', parameters => $unknown } ] } ],
+	[ 'fallback say', '/fallback_say', {
+		say => { attributes => {}, text => $SAY } } ],
+	[ 'fallback say options', '/fallback_options', {
+		say => { attributes => { language => 'ja-JP', voice => 'alice' },
+			text => 'Sorry & <goodbye>' } } ],
+);
+
+# the same documents against a wrong expectation: the comparison must
+# see each of these
+
+my @wrong = (
+	[ 'timeout', '/incoming', sub { $_[0]{dial}{timeout} = 31 } ],
+	[ 'identity', '/incoming',
+		sub { $_[0]{clients}[0]{identity} = 'user002' } ],
+	[ 'parameter order', '/incoming',
+		sub { $_[0]{clients}[0]{parameters} = [ reverse @$ann ] } ],
+	[ 'extra attribute', '/nocaller',
+		sub { $_[0]{dial}{callerId} = $TO } ],
+	[ 'client order', '/fallback_client',
+		sub { @{$_[0]{clients}} = reverse @{$_[0]{clients}} } ],
+	[ 'say text', '/fallback_say', sub { $_[0]{say}{text} .= ' ' } ],
+);
+
+$t->try_run('no twanon')->plan(3 * @sign + 3 + 2 * @twiml + @wrong + 3);
+
+###############################################################################
+
+my $json = JSON::PP->new->utf8->canonical;
+
+# JSON::PP wants characters; the tests hold UTF-8 bytes
+
+sub chars {
+	my ($s) = @_;
+	utf8::decode($s);
+	return $s;
+}
+
+sub escape {
+	my ($s) = @_;
+
+	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
+	$s =~ tr/ /+/;
+
+	return $s;
+}
+
+# the body: each name once per value, in the order given
+
+sub body {
+	my (@params) = @_;
+
+	my @out;
+
+	while (@params) {
+		my ($k, $v) = splice(@params, 0, 2);
+
+		for my $value (ref $v ? @$v : $v) {
+			push @out, escape($k) . '=' . escape($value);
+		}
+	}
+
+	return join('&', @out);
+}
+
+# the same parameters with one byte of one value changed
+
+sub tampered {
+	my ($tamper, @params) = @_;
+
+	my ($name, $index) = @$tamper;
+	my @out;
+	my $done = 0;
+
+	while (@params) {
+		my ($k, $v) = splice(@params, 0, 2);
+
+		if ($k eq $name && !$done) {
+			my @values = ref $v ? @$v : ($v);
+			my $i = defined $index ? $index : 0;
+
+			substr($values[$i], -1, 1) =
+				chr(ord(substr($values[$i], -1, 1)) ^ 1);
+
+			$v = ref $v ? \@values : $values[0];
+			$done = 1;
+		}
+
+		push @out, $k, $v;
+	}
+
+	die "no $name to change\n" unless $done;
+
+	return @out;
+}
+
+sub outcome {
+	my ($r) = @_;
+
+	return 'no reply' unless defined $r->{status};
+	return "$r->{status} $r->{body}";
+}
+
+sub webhook {
+	my ($c, $sig, @params) = @_;
+
+	return http_request('POST', $c->{uri}, headers => [
+		'Host' => $c->{host},
+		'Content-Type' => 'application/x-www-form-urlencoded',
+		'X-Twilio-Signature' => $sig,
+	], body => body(@params));
+}
+
+###############################################################################
+
+# signatures by twilio.getExpectedTwilioSignature(), all in one run
+
+my @input;
+
+for my $c (@sign) {
+	my %params;
+	my @p = @{$c->{params}};
+
+	while (@p) {
+		my ($k, $v) = splice(@p, 0, 2);
+		$params{chars($k)} = ref $v ? [ map { chars($_) } @$v ] : chars($v);
+	}
+
+	push @input, { id => $c->{sid}, authToken => $c->{token},
+		url => $c->{url}, params => \%params };
+}
+
+my ($rc, $out) = node('interop/webhook.js', $json->encode({ sign => \@input }));
+
+my %sig = $out =~ /^sig (CA[0-9a-f]{32}) (\S+)$/mg;
+my @bad = grep { /^not ok/ } split /\n/, $out;
+
+is($rc, 0, 'signatures from twilio') or diag($out);
+is(join("\n", @bad), '', 'twilio validates its own signatures');
+is(scalar keys %sig, scalar @sign, 'a signature per case');
+
+my @sent;
+
+for my $c (@sign) {
+	my $sig = $sig{$c->{sid}};
+	push @sent, $sig if defined $sig;
+	$sig = 'none' unless defined $sig;
+
+	my $r = webhook($c, $sig, @{$c->{params}});
+
+	is($r->{status}, 200, "signed by twilio: $c->{name}")
+		or diag(outcome($r));
+	like($r->{body}, qr!<Identity>user001</Identity>!,
+		"signed by twilio routed: $c->{name}");
+
+	$r = webhook($c, $sig, tampered($c->{tamper}, @{$c->{params}}));
+
+	is(outcome($r), "403 forbidden\n", "one byte changed: $c->{name}");
+}
+
+###############################################################################
+
+# TwiML against twilio.twiml.VoiceResponse
+
+my %doc;
+
+for my $case (@twiml) {
+	my ($name, $uri, $expect) = @$case;
+
+	my $sid = call_sid();
+	my @params = fields($sid);
+	my $c = { uri => $uri, host => "localhost:$PORT" };
+
+	my $r = webhook($c, signature_of($sid, $uri, @params), @params);
+
+	is($r->{status}, 200, "twiml status: $name") or diag(outcome($r));
+
+	$doc{$uri} = $r->{body};
+
+	($rc, $out) = node('interop/webhook.js', $json->encode({
+		twiml => chars(defined $r->{body} ? $r->{body} : ''),
+		expect => $expect }));
+
+	my @lines = split /\n/, $out;
+
+	ok($rc == 0 && @lines == 4 && !grep({ !/^ok - / } @lines),
+		"twiml matches twilio: $name") or diag("node exited with $rc:\n$out");
+}
+
+for my $case (@wrong) {
+	my ($name, $uri, $change) = @$case;
+
+	my ($expect) = map { $_->[2] } grep { $_->[1] eq $uri } @twiml;
+	$expect = $json->decode($json->encode($expect));
+	$change->($expect);
+
+	($rc, $out) = node('interop/webhook.js', $json->encode({
+		twiml => chars(defined $doc{$uri} ? $doc{$uri} : ''),
+		expect => $expect }));
+
+	ok($rc == 1 && $out =~ /^not ok - document matches twilio: /m,
+		"comparison sees a wrong $name") or diag("node exited with $rc:\n$out");
+}
+
+###############################################################################
+
+$t->stop();
+
+my $log = $t->read_file('error.log');
+my @lines = grep { /twanon/ } split /\n/, $log;
+
+is(join("\n", grep { my $l = $_; grep { index($l, $_) >= 0 }
+	$TOKEN, $TOKEN2, @sent } @lines), '', 'no secret in module lines');
+# one warn line per call, for the request with a byte changed
+
+my @count = map { my $sid = $_->{sid};
+		scalar grep { /\[warn\] .*twanon: invalid signature, call "$sid"/ }
+			@lines }
+	@sign;
+
+is(join(' ', @count), join(' ', (1) x @count),
+	'one warn line per changed byte');
+unlike($log, qr/\Q$TOKEN\E|\Q$TOKEN2\E/, 'no auth token in error log');
+
+###############################################################################
+
+# the signature for the TwiML requests, computed the way the module checks
+# it (twanon_signature.t covers this side)
+
+sub signature_of {
+	my ($sid, $uri, @params) = @_;
+
+	require Digest::SHA;
+	require MIME::Base64;
+
+	my %p = @params;
+	my $data = "$BASE$uri" . join('', map { $_ . $p{$_} } sort keys %p);
+
+	return MIME::Base64::encode_base64(
+		Digest::SHA::hmac_sha1($data, $TOKEN), '');
+}
+
+# runs node on a script with one argument; returns (exit code, output)
+
+sub node {
+	my ($script, $arg) = @_;
+
+	my $pid = open(my $fh, '-|');
+	die "Can't fork: $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		open STDERR, '>&', \*STDOUT;
+		{
+			no warnings 'exec';
+			exec($NODE, $script, $arg);
+		}
+		print "Unable to exec($NODE): $!\n";
+		POSIX::_exit(127);
+	}
+
+	local $/;
+	my $out = <$fh>;
+	close $fh;
+
+	return ($? >> 8, defined $out ? $out : '');
+}
+
+###############################################################################
