@@ -30,12 +30,60 @@ static ngx_int_t ngx_http_twanon_incoming_refuse(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *text);
 static void ngx_http_twanon_incoming_field(ngx_array_t *pairs,
     const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_twanon_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static void ngx_http_twanon_resolver_deadline(ngx_event_t *ev);
+static void ngx_http_twanon_deadline_cleanup(void *data);
+
+
+static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
 
 
 static ngx_str_t  ngx_http_twanon_xml_type =
     ngx_string("text/xml; charset=utf-8");
 static ngx_str_t  ngx_http_twanon_text_type =
     ngx_string("text/plain; charset=utf-8");
+
+
+/*
+ * A body filter that only watches: the resolver's reply is complete when
+ * its last buffer passes (last_in_chain, from ngx_http_send_special()).
+ * An upstream that breaks off after the header only flushes, so a
+ * chunked reply cut at a chunk boundary is told from a whole one.
+ */
+
+ngx_int_t
+ngx_http_twanon_incoming_init(ngx_conf_t *cf)
+{
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_twanon_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t            *cl;
+    ngx_http_twanon_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
+
+    if (ctx != NULL && ctx->resolver == r) {
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_in_chain || cl->buf->last_buf) {
+                ctx->complete = 1;
+            }
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
 
 
 ngx_int_t
@@ -359,6 +407,7 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ngx_chain_t                  *cl;
     ngx_table_elt_t              *h;
     ngx_http_request_t           *sr;
+    ngx_pool_cleanup_t           *cln;
     ngx_http_request_body_t      *rb;
     ngx_http_post_subrequest_t   *ps;
     ngx_http_twanon_loc_conf_t   *tlcf;
@@ -459,12 +508,104 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     sr->headers_in.transfer_encoding = NULL;
     sr->headers_in.chunked = 0;
 
+    ctx->resolver = sr;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_twanon_deadline_cleanup;
+    cln->data = ctx;
+
+    ctx->deadline.handler = ngx_http_twanon_resolver_deadline;
+    ctx->deadline.data = r;
+    ctx->deadline.log = r->connection->log;
+
+    ngx_add_timer(&ctx->deadline, tlcf->resolver_timeout);
+
     r->write_event_handler = ngx_http_twanon_incoming_resume;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twanon resolver subrequest \"%V\"", &tlcf->resolver);
 
     return NGX_OK;
+}
+
+
+/*
+ * twanon_resolver_timeout: the whole lookup, however the resolver
+ * location is set up.  proxy_read_timeout bounds the gaps between reads
+ * only, and a reply that trickles in never trips it.  The upstream's
+ * connection is made to time out as if its own timer had fired, so that
+ * the upstream module ends the subrequest its usual way (a next server
+ * or an error) and the caller hears the fallback.  The timer re-arms
+ * until the subrequest is done, for upstreams that move to a next
+ * server.
+ */
+
+static void
+ngx_http_twanon_resolver_deadline(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_upstream_t         *u;
+    ngx_http_twanon_ctx_t       *ctx;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    r = ev->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twanon_module);
+
+    if (ctx->done) {
+        return;
+    }
+
+    if (!ctx->timed_out) {
+        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "twanon: resolver \"%V\" did not answer within %M ms, "
+                      "call \"%V\"", &tlcf->resolver, tlcf->resolver_timeout,
+                      &ctx->call_sid);
+
+        ctx->timed_out = 1;
+        ctx->failed = 1;
+    }
+
+    ngx_add_timer(ev, 100);
+
+    u = ctx->resolver->upstream;
+
+    if (u == NULL || u->peer.connection == NULL) {
+        return;
+    }
+
+    c = u->peer.connection;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    c->read->timedout = 1;
+
+    /* this may end the webhook request: nothing is touched after it */
+
+    c->read->handler(c->read);
+}
+
+
+static void
+ngx_http_twanon_deadline_cleanup(void *data)
+{
+    ngx_http_twanon_ctx_t  *ctx = data;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
 }
 
 
@@ -509,12 +650,13 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
 
     ctx->reply = (r->out && r->out->buf) ? r->out->buf : NULL;
 
-    /* a reply cut short of its Content-Length */
+    /* a reply cut short of its Content-Length or of its last chunk */
 
     len = ctx->reply ? ctx->reply->last - ctx->reply->pos : 0;
 
-    if (r->headers_out.content_length_n >= 0
-        && r->headers_out.content_length_n != len)
+    if (!ctx->complete
+        || (r->headers_out.content_length_n >= 0
+            && r->headers_out.content_length_n != len))
     {
         ctx->failed = 1;
     }
@@ -542,6 +684,10 @@ ngx_http_twanon_incoming_resume(ngx_http_request_t *r)
 
     if (!ctx->done || ctx->replied) {
         return;
+    }
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
     }
 
     r->write_event_handler = ngx_http_request_empty_handler;
@@ -697,6 +843,15 @@ ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
             != NGX_OK)
         {
             return NGX_ERROR;
+        }
+
+        /*
+         * Without callerId the browser would be shown the caller's own
+         * number: an empty value falls back to the called number.
+         */
+
+        if (dial.caller_id.len == 0) {
+            dial.caller_id = ctx->to;
         }
 
         break;

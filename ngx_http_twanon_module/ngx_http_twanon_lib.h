@@ -29,6 +29,8 @@
 #define NGX_HTTP_TWANON_PARAM_NAME_MAX   32
 #define NGX_HTTP_TWANON_PARAM_VALUE_MAX  128
 
+#define NGX_HTTP_TWANON_UTF8_INVALID     0xffffffff
+
 
 typedef struct {
     ngx_str_t                   key;
@@ -88,6 +90,7 @@ ngx_int_t ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
 ngx_int_t ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
 size_t ngx_http_twanon_utf8_cut(u_char *p, size_t max);
+uint32_t ngx_http_twanon_utf8_next(u_char **p, u_char *last);
 
 ngx_int_t ngx_http_twanon_twiml_dial(ngx_pool_t *pool,
     ngx_http_twanon_dial_t *dial, ngx_str_t *out);

@@ -18,6 +18,7 @@ static ngx_int_t ngx_http_twanon_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_twanon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_twanon_exit(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_twanon_init(ngx_conf_t *cf);
 static void *ngx_http_twanon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_twanon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -65,7 +66,7 @@ static char *ngx_http_twanon_timeout_bounds(ngx_conf_t *cf, void *post,
     void *data);
 
 static char *ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *value);
+    ngx_str_t *value, ngx_uint_t secret);
 static ngx_regex_t *ngx_http_twanon_regex(ngx_conf_t *cf,
     ngx_str_t *pattern);
 static char *ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name,
@@ -233,6 +234,13 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       offsetof(ngx_http_twanon_loc_conf_t, resolver),
       NULL },
 
+    { ngx_string("twanon_resolver_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, resolver_timeout),
+      NULL },
+
     { ngx_string("twanon_resolver_send"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -323,7 +331,7 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
 
 static ngx_http_module_t  ngx_http_twanon_module_ctx = {
     ngx_http_twanon_add_variables,         /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_twanon_init,                  /* postconfiguration */
 
     ngx_http_twanon_create_main_conf,      /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -462,6 +470,13 @@ ngx_http_twanon_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
 
 static ngx_int_t
+ngx_http_twanon_init(ngx_conf_t *cf)
+{
+    return ngx_http_twanon_incoming_init(cf);
+}
+
+
+static ngx_int_t
 ngx_http_twanon_init_process(ngx_cycle_t *cycle)
 {
     xmlInitParser();
@@ -535,6 +550,7 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->verify_signature = NGX_CONF_UNSET;
     conf->webhook_url = NGX_CONF_UNSET_PTR;
     conf->resolver_send = NGX_CONF_UNSET_UINT;
+    conf->resolver_timeout = NGX_CONF_UNSET_MSEC;
     conf->client_params = NGX_CONF_UNSET_PTR;
     conf->caller_id_mode = NGX_CONF_UNSET_UINT;
     conf->caller_id = NGX_CONF_UNSET_PTR;
@@ -576,6 +592,8 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->resolver, prev->resolver, "");
     ngx_conf_merge_uint_value(conf->resolver_send, prev->resolver_send,
                               NGX_HTTP_TWANON_SEND_NUMBER);
+    ngx_conf_merge_msec_value(conf->resolver_timeout, prev->resolver_timeout,
+                              5000);
     ngx_conf_merge_str_value(conf->identity_field, prev->identity_field,
                              "appId");
     ngx_conf_merge_ptr_value(conf->client_params, prev->client_params, NULL);
@@ -960,7 +978,7 @@ ngx_http_twanon_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    rv = ngx_http_twanon_read_file(cf, &value[1], &(*cv)->value);
+    rv = ngx_http_twanon_read_file(cf, &value[1], &(*cv)->value, 1);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -969,8 +987,15 @@ ngx_http_twanon_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * Reads a file named in the configuration.  A secret loses its trailing
+ * white space (files written with echo end in a newline), and a secret
+ * that other users can read is warned about.
+ */
+
 static char *
-ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
+ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value,
+    ngx_uint_t secret)
 {
     u_char           *last;
     size_t            size;
@@ -1014,7 +1039,7 @@ ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
         goto failed;
     }
 
-    if (ngx_file_access(&fi) & 0077) {
+    if (secret && (ngx_file_access(&fi) & 0077)) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "\"%V\" file \"%s\" is readable by other users",
                            &((ngx_str_t *) cf->args->elts)[0], path.data);
@@ -1035,7 +1060,8 @@ ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
 
     last = value->data + n;
 
-    while (last > value->data
+    while (secret
+           && last > value->data
            && (last[-1] == CR || last[-1] == LF
                || last[-1] == ' ' || last[-1] == '\t'))
     {
@@ -1281,7 +1307,7 @@ ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     if (cmd->offset == 1) {
-        rv = ngx_http_twanon_read_file(cf, &value[1], &cv->value);
+        rv = ngx_http_twanon_read_file(cf, &value[1], &cv->value, 1);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
@@ -1526,7 +1552,7 @@ ngx_http_twanon_fallback_twiml(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    rv = ngx_http_twanon_read_file(cf, &value[1], &text);
+    rv = ngx_http_twanon_read_file(cf, &value[1], &text, 0);
     if (rv != NGX_CONF_OK) {
         return rv;
     }

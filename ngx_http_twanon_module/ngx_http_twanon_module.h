@@ -58,6 +58,7 @@ typedef struct {
     ngx_http_complex_value_t   *webhook_url;
     ngx_str_t                   resolver;
     ngx_uint_t                  resolver_send;
+    ngx_msec_t                  resolver_timeout;
     ngx_str_t                   identity_field;  /* NUL-terminated */
     ngx_array_t                *client_params;   /* name, field */
     ngx_uint_t                  caller_id_mode;
@@ -91,6 +92,8 @@ typedef struct {
 
 
 typedef struct {
+    ngx_http_request_t         *resolver;    /* the subrequest */
+    ngx_event_t                 deadline;
     ngx_str_t                   from;        /* never logged */
     ngx_str_t                   to;
     ngx_str_t                   call_sid;
@@ -100,13 +103,16 @@ typedef struct {
     ngx_uint_t                  status;
     ngx_uint_t                  route;
     unsigned                    done:1;
+    unsigned                    complete:1;
     unsigned                    failed:1;
+    unsigned                    timed_out:1;
     unsigned                    replied:1;
 } ngx_http_twanon_ctx_t;
 
 
 ngx_int_t ngx_http_twanon_token_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_twanon_incoming_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twanon_incoming_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_twanon_caller_hash(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 

@@ -290,32 +290,88 @@ ngx_http_twanon_utf8_cut(u_char *p, size_t max)
 
 
 /*
+ * Decodes one character at *p, strictly: continuation bytes must be
+ * 10xxxxxx, and overlong forms, surrogates and code points past U+10FFFF
+ * are invalid.  On an invalid sequence *p moves one byte and the result
+ * is NGX_HTTP_TWANON_UTF8_INVALID.  (ngx_utf8_decode() does not check
+ * that a continuation byte is below 0xc0.)
+ */
+
+uint32_t
+ngx_http_twanon_utf8_next(u_char **p, u_char *last)
+{
+    u_char    *s;
+    size_t     len, i;
+    uint32_t   u, min;
+
+    s = *p;
+    u = *s;
+
+    if (u < 0x80) {
+        (*p)++;
+        return u;
+    }
+
+    if (u >= 0xc2 && u <= 0xdf) {
+        u &= 0x1f; len = 1; min = 0x80;
+
+    } else if (u >= 0xe0 && u <= 0xef) {
+        u &= 0x0f; len = 2; min = 0x800;
+
+    } else if (u >= 0xf0 && u <= 0xf4) {
+        u &= 0x07; len = 3; min = 0x10000;
+
+    } else {
+        goto invalid;
+    }
+
+    if ((size_t) (last - s) <= len) {
+        goto invalid;
+    }
+
+    for (i = 1; i <= len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            goto invalid;
+        }
+
+        u = (u << 6) | (s[i] & 0x3f);
+    }
+
+    if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+        goto invalid;
+    }
+
+    *p = s + len + 1;
+
+    return u;
+
+invalid:
+
+    *p = s + 1;
+
+    return NGX_HTTP_TWANON_UTF8_INVALID;
+}
+
+
+/*
  * Copies "in" replacing each byte that does not start a valid UTF-8
- * sequence (overlong forms and surrogates included) with U+FFFD.
+ * sequence with U+FFFD; "in" itself when it is valid already.
  */
 
 ngx_int_t
 ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
 {
-    u_char    *p, *last, *dst, *start;
-    uint32_t   cp;
+    u_char  *p, *last, *dst, *start;
 
     p = in->data;
     last = in->data + in->len;
 
-    /* the common case: already valid */
-
     while (p < last) {
         start = p;
 
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-
-        cp = ngx_utf8_decode(&p, last - p);
-
-        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        if (ngx_http_twanon_utf8_next(&p, last)
+            == NGX_HTTP_TWANON_UTF8_INVALID)
+        {
             p = start;
             break;
         }
@@ -336,15 +392,9 @@ ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
     while (p < last) {
         start = p;
 
-        if (*p < 0x80) {
-            *dst++ = *p++;
-            continue;
-        }
-
-        cp = ngx_utf8_decode(&p, last - p);
-
-        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            p = start + 1;
+        if (ngx_http_twanon_utf8_next(&p, last)
+            == NGX_HTTP_TWANON_UTF8_INVALID)
+        {
             *dst++ = 0xef; *dst++ = 0xbf; *dst++ = 0xbd;
             continue;
         }

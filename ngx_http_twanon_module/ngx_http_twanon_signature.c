@@ -212,10 +212,12 @@ ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b)
     pa = a->data + start;
     pb = b->data + start;
 
-    ca = (*pa < 0x80) ? *pa : ngx_utf8_decode(&pa, a->len - start);
-    cb = (*pb < 0x80) ? *pb : ngx_utf8_decode(&pb, b->len - start);
+    ca = ngx_http_twanon_utf8_next(&pa, a->data + a->len);
+    cb = ngx_http_twanon_utf8_next(&pb, b->data + b->len);
 
-    if (ca > 0x10ffff || cb > 0x10ffff) {
+    if (ca == NGX_HTTP_TWANON_UTF8_INVALID
+        || cb == NGX_HTTP_TWANON_UTF8_INVALID)
+    {
         return a->data[i] - b->data[i];
     }
 

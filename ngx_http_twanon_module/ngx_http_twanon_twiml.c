@@ -298,23 +298,19 @@ ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *s)
     while (p < last) {
         start = p;
 
-        if (*p < 0x80) {
-            p++;
+        /* the text is valid UTF-8 now: only forbidden characters go */
 
-            if (*start >= 0x20 || *start == 0x09 || *start == 0x0a
-                || *start == 0x0d)
-            {
-                *dst++ = *start;
-            }
+        cp = ngx_http_twanon_utf8_next(&p, last);
 
+        if (cp < 0x20 && cp != 0x09 && cp != 0x0a && cp != 0x0d) {
             continue;
         }
 
-        cp = ngx_utf8_decode(&p, last - p);
-
-        if (cp != 0xfffe && cp != 0xffff) {
-            dst = ngx_cpymem(dst, start, p - start);
+        if (cp == 0xfffe || cp == 0xffff) {
+            continue;
         }
+
+        dst = ngx_cpymem(dst, start, p - start);
     }
 
     *dst = '\0';
