@@ -18,11 +18,16 @@ CC_OPT     := -g -O2 -fPIC -fstack-protector-strong -Wformat \
 LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
 
 DEB_PKGS   := nginx nginx-dev libssl-dev libxml2-dev libjansson-dev \
-              libpcre2-dev zlib1g-dev gcc make perl nodejs npm
+              libpcre2-dev zlib1g-dev gcc make perl nodejs npm chromium
+
+DEMO_PORT  ?= 8080
+DEMO       ?= $(BUILD)/demo
+FROM       ?= +15550100
+CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
-.PHONY: all build deps npm-deps test prove clean
+.PHONY: all build deps npm-deps console demo call test clean
 
 all: build
 
@@ -61,10 +66,42 @@ $(MODULE): $(SOURCES) | deps
 	cp $(BUILD)/nginx/objs/ngx_http_twanon_module.so $@.tmp
 	mv -f $@.tmp $@
 
+# npm ci in each folder with a lock file, unless node_modules is current
 npm-deps: | deps
-	cd t/interop && \
-	    { [ -d node_modules ] && [ node_modules/.package-lock.json -nt \
-	        package-lock.json ] || npm ci --no-audit --no-fund; }
+	for d in t/interop t/browser html; do \
+	    [ -f $$d/package-lock.json ] || continue; \
+	    [ -d $$d/node_modules ] && [ $$d/node_modules/.package-lock.json -nt \
+	        $$d/package-lock.json ] && continue; \
+	    (cd $$d && npm ci --no-audit --no-fund) || exit 1; \
+	done
+
+# the console: the Voice SDK from npm, copied next to the page
+console: npm-deps
+	mkdir -p html/vendor
+	cp html/node_modules/@twilio/voice-sdk/dist/twilio.min.js \
+	    html/vendor/twilio.min.js
+
+# nginx in the foreground with docs/examples/demo.conf; Ctrl-C stops it
+demo: build console
+	rm -rf $(DEMO)
+	mkdir -p $(DEMO)/tmp
+	chmod 755 $(BUILD) $(DEMO) $(DEMO)/tmp
+	sed -e 's#@@MODULE@@#$(MODULE)#' -e 's#@@PREFIX@@#$(DEMO)#g' \
+	    -e 's#@@HTML@@#$(CURDIR)/html#' -e 's#@@PORT@@#$(DEMO_PORT)#g' \
+	    docs/examples/demo.conf > $(DEMO)/nginx.conf
+	$(NGINX) -q -t -p $(DEMO)/ -c $(DEMO)/nginx.conf
+	@echo
+	@echo "twanon demo: open http://127.0.0.1:$(DEMO_PORT)/ and press Start;"
+	@echo "then \"make call\" in another terminal, or the page's"
+	@echo "\"Simulate incoming call\".  Ctrl-C stops the demo."
+	@echo
+	exec $(NGINX) -p $(DEMO)/ -c $(DEMO)/nginx.conf
+
+# a correctly signed webhook to the running demo; prints the TwiML
+call:
+	@perl docs/examples/twanon-call.pl --url $(CALL_URL) \
+	    --signed-url https://demo.twanon.invalid/incoming \
+	    --token demo-auth-token-not-for-production --from '$(FROM)'
 
 test: build npm-deps
 	cd t && TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_MODULE=$(MODULE) \

@@ -1,0 +1,2371 @@
+/*
+ * twanon operator console.
+ *
+ * Plain modern JavaScript, no framework, no build step: index.html loads
+ * vendor/twilio.min.js (the Twilio Voice JavaScript SDK, copied there by
+ * "make console") and then this file.
+ *
+ * Settings come from config.json next to the page:
+ *
+ *   tokenUrl              URL of the twanon_token location ("/token")
+ *   identity              optional; sent as ?identity= when the token
+ *                         endpoint does not take it from the login
+ *   language              "en" or "ja"; otherwise the browser's language
+ *   refreshBeforeSeconds  optional; renew the token this long before it
+ *                         expires (default 60)
+ *   demo                  optional; { simulateUrl, callers: [{id, label}] }
+ *                         replaces Twilio.Device with a local DemoDevice
+ *                         that rings from the TwiML nginx returns for a
+ *                         simulated webhook
+ *
+ * Privacy: the page shows only the custom parameters customerName and
+ * customerId of a call (see PRIVACY below). It never reads
+ * call.parameters (which holds From), and the activity log holds event
+ * kinds and times only.
+ */
+
+'use strict';
+
+(function () {
+
+/* ---------------------------------------------------------------------
+ * Strings: one table, English and Japanese
+ */
+
+const STRINGS = {
+    en: {
+        appName: 'Operator console',
+        demoBadge: 'DEMO',
+        operatorAs: 'Operator: {identity}',
+        thisTabLive: 'live tab',
+
+        stateIdle: 'Not started',
+        stateStarting: 'Connecting',
+        stateWaiting: 'Available',
+        stateRinging: 'Ringing',
+        stateInCall: 'In call',
+        stateOffline: 'Offline',
+        stateElsewhere: 'Live in another tab',
+
+        titleIdle: 'Ready to start',
+        titleStarting: 'Connecting…',
+        titleWaiting: 'Waiting for calls',
+        titleRinging: 'Incoming call',
+        titleInCall: 'In call',
+        titleOffline: 'Not receiving calls',
+        titleElsewhere: 'Calls ring in another tab',
+
+        helpIdle: 'Press Start to allow the microphone and begin taking calls.',
+        helpStarting: 'Getting the microphone and your calling session ready.',
+        helpWaiting: 'You are available. Calls ring here; keep this tab open.',
+        helpOffline: 'Reconnecting to Twilio. Calls cannot reach you until this is back.',
+        numberHidden: 'The caller’s number is never shown.',
+
+        start: 'Start',
+        stop: 'Stop taking calls',
+        cancel: 'Cancel',
+        answer: 'Answer',
+        reject: 'Reject',
+        mute: 'Mute',
+        unmute: 'Unmute',
+        hangUp: 'Hang up',
+        tryAgain: 'Try again now',
+        takeOver: 'Take calls in this tab',
+        mutedFlag: 'Muted: the customer cannot hear you',
+        reconnecting: 'Connection lost. Reconnecting… stay on the line.',
+        reconnected: 'Reconnected.',
+
+        incoming: 'Incoming: {name} (ID: {id})',
+        incomingNoId: 'Incoming: {name}',
+        customerId: 'ID: {id}',
+        unknownCustomer: 'Unknown customer',
+        idHidden: 'hidden (looks like a phone number)',
+        docTitleRinging: '☎ INCOMING CALL ☎',
+        docTitleLive: '● Live',
+        docTitleNotLive: 'Not live',
+        announceCancelled: 'The caller hung up.',
+        announceEnded: 'Call ended.',
+
+        audioTitle: 'Audio devices',
+        microphone: 'Microphone',
+        speaker: 'Speaker',
+        audioBeforeStart: 'The lists fill in after Start.',
+        audioNoOutput: 'This browser plays calls on its default speaker; choosing one needs Chrome or Edge.',
+        audioDefault: 'Default',
+        audioUnnamed: '{kind} {n}',
+        audioLost: 'An audio device was unplugged; the console switched to the default one.',
+        audioSetFailed: 'Could not switch to that audio device. Check that it is plugged in.',
+
+        logTitle: 'Activity',
+
+        demoTitle: 'Demo mode',
+        demoHelp: 'No real calls reach this page. Simulate one: nginx answers a signed sample webhook and the page rings with the parameters of the TwiML it returned.',
+        demoCaller: 'Caller',
+        simulate: 'Simulate incoming call',
+        callerHangsUp: 'Caller hangs up',
+        demoNotRouted: 'The simulated call was not routed to an operator: the caller would hear the fallback message.',
+        demoFailed: 'The simulated call could not be made ({detail}). Check that the demo nginx is running.',
+
+        tabElsewhere: 'This console is live in another tab (opened at {time}); calls ring there. Use that tab, or take calls in this one.',
+        tabMovedAway: 'Calls now ring in another tab (opened at {time}). To take them here again, use the button.',
+        tabOtherClosed: 'The other tab was closed. Press Start to take calls here.',
+        tabOtherBusy: 'The other tab is on a call. Try again after the call.',
+
+        errMicDenied: 'The browser is not allowed to use your microphone. Allow the microphone for this site (the icon at the left of the address bar), then press Start again.',
+        errMicMissing: 'No microphone was found. Plug in a headset, then press Start again.',
+        errMicBusy: 'The microphone is in use by another program. Close that program, then press Start again.',
+        errInsecure: 'The microphone only works on a secure (https://) page. Ask your administrator for the https address of this console.',
+        errUnsupported: 'This browser cannot take calls. Use a current version of Chrome, Edge, Firefox or Safari.',
+        errSdkMissing: 'The calling library did not load. Reload the page; if this keeps happening, tell your administrator (the console was installed without "make console").',
+        errConfig: 'The console settings (config.json) could not be loaded. Reload the page; if this keeps happening, tell your administrator.',
+        errNetwork: 'Cannot reach the server. Check your network connection.',
+        errAuth: 'You are not signed in, or your sign-in has expired. Sign in again, then reload this page.',
+        errServer: 'The token server had a problem (HTTP {status}). If this keeps happening, tell your administrator.',
+        errBadToken: 'The token server sent an answer the console cannot use. Tell your administrator.',
+        errRetryIn: 'Trying again in {s} s.',
+        errRefresh: 'Could not renew your calling session: {reason}',
+        errTwilioAuth: 'Twilio did not accept the sign-in token; getting a new one.',
+        errTwilioNetwork: 'The connection to Twilio was interrupted. Check your network connection; the console keeps trying.',
+        errOffline: 'You are not receiving calls: the connection to Twilio closed.',
+        errCallFailed: 'The call failed (code {code}). If this keeps happening, tell your administrator.',
+        errGeneric: 'Something went wrong (code {code}). If this keeps happening, tell your administrator.',
+
+        logStarted: 'Start pressed',
+        logMicAllowed: 'Microphone allowed',
+        logMicRefused: 'Microphone not available',
+        logToken: 'Token received',
+        logTokenFailed: 'Token request failed',
+        logTokenRefreshed: 'Token renewed',
+        logRegistered: 'Registered: waiting for calls',
+        logUnregistered: 'Unregistered',
+        logIncoming: 'Incoming call',
+        logAnswered: 'Answered',
+        logRejected: 'Rejected',
+        logCancelled: 'Caller hung up before answer',
+        logEnded: 'Call ended',
+        logMuted: 'Muted',
+        logUnmuted: 'Unmuted',
+        logReconnecting: 'Reconnecting',
+        logReconnected: 'Reconnected',
+        logBusy: 'Second call refused (busy)',
+        logError: 'Error {code}',
+        logAudio: 'Audio devices changed',
+        logStopped: 'Stopped',
+        logElsewhere: 'Another tab is live',
+        logMovedAway: 'Calls moved to another tab',
+        logSimulated: 'Simulated call requested',
+    },
+
+    ja: {
+        appName: 'オペレーター コンソール',
+        demoBadge: 'デモ',
+        operatorAs: 'オペレーター: {identity}',
+        thisTabLive: '受付中のタブ',
+
+        stateIdle: '未開始',
+        stateStarting: '接続中',
+        stateWaiting: '受付中',
+        stateRinging: '着信中',
+        stateInCall: '通話中',
+        stateOffline: 'オフライン',
+        stateElsewhere: '別のタブで受付中',
+
+        titleIdle: '開始できます',
+        titleStarting: '接続しています…',
+        titleWaiting: '着信を待っています',
+        titleRinging: '着信',
+        titleInCall: '通話中',
+        titleOffline: '着信を受けられません',
+        titleElsewhere: '別のタブで着信します',
+
+        helpIdle: '「開始」を押すとマイクの使用許可を求められ、着信の受付を始めます。',
+        helpStarting: 'マイクと通話セッションを準備しています。',
+        helpWaiting: '受付中です。着信はこのタブに届きます。タブを開いたままにしてください。',
+        helpOffline: 'Twilio に再接続しています。接続が戻るまで着信は届きません。',
+        numberHidden: '発信者の電話番号は表示されません。',
+
+        start: '開始',
+        stop: '受付を停止',
+        cancel: 'キャンセル',
+        answer: '応答',
+        reject: '拒否',
+        mute: 'ミュート',
+        unmute: 'ミュート解除',
+        hangUp: '通話を終了',
+        tryAgain: '今すぐ再試行',
+        takeOver: 'このタブで受付する',
+        mutedFlag: 'ミュート中: お客様にはあなたの声が聞こえません',
+        reconnecting: '接続が切れました。再接続しています… そのままお待ちください。',
+        reconnected: '再接続しました。',
+
+        incoming: '着信: {name} 様(ID: {id})',
+        incomingNoId: '着信: {name} 様',
+        customerId: 'ID: {id}',
+        unknownCustomer: '不明なお客様',
+        idHidden: '非表示(電話番号のような値)',
+        docTitleRinging: '☎ 着信中 ☎',
+        docTitleLive: '● 受付中',
+        docTitleNotLive: '受付なし',
+        announceCancelled: '発信者が電話を切りました。',
+        announceEnded: '通話が終了しました。',
+
+        audioTitle: '音声デバイス',
+        microphone: 'マイク',
+        speaker: 'スピーカー',
+        audioBeforeStart: '「開始」の後に一覧が表示されます。',
+        audioNoOutput: 'このブラウザーでは既定のスピーカーから再生されます。スピーカーの選択には Chrome か Edge が必要です。',
+        audioDefault: '既定',
+        audioUnnamed: '{kind} {n}',
+        audioLost: '音声デバイスが取り外されたため、既定のデバイスに切り替えました。',
+        audioSetFailed: 'その音声デバイスに切り替えられませんでした。接続を確認してください。',
+
+        logTitle: 'アクティビティ',
+
+        demoTitle: 'デモモード',
+        demoHelp: 'このページには実際の着信は届きません。着信をシミュレートすると、nginx が署名付きのサンプル Webhook に応答し、返された TwiML のパラメーターでこのページが鳴ります。',
+        demoCaller: '発信者',
+        simulate: '着信をシミュレート',
+        callerHangsUp: '発信者が切る',
+        demoNotRouted: 'シミュレートした着信はオペレーターに転送されませんでした(発信者には代替メッセージが流れます)。',
+        demoFailed: '着信をシミュレートできませんでした({detail})。デモ用の nginx が動いているか確認してください。',
+
+        tabElsewhere: 'このコンソールは別のタブ({time} に開いたもの)で受付中です。着信はそちらに届きます。そのタブを使うか、このタブで受付してください。',
+        tabMovedAway: '着信は別のタブ({time} に開いたもの)に届くようになりました。このタブに戻すにはボタンを押してください。',
+        tabOtherClosed: '別のタブが閉じられました。「開始」を押すとこのタブで受付します。',
+        tabOtherBusy: '別のタブは通話中です。通話が終わってから再試行してください。',
+
+        errMicDenied: 'ブラウザーがマイクの使用を許可されていません。アドレスバー左のアイコンからこのサイトにマイクを許可し、もう一度「開始」を押してください。',
+        errMicMissing: 'マイクが見つかりません。ヘッドセットを接続し、もう一度「開始」を押してください。',
+        errMicBusy: 'マイクが別のプログラムで使用中です。そのプログラムを閉じてから、もう一度「開始」を押してください。',
+        errInsecure: 'マイクは安全な (https://) ページでのみ使えます。このコンソールの https のアドレスを管理者に確認してください。',
+        errUnsupported: 'このブラウザーでは通話できません。最新の Chrome、Edge、Firefox、Safari を使ってください。',
+        errSdkMissing: '通話用ライブラリーを読み込めませんでした。ページを再読み込みしてください。解決しない場合は管理者に連絡してください(「make console」が実行されていません)。',
+        errConfig: 'コンソールの設定 (config.json) を読み込めませんでした。ページを再読み込みしてください。解決しない場合は管理者に連絡してください。',
+        errNetwork: 'サーバーに接続できません。ネットワーク接続を確認してください。',
+        errAuth: 'サインインしていないか、サインインの有効期限が切れています。もう一度サインインしてから、このページを再読み込みしてください。',
+        errServer: 'トークンサーバーでエラーが発生しました (HTTP {status})。繰り返し起きる場合は管理者に連絡してください。',
+        errBadToken: 'トークンサーバーの応答を利用できません。管理者に連絡してください。',
+        errRetryIn: '{s} 秒後に再試行します。',
+        errRefresh: '通話セッションを更新できませんでした: {reason}',
+        errTwilioAuth: 'Twilio がトークンを受け付けませんでした。新しいトークンを取得しています。',
+        errTwilioNetwork: 'Twilio との接続が中断されました。ネットワーク接続を確認してください。コンソールは再接続を続けます。',
+        errOffline: 'Twilio との接続が切れたため、着信を受けられません。',
+        errCallFailed: '通話に失敗しました (コード {code})。繰り返し起きる場合は管理者に連絡してください。',
+        errGeneric: 'エラーが発生しました (コード {code})。繰り返し起きる場合は管理者に連絡してください。',
+
+        logStarted: '開始',
+        logMicAllowed: 'マイク許可',
+        logMicRefused: 'マイク使用不可',
+        logToken: 'トークン取得',
+        logTokenFailed: 'トークン取得失敗',
+        logTokenRefreshed: 'トークン更新',
+        logRegistered: '登録完了: 着信待ち',
+        logUnregistered: '登録解除',
+        logIncoming: '着信',
+        logAnswered: '応答',
+        logRejected: '拒否',
+        logCancelled: '応答前に発信者が切断',
+        logEnded: '通話終了',
+        logMuted: 'ミュート',
+        logUnmuted: 'ミュート解除',
+        logReconnecting: '再接続中',
+        logReconnected: '再接続完了',
+        logBusy: '通話中のため 2 件目を拒否',
+        logError: 'エラー {code}',
+        logAudio: '音声デバイスの変更',
+        logStopped: '停止',
+        logElsewhere: '別のタブが受付中',
+        logMovedAway: '別のタブに受付を移動',
+        logSimulated: '着信シミュレーション',
+    },
+};
+
+let lang = 'en';
+
+function t(key, vars)
+{
+    let s = STRINGS[lang][key];
+
+    if (s === undefined) {
+        s = STRINGS.en[key];
+    }
+
+    if (s === undefined) {
+        return key;
+    }
+
+    return s.replace(/\{(\w+)\}/g, (m, name) =>
+        (vars && vars[name] !== undefined) ? String(vars[name]) : m);
+}
+
+function pickLanguage(configured)
+{
+    if (typeof configured === 'string' && STRINGS[configured]) {
+        return configured;
+    }
+
+    const wanted = navigator.languages && navigator.languages.length
+        ? navigator.languages : [navigator.language || 'en'];
+
+    for (const l of wanted) {
+        const base = String(l).toLowerCase().split('-')[0];
+
+        if (STRINGS[base]) {
+            return base;
+        }
+    }
+
+    return 'en';
+}
+
+function applyStrings()
+{
+    document.documentElement.lang = lang;
+
+    for (const el of document.querySelectorAll('[data-i18n]')) {
+        el.textContent = t(el.dataset.i18n);
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * PRIVACY: what of a call the page may show.
+ *
+ * Only two custom parameters are read, customerName and customerId,
+ * and never call.parameters (From is the caller's number; twanon sends
+ * the called number there, but the page does not rely on that).
+ *
+ * Even so, a resolver could put a number into one of them by mistake, so
+ * the page checks what it shows:
+ *
+ * - in the name, every run of six or more digits, which may start with
+ *   "+" and may have a few separators between the digits (spaces, dots,
+ *   dashes, slashes, brackets: "+1 (555) 987-6543", "090-1234-5678"), is
+ *   replaced with "•••". Names rarely hold digits; house numbers and
+ *   years are shorter than six digits.
+ *
+ * - the ID is shown as it is, digits included (customer numbers are often
+ *   numeric), unless it looks like a phone number: it starts with "+", or
+ *   holds a run of ten or more digits with or without separators (the
+ *   length of a national phone number in most countries). Then the whole
+ *   ID is hidden and the operator is told why.
+ *
+ * Both checks run on the NFKC form of the text, so full-width digits
+ * ("０９０") count as digits, and \p{Nd} catches digits of other scripts.
+ * Control characters go, and each value is cut to 64 characters.
+ */
+
+const SEP = '[\\s().\\/\\-\\u2010-\\u2015\\u2212\\u30fc]{0,3}';
+const PHONE_IN_NAME = new RegExp('\\+?\\p{Nd}(?:' + SEP + '\\p{Nd}){5,}', 'gu');
+const PHONE_LIKE_ID = new RegExp('^\\s*\\+|\\p{Nd}(?:' + SEP + '\\p{Nd}){9,}', 'u');
+
+function cleanText(value)
+{
+    if (value === undefined || value === null) {
+        return '';
+    }
+
+    let s = String(value).normalize('NFKC');
+
+    s = s.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, ' ');
+    s = s.replace(/\s+/g, ' ').trim();
+
+    if (s.length > 64) {
+        s = s.slice(0, 63) + '…';
+    }
+
+    return s;
+}
+
+function safeName(value)
+{
+    const s = cleanText(value).replace(PHONE_IN_NAME, '•••');
+
+    return s === '' ? t('unknownCustomer') : s;
+}
+
+function safeId(value)
+{
+    const s = cleanText(value);
+
+    if (s === '') {
+        return '';
+    }
+
+    return PHONE_LIKE_ID.test(s) ? t('idHidden') : s;
+}
+
+function customerOf(call)
+{
+    let params = call.customParameters;
+
+    if (!(params instanceof Map)) {
+        params = new Map(Object.entries(params || {}));
+    }
+
+    return {
+        name: safeName(params.get('customerName')),
+        id: safeId(params.get('customerId')),
+    };
+}
+
+
+/* ---------------------------------------------------------------------
+ * Small helpers
+ */
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {};
+
+for (const id of ['panel', 'panel-title', 'status-pill', 'status-text',
+    'operator', 'demo-badge', 'announcer', 'notice', 'notice-text',
+    'retry-button', 'info', 'info-text', 'takeover-button',
+    'view-idle', 'view-starting', 'view-waiting', 'view-ringing',
+    'view-incall', 'start-button', 'stop-button', 'cancel-button',
+    'starting-help', 'ring-name', 'ring-id',
+    'answer-button', 'reject-button', 'call-name', 'call-id', 'call-timer',
+    'muted-flag', 'reconnect-flag', 'mute-button', 'hangup-button',
+    'demo-panel', 'demo-caller', 'simulate-button', 'demo-hangup-button',
+    'mic-select', 'speaker-select', 'audio-note', 'log'])
+{
+    ui[id.replace(/-(\w)/g, (m, c) => c.toUpperCase())] = $(id);
+}
+
+class Emitter {
+    constructor()
+    {
+        this._handlers = new Map();
+    }
+
+    on(name, fn)
+    {
+        if (!this._handlers.has(name)) {
+            this._handlers.set(name, []);
+        }
+
+        this._handlers.get(name).push(fn);
+        return this;
+    }
+
+    off(name, fn)
+    {
+        const list = this._handlers.get(name) || [];
+        const i = list.indexOf(fn);
+
+        if (i >= 0) {
+            list.splice(i, 1);
+        }
+
+        return this;
+    }
+
+    emit(name, ...args)
+    {
+        for (const fn of (this._handlers.get(name) || []).slice()) {
+            try {
+                fn(...args);
+
+            } catch (e) {
+                console.error(e);
+            }
+        }
+    }
+}
+
+/* exponential backoff with a little jitter: 1 s, 2 s, 4 s ... 60 s */
+
+class Backoff {
+    constructor(min, max)
+    {
+        this.min = min;
+        this.max = max;
+        this.n = 0;
+    }
+
+    next()
+    {
+        const d = Math.min(this.max, this.min * Math.pow(2, this.n++));
+
+        return Math.round(d * (0.9 + Math.random() * 0.2));
+    }
+
+    reset()
+    {
+        this.n = 0;
+    }
+}
+
+function decodeJwtPayload(token)
+{
+    try {
+        let p = String(token).split('.')[1];
+
+        p = p.replace(/-/g, '+').replace(/_/g, '/');
+        p += '='.repeat((4 - p.length % 4) % 4);
+
+        const bytes = Uint8Array.from(atob(p), (c) => c.charCodeAt(0));
+
+        return JSON.parse(new TextDecoder().decode(bytes));
+
+    } catch (e) {
+        return null;
+    }
+}
+
+function clock(date)
+{
+    return new Intl.DateTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', {
+        hour: '2-digit', minute: '2-digit', second: '2-digit',
+        hour12: false,
+    }).format(date);
+}
+
+function duration(ms)
+{
+    const s = Math.max(0, Math.floor(ms / 1000));
+    const two = (n) => String(n).padStart(2, '0');
+
+    if (s >= 3600) {
+        return Math.floor(s / 3600) + ':' + two(Math.floor(s / 60) % 60)
+            + ':' + two(s % 60);
+    }
+
+    return two(Math.floor(s / 60)) + ':' + two(s % 60);
+}
+
+
+/* ---------------------------------------------------------------------
+ * State
+ */
+
+const app = {
+    config: null,
+    configUrl: null,
+    demo: null,
+
+    state: 'idle',      /* idle starting waiting ringing incall offline
+                           elsewhere */
+    session: 0,         /* bumped by stop(): stale async work gives up */
+
+    device: null,
+    identity: null,
+    call: null,
+    customer: null,
+
+    tokenBackoff: new Backoff(1000, 60000),
+    registerBackoff: new Backoff(1000, 60000),
+    refreshTimer: null,
+    refreshing: null,
+    registerTimer: null,
+    wake: null,         /* resolves the current retry wait early */
+
+    callStartedAt: 0,
+    timerInterval: null,
+    titleInterval: null,
+    ringer: null,
+};
+
+const STATE_TEXT = {
+    idle: ['stateIdle', 'titleIdle', 'view-idle'],
+    starting: ['stateStarting', 'titleStarting', 'view-starting'],
+    waiting: ['stateWaiting', 'titleWaiting', 'view-waiting'],
+    ringing: ['stateRinging', 'titleRinging', 'view-ringing'],
+    incall: ['stateInCall', 'titleInCall', 'view-incall'],
+    offline: ['stateOffline', 'titleOffline', 'view-starting'],
+    elsewhere: ['stateElsewhere', 'titleElsewhere', 'view-idle'],
+};
+
+function setState(state)
+{
+    const [pill, title, view] = STATE_TEXT[state];
+
+    app.state = state;
+
+    document.body.className = 'state-' + state
+        + (app.demo ? ' is-demo' : '');
+
+    ui.statusText.textContent = t(pill);
+    ui.statusText.dataset.i18n = pill;
+    ui.panelTitle.textContent = t(title);
+    ui.panelTitle.dataset.i18n = title;
+
+    for (const v of ['view-idle', 'view-starting', 'view-waiting',
+        'view-ringing', 'view-incall'])
+    {
+        $(v).hidden = (v !== view);
+    }
+
+    const help = state === 'offline' ? 'helpOffline' : 'helpStarting';
+
+    ui.startingHelp.textContent = t(help);
+    ui.startingHelp.dataset.i18n = help;
+
+    ui.simulateButton.disabled = (state !== 'waiting');
+    ui.demoHangupButton.disabled = !(state === 'ringing'
+        || state === 'incall');
+
+    if (state === 'ringing') {
+        startTitleAlert();
+
+    } else {
+        stopTitleAlert();
+    }
+
+    if (state !== 'incall') {
+        stopTimer();
+        ui.reconnectFlag.hidden = true;
+        ui.mutedFlag.hidden = true;
+    }
+
+    if (app.ringer) {
+        if (state === 'ringing' && app.demo) {
+            app.ringer.start();
+
+        } else {
+            app.ringer.stop();
+        }
+    }
+
+    updateTitle();
+}
+
+function updateTitle()
+{
+    if (app.titleInterval) {
+        return;
+    }
+
+    const live = isLive() ? t('docTitleLive') : t('docTitleNotLive');
+
+    document.title = live + ' · ' + t(STATE_TEXT[app.state][1])
+        + ' · ' + t('appName');
+}
+
+/* a title that flashes while a call rings, so that the tab stands out */
+
+function startTitleAlert()
+{
+    if (app.titleInterval) {
+        return;
+    }
+
+    let on = true;
+
+    document.title = t('docTitleRinging');
+
+    app.titleInterval = setInterval(() => {
+        on = !on;
+        document.title = on ? t('docTitleRinging')
+            : t('titleRinging') + ' · ' + t('appName');
+    }, 700);
+}
+
+function stopTitleAlert()
+{
+    if (app.titleInterval) {
+        clearInterval(app.titleInterval);
+        app.titleInterval = null;
+    }
+}
+
+function focusPanel()
+{
+    ui.panelTitle.focus({ preventScroll: false });
+}
+
+function announce(text)
+{
+    /* cleared first, so that the same text twice is announced twice */
+
+    ui.announcer.textContent = '';
+
+    setTimeout(() => {
+        ui.announcer.textContent = text;
+    }, 50);
+}
+
+
+/* ---------------------------------------------------------------------
+ * Messages and the activity log
+ */
+
+function showError(text, retry)
+{
+    ui.noticeText.textContent = text;
+    ui.notice.hidden = false;
+    ui.retryButton.hidden = !retry;
+}
+
+function clearError()
+{
+    ui.notice.hidden = true;
+    ui.noticeText.textContent = '';
+    ui.retryButton.hidden = true;
+}
+
+function showInfo(text, takeover)
+{
+    ui.infoText.textContent = text;
+    ui.info.hidden = false;
+    ui.takeoverButton.hidden = !takeover;
+}
+
+function clearInfo()
+{
+    ui.info.hidden = true;
+    ui.infoText.textContent = '';
+    ui.takeoverButton.hidden = true;
+}
+
+/*
+ * The log holds times and event kinds only: never a name, an ID, a number
+ * or a token. Error codes are Twilio's own (31005 ...).
+ */
+
+function log(kind, vars)
+{
+    const text = t(kind, vars);
+    const now = new Date();
+
+    /*
+     * an event that repeats (the SDK retrying, say) is counted on its
+     * entry, which moves to the top, instead of filling the log
+     */
+
+    for (const li of Array.from(ui.log.children).slice(0, 2)) {
+        if (li.dataset.text === text) {
+            const n = Number(li.dataset.count) + 1;
+
+            li.dataset.count = n;
+            li.querySelector('time').dateTime = now.toISOString();
+            li.querySelector('time').textContent = clock(now);
+            li.querySelector('.count').textContent = ' ×' + n;
+            ui.log.prepend(li);
+            return;
+        }
+    }
+
+    const li = document.createElement('li');
+    const time = document.createElement('time');
+    const what = document.createElement('span');
+    const count = document.createElement('span');
+
+    time.dateTime = now.toISOString();
+    time.textContent = clock(now);
+    what.textContent = text;
+    count.className = 'count';
+    li.dataset.kind = kind;
+    li.dataset.text = text;
+    li.dataset.count = 1;
+
+    li.append(time, ' ', what, count);
+    ui.log.prepend(li);
+
+    while (ui.log.children.length > 100) {
+        ui.log.lastElementChild.remove();
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * Second tab: only one tab of the console registers. Tabs talk over a
+ * BroadcastChannel:
+ *
+ *   hello     a tab opened; the live tab answers "live"
+ *   live      this tab is live (since, opened: times)
+ *   gone      the live tab stopped or closed
+ *   takeover  a tab asks the live tab to hand over
+ *   released  the live tab handed over (to: the asking tab)
+ *   busy      the live tab is on a call and keeps it
+ *
+ * If two tabs go live at the same moment, the one that went live later
+ * steps down.
+ */
+
+const tab = {
+    id: Math.random().toString(36).slice(2) + Date.now().toString(36),
+    opened: Date.now(),
+    channel: null,
+    liveSince: 0,
+    other: null,        /* { id, opened } of the live tab, when not us */
+    waitingRelease: null,
+    refused: false,     /* the live tab answered "busy" */
+};
+
+function isLive()
+{
+    return tab.liveSince !== 0;
+}
+
+function tabPost(msg)
+{
+    if (tab.channel) {
+        tab.channel.postMessage(Object.assign({ id: tab.id }, msg));
+    }
+}
+
+function claimLive()
+{
+    tab.liveSince = Date.now();
+    tab.other = null;
+    tabPost({ type: 'live', since: tab.liveSince, opened: tab.opened });
+    ui.operator.classList.add('is-live');
+}
+
+function releaseLive()
+{
+    if (isLive()) {
+        tab.liveSince = 0;
+        tabPost({ type: 'gone' });
+    }
+
+    ui.operator.classList.remove('is-live');
+}
+
+function otherTabNotice(key)
+{
+    const time = tab.other ? clock(new Date(tab.other.opened)) : '';
+
+    showInfo(t(key, { time }), true);
+}
+
+function onTabMessage(ev)
+{
+    const msg = ev.data || {};
+
+    if (msg.id === tab.id) {
+        return;
+    }
+
+    switch (msg.type) {
+
+    case 'hello':
+        if (isLive()) {
+            tabPost({ type: 'live', since: tab.liveSince,
+                      opened: tab.opened });
+        }
+        break;
+
+    case 'live':
+        if (isLive()) {
+            const later = msg.since > tab.liveSince
+                || (msg.since === tab.liveSince && msg.id > tab.id);
+
+            if (later) {
+                /* we were first: say so again, the other tab steps down */
+                tabPost({ type: 'live', since: tab.liveSince,
+                          opened: tab.opened });
+                break;
+            }
+
+            tab.other = { id: msg.id, opened: msg.opened };
+            stop('elsewhere');
+            otherTabNotice('tabMovedAway');
+            log('logMovedAway');
+            break;
+        }
+
+        if (app.state === 'elsewhere' && tab.other
+            && tab.other.id === msg.id)
+        {
+            /* already said (after a handover: "calls now ring ...") */
+            break;
+        }
+
+        tab.other = { id: msg.id, opened: msg.opened };
+
+        if (app.state === 'idle' || app.state === 'elsewhere') {
+            setState('elsewhere');
+            otherTabNotice('tabElsewhere');
+            log('logElsewhere');
+        }
+        break;
+
+    case 'gone':
+        if (tab.other && tab.other.id === msg.id) {
+            tab.other = null;
+
+            if (app.state === 'elsewhere') {
+                setState('idle');
+                showInfo(t('tabOtherClosed'), false);
+            }
+        }
+        break;
+
+    case 'takeover':
+        if (!isLive()) {
+            break;
+        }
+
+        if (app.state === 'ringing' || app.state === 'incall') {
+            tabPost({ type: 'busy', to: msg.id });
+            break;
+        }
+
+        tab.other = { id: msg.id, opened: msg.opened };
+        stop('elsewhere');
+        tabPost({ type: 'released', to: msg.id });
+        otherTabNotice('tabMovedAway');
+        log('logMovedAway');
+        break;
+
+    case 'released':
+        if (msg.to === tab.id && tab.waitingRelease) {
+            tab.waitingRelease();
+        }
+        break;
+
+    case 'busy':
+        if (msg.to === tab.id) {
+            tab.refused = true;
+            showInfo(t('tabOtherBusy'), true);
+
+            if (tab.waitingRelease) {
+                tab.waitingRelease();
+            }
+        }
+        break;
+    }
+}
+
+function takeOver()
+{
+    clearInfo();
+
+    if (!tab.channel || !tab.other) {
+        tab.other = null;
+        start();
+        return;
+    }
+
+    tab.refused = false;
+
+    const done = new Promise((resolve) => {
+        tab.waitingRelease = resolve;
+
+        /* a live tab that does not answer has gone away */
+        setTimeout(resolve, 1500);
+    });
+
+    tabPost({ type: 'takeover', opened: tab.opened });
+
+    done.then(() => {
+        tab.waitingRelease = null;
+
+        if (!tab.refused) {
+            tab.other = null;
+            start();
+        }
+    });
+}
+
+function setupTabs()
+{
+    if (!('BroadcastChannel' in window)) {
+        return;
+    }
+
+    tab.channel = new BroadcastChannel('twanon-console');
+    tab.channel.onmessage = onTabMessage;
+    tabPost({ type: 'hello' });
+
+    window.addEventListener('pagehide', () => {
+        if (isLive()) {
+            tabPost({ type: 'gone' });
+        }
+    });
+
+    /* back from the back-forward cache with a live device */
+
+    window.addEventListener('pageshow', (ev) => {
+        if (ev.persisted && isLive()) {
+            tabPost({ type: 'live', since: tab.liveSince,
+                      opened: tab.opened });
+        }
+    });
+}
+
+
+/* ---------------------------------------------------------------------
+ * Configuration and tokens
+ */
+
+async function loadConfig()
+{
+    app.configUrl = new URL('config.json', document.baseURI);
+
+    const res = await fetch(app.configUrl, { cache: 'no-store',
+                                             credentials: 'same-origin' });
+
+    if (!res.ok) {
+        throw new Error('config.json: HTTP ' + res.status);
+    }
+
+    const config = await res.json();
+
+    if (!config || typeof config.tokenUrl !== 'string'
+        || config.tokenUrl === '')
+    {
+        throw new Error('config.json: no tokenUrl');
+    }
+
+    return config;
+}
+
+class TokenError extends Error {
+    constructor(kind, status)
+    {
+        super(kind + (status ? ' ' + status : ''));
+        this.kind = kind;       /* network auth server bad */
+        this.status = status || 0;
+    }
+}
+
+async function fetchToken()
+{
+    const url = new URL(app.config.tokenUrl, app.configUrl);
+
+    if (typeof app.config.identity === 'string' && app.config.identity) {
+        url.searchParams.set('identity', app.config.identity);
+    }
+
+    let res;
+
+    try {
+        res = await fetch(url, { cache: 'no-store',
+                                 credentials: 'same-origin',
+                                 headers: { Accept: 'application/json' } });
+
+    } catch (e) {
+        throw new TokenError('network');
+    }
+
+    if (res.status === 401 || res.status === 403) {
+        throw new TokenError('auth', res.status);
+    }
+
+    if (!res.ok) {
+        throw new TokenError('server', res.status);
+    }
+
+    let body;
+
+    try {
+        body = await res.json();
+
+    } catch (e) {
+        throw new TokenError('bad');
+    }
+
+    if (!body || typeof body.token !== 'string'
+        || !decodeJwtPayload(body.token))
+    {
+        throw new TokenError('bad');
+    }
+
+    return { token: body.token, identity: body.identity };
+}
+
+function tokenErrorText(err)
+{
+    switch (err.kind) {
+    case 'network':
+        return t('errNetwork');
+    case 'auth':
+        return t('errAuth');
+    case 'server':
+        return t('errServer', { status: err.status });
+    default:
+        return t('errBadToken');
+    }
+}
+
+function sleep(ms)
+{
+    return new Promise((resolve) => {
+        const timer = setTimeout(done, ms);
+
+        function done()
+        {
+            clearTimeout(timer);
+
+            if (app.wake === done) {
+                app.wake = null;
+            }
+
+            resolve();
+        }
+
+        app.wake = done;
+    });
+}
+
+/*
+ * Gets a token, retrying with backoff until it works or the session ends
+ * (returns null then). Each failure is shown with what to do.
+ */
+
+async function obtainToken(refresh)
+{
+    const session = app.session;
+
+    for ( ;; ) {
+        try {
+            const tok = await fetchToken();
+
+            if (session !== app.session) {
+                return null;
+            }
+
+            app.tokenBackoff.reset();
+
+            if (app.errorFrom === 'token') {
+                clearError();
+                app.errorFrom = null;
+            }
+
+            return tok;
+
+        } catch (err) {
+            if (session !== app.session) {
+                return null;
+            }
+
+            if (!(err instanceof TokenError)) {
+                throw err;
+            }
+
+            const delay = app.tokenBackoff.next();
+            const what = tokenErrorText(err);
+
+            log('logTokenFailed');
+
+            showError((refresh ? t('errRefresh', { reason: what }) : what)
+                      + ' ' + t('errRetryIn', { s: Math.round(delay / 1000) }),
+                      true);
+            app.errorFrom = 'token';
+
+            await sleep(delay);
+
+            if (session !== app.session) {
+                return null;
+            }
+        }
+    }
+}
+
+/*
+ * The page renews the token itself, refreshBeforeSeconds before it
+ * expires: the SDK emits tokenWillExpire only once after an updateToken
+ * (a known SDK bug), so that event alone is not enough; it is handled
+ * too. The delay comes from the token's own lifetime (exp - iat), which
+ * does not depend on the browser's clock being right.
+ */
+
+function scheduleRefresh(token)
+{
+    clearTimeout(app.refreshTimer);
+
+    const claims = decodeJwtPayload(token) || {};
+    const lead = Number(app.config.refreshBeforeSeconds) > 0
+        ? Number(app.config.refreshBeforeSeconds) : 60;
+
+    let life = Number(claims.exp) - Number(claims.iat);
+
+    if (!(life > 0)) {
+        life = Number(claims.exp) - Date.now() / 1000;
+    }
+
+    if (!(life > 0)) {
+        life = 600;
+    }
+
+    let delay = life - lead;
+
+    if (delay < life / 2 && life < 2 * lead) {
+        delay = Math.max(delay, Math.min(5, life / 2));
+    }
+
+    delay = Math.max(1, delay);
+
+    app.refreshTimer = setTimeout(refreshToken,
+                                  Math.min(delay * 1000, 0x7fffffff));
+}
+
+function refreshToken()
+{
+    if (app.refreshing || !app.device) {
+        return app.refreshing;
+    }
+
+    const session = app.session;
+
+    app.refreshing = (async () => {
+        const tok = await obtainToken(true);
+
+        if (!tok || session !== app.session || !app.device) {
+            return;
+        }
+
+        app.device.updateToken(tok.token);
+        scheduleRefresh(tok.token);
+        log('logTokenRefreshed');
+
+    })().catch((e) => {
+        console.error(e);
+
+    }).finally(() => {
+        app.refreshing = null;
+    });
+
+    return app.refreshing;
+}
+
+
+/* ---------------------------------------------------------------------
+ * Microphone
+ */
+
+async function askMicrophone()
+{
+    if (!window.isSecureContext || !navigator.mediaDevices
+        || !navigator.mediaDevices.getUserMedia)
+    {
+        const e = new Error('insecure');
+        e.name = 'InsecureContext';
+        throw e;
+    }
+
+    /* only for the permission: the SDK opens its own stream per call */
+
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+
+    for (const track of stream.getTracks()) {
+        track.stop();
+    }
+}
+
+function micErrorText(e)
+{
+    switch (e && e.name) {
+    case 'NotAllowedError':
+    case 'PermissionDeniedError':
+    case 'SecurityError':
+        return t('errMicDenied');
+    case 'NotFoundError':
+    case 'DevicesNotFoundError':
+    case 'OverconstrainedError':
+        return t('errMicMissing');
+    case 'NotReadableError':
+    case 'TrackStartError':
+    case 'AbortError':
+        return t('errMicBusy');
+    case 'InsecureContext':
+        return t('errInsecure');
+    default:
+        return t('errMicDenied');
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * Start and stop
+ */
+
+function deviceClass()
+{
+    if (app.demo) {
+        return DemoDevice;
+    }
+
+    return window.Twilio && window.Twilio.Device;
+}
+
+async function start()
+{
+    if (app.state !== 'idle' && app.state !== 'elsewhere') {
+        return;
+    }
+
+    if (tab.other) {
+        setState('elsewhere');
+        otherTabNotice('tabElsewhere');
+        return;
+    }
+
+    const Device = deviceClass();
+
+    clearError();
+    clearInfo();
+
+    if (!Device) {
+        showError(t('errSdkMissing'), false);
+        return;
+    }
+
+    if (Device.isSupported === false) {
+        showError(t('errUnsupported'), false);
+        return;
+    }
+
+    const session = ++app.session;
+
+    setState('starting');
+    claimLive();
+    log('logStarted');
+
+    /* the click that started this also unlocks audio for the demo ring */
+
+    if (app.demo && !app.ringer) {
+        app.ringer = new Ringer();
+    }
+
+    try {
+        await askMicrophone();
+
+    } catch (e) {
+        if (session !== app.session) {
+            return;
+        }
+
+        releaseLive();
+        setState('idle');
+        log('logMicRefused');
+        showError(micErrorText(e), false);
+        ui.startButton.focus();
+        return;
+    }
+
+    log('logMicAllowed');
+
+    const tok = await obtainToken(false);
+
+    if (!tok || session !== app.session) {
+        return;
+    }
+
+    log('logToken');
+
+    app.identity = tok.identity || app.config.identity || null;
+
+    if (app.identity) {
+        ui.operator.textContent = t('operatorAs', { identity: app.identity });
+        ui.operator.hidden = false;
+    }
+
+    let device;
+
+    try {
+        device = new Device(tok.token, {
+            logLevel: 'error',
+            closeProtection: true,
+            codecPreferences: ['opus', 'pcmu'],
+            tokenRefreshMs: 30000,
+        });
+
+    } catch (e) {
+        releaseLive();
+        setState('idle');
+        showError(t('errGeneric', { code: e && e.code || '-' }), false);
+        return;
+    }
+
+    if (app.demo) {
+        device.setup(app.demo, app.identity);
+    }
+
+    app.device = device;
+    bindDevice(device);
+    scheduleRefresh(tok.token);
+
+    await register(session);
+}
+
+async function register(session)
+{
+    clearTimeout(app.registerTimer);
+
+    try {
+        await app.device.register();
+
+    } catch (e) {
+        if (session !== app.session || !app.device) {
+            return;
+        }
+
+        const delay = app.registerBackoff.next();
+
+        log('logError', { code: e && e.code || '-' });
+
+        if (app.state === 'starting' || app.state === 'offline') {
+            setState('offline');
+        }
+
+        showError(deviceErrorText(e) + ' '
+                  + t('errRetryIn', { s: Math.round(delay / 1000) }), false);
+        app.errorFrom = 'register';
+
+        app.registerTimer = setTimeout(() => register(session), delay);
+    }
+}
+
+/* why: 'user' (Stop pressed) or 'elsewhere' (another tab took over) */
+
+function stop(why)
+{
+    app.session++;
+
+    clearTimeout(app.refreshTimer);
+    clearTimeout(app.registerTimer);
+
+    if (app.wake) {
+        app.wake();
+    }
+
+    const device = app.device;
+
+    app.device = null;
+    app.call = null;
+
+    if (device) {
+        try {
+            device.destroy();
+
+        } catch (e) {
+            console.error(e);
+        }
+    }
+
+    clearError();
+    refreshAudio();
+
+    if (why === 'elsewhere') {
+        tab.liveSince = 0;
+        ui.operator.classList.remove('is-live');
+        setState('elsewhere');
+
+    } else {
+        releaseLive();
+        setState('idle');
+        log('logStopped');
+        ui.startButton.focus();
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * The Device
+ */
+
+const AUTH_CODES = [20101, 20104, 20151, 31202, 31204, 31205, 31207];
+const NETWORK_CODES = [31003, 31005, 31009, 53000, 53001, 53405];
+
+function deviceErrorText(e)
+{
+    const code = e && e.code;
+
+    if (code === 31401 || code === 31208) {
+        return t('errMicDenied');
+    }
+
+    if (code === 31402) {
+        return t('errMicMissing');
+    }
+
+    if (AUTH_CODES.includes(code)) {
+        return t('errTwilioAuth');
+    }
+
+    if (NETWORK_CODES.includes(code)) {
+        return t('errTwilioNetwork');
+    }
+
+    return t('errGeneric', { code: code || '-' });
+}
+
+function bindDevice(device)
+{
+    const mine = () => app.device === device;
+
+    device.on('registered', () => {
+        if (!mine()) {
+            return;
+        }
+
+        app.registerBackoff.reset();
+        clearTimeout(app.registerTimer);
+
+        if (app.errorFrom === 'register' || app.errorFrom === 'device') {
+            clearError();
+            app.errorFrom = null;
+        }
+
+        log('logRegistered');
+
+        if (app.state === 'starting' || app.state === 'offline') {
+            setState('waiting');
+            focusPanel();
+        }
+
+        refreshAudio();
+    });
+
+    device.on('unregistered', () => {
+        if (!mine()) {
+            return;
+        }
+
+        log('logUnregistered');
+
+        /* a call in progress goes on; otherwise register again */
+
+        if (app.state === 'waiting' || app.state === 'starting') {
+            setState('offline');
+        }
+
+        const delay = app.registerBackoff.next();
+        const session = app.session;
+
+        showError(t('errOffline') + ' '
+                  + t('errRetryIn', { s: Math.round(delay / 1000) }), false);
+        app.errorFrom = 'register';
+
+        clearTimeout(app.registerTimer);
+        app.registerTimer = setTimeout(() => register(session), delay);
+    });
+
+    device.on('error', (e, call) => {
+        if (!mine()) {
+            return;
+        }
+
+        const code = e && e.code;
+
+        log('logError', { code: code || '-' });
+
+        if (call && call === app.call) {
+            /* the call's own error handler reports it */
+            return;
+        }
+
+        showError(deviceErrorText(e), false);
+        app.errorFrom = 'device';
+
+        /* still trying to register: say that no call can come in */
+
+        if (app.state === 'starting') {
+            setState('offline');
+        }
+
+        if (code === 20104 || code === 31205 || code === 20101
+            || code === 31204)
+        {
+            refreshToken();
+        }
+    });
+
+    device.on('incoming', (call) => {
+        if (mine()) {
+            onIncoming(call);
+        }
+    });
+
+    device.on('tokenWillExpire', () => {
+        if (mine()) {
+            refreshToken();
+        }
+    });
+
+    if (device.audio && typeof device.audio.on === 'function') {
+        device.audio.on('deviceChange', (lost) => {
+            if (!mine()) {
+                return;
+            }
+
+            log('logAudio');
+            refreshAudio();
+
+            if (lost && lost.length) {
+                showInfo(t('audioLost'), false);
+            }
+        });
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * Calls
+ */
+
+function onIncoming(call)
+{
+    if (app.call) {
+        log('logBusy');
+
+        try {
+            call.reject();
+
+        } catch (e) {
+            console.error(e);
+        }
+
+        return;
+    }
+
+    app.call = call;
+    app.customer = customerOf(call);
+
+    const { name, id } = app.customer;
+
+    ui.ringName.textContent = name;
+    ui.ringId.textContent = id ? t('customerId', { id }) : '';
+    ui.callName.textContent = name;
+    ui.callId.textContent = id ? t('customerId', { id }) : '';
+
+    ui.muteButton.textContent = t('mute');
+    ui.muteButton.dataset.i18n = 'mute';
+
+    clearInfo();
+    setState('ringing');
+    log('logIncoming');
+    announce(id ? t('incoming', { name, id }) : t('incomingNoId', { name }));
+    ui.answerButton.focus();
+
+    const mine = () => app.call === call;
+
+    const ended = (kind, spoken) => {
+        if (!mine()) {
+            return;
+        }
+
+        app.call = null;
+        app.customer = null;
+        log(kind);
+
+        if (spoken) {
+            announce(spoken);
+        }
+
+        if (app.device) {
+            setState(app.device.state === 'unregistered' ? 'offline'
+                     : 'waiting');
+        }
+
+        focusPanel();
+    };
+
+    call.on('accept', () => {
+        if (!mine()) {
+            return;
+        }
+
+        log('logAnswered');
+        setState('incall');
+        startTimer();
+        ui.hangupButton.focus();
+    });
+
+    call.on('cancel', () => ended('logCancelled', t('announceCancelled')));
+    call.on('reject', () => ended('logRejected'));
+    call.on('disconnect', () => ended('logEnded', t('announceEnded')));
+
+    call.on('error', (e) => {
+        if (!mine()) {
+            return;
+        }
+
+        log('logError', { code: e && e.code || '-' });
+        showError(NETWORK_CODES.includes(e && e.code)
+                  ? t('errTwilioNetwork')
+                  : t('errCallFailed', { code: e && e.code || '-' }), false);
+        app.errorFrom = 'call';
+    });
+
+    call.on('reconnecting', () => {
+        if (!mine()) {
+            return;
+        }
+
+        log('logReconnecting');
+        ui.reconnectFlag.textContent = t('reconnecting');
+        ui.reconnectFlag.className = 'flag flag-warn';
+        ui.reconnectFlag.hidden = false;
+    });
+
+    call.on('reconnected', () => {
+        if (!mine()) {
+            return;
+        }
+
+        log('logReconnected');
+        ui.reconnectFlag.textContent = t('reconnected');
+        ui.reconnectFlag.className = 'flag flag-ok';
+        ui.reconnectFlag.hidden = false;
+
+        setTimeout(() => {
+            if (ui.reconnectFlag.textContent === t('reconnected')) {
+                ui.reconnectFlag.hidden = true;
+            }
+        }, 4000);
+    });
+
+    call.on('mute', (muted) => {
+        if (!mine()) {
+            return;
+        }
+
+        const key = muted ? 'unmute' : 'mute';
+
+        ui.muteButton.textContent = t(key);
+        ui.muteButton.dataset.i18n = key;
+        ui.mutedFlag.hidden = !muted;
+        log(muted ? 'logMuted' : 'logUnmuted');
+    });
+}
+
+function answer()
+{
+    if (app.call && app.state === 'ringing') {
+        app.call.accept();
+    }
+}
+
+function reject()
+{
+    if (app.call && app.state === 'ringing') {
+        app.call.reject();
+    }
+}
+
+function hangUp()
+{
+    if (app.call) {
+        app.call.disconnect();
+    }
+}
+
+function toggleMute()
+{
+    if (app.call && app.state === 'incall') {
+        app.call.mute(!app.call.isMuted());
+    }
+}
+
+function startTimer()
+{
+    stopTimer();
+    app.callStartedAt = Date.now();
+    ui.callTimer.textContent = duration(0);
+
+    app.timerInterval = setInterval(() => {
+        ui.callTimer.textContent = duration(Date.now() - app.callStartedAt);
+    }, 250);
+}
+
+function stopTimer()
+{
+    if (app.timerInterval) {
+        clearInterval(app.timerInterval);
+        app.timerInterval = null;
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * Audio devices: the lists are rebuilt from device.audio on every
+ * deviceChange, so that headsets plugged in and out show up; they show
+ * the devices the SDK really uses (it falls back to the default device
+ * when the chosen one goes away).
+ */
+
+function fillSelect(select, devices, current, kind)
+{
+    select.textContent = '';
+
+    let n = 0;
+    let found = false;
+
+    for (const [id, info] of devices) {
+        const o = document.createElement('option');
+
+        n++;
+        o.value = id;
+        o.textContent = (info && info.label)
+            || (id === 'default' ? t('audioDefault')
+                : t('audioUnnamed', { kind: t(kind), n }));
+
+        if (id === current) {
+            o.selected = true;
+            found = true;
+        }
+
+        select.append(o);
+    }
+
+    return found;
+}
+
+function refreshAudio()
+{
+    const audio = app.device && app.device.audio;
+
+    if (!audio) {
+        ui.micSelect.textContent = '';
+        ui.speakerSelect.textContent = '';
+        ui.micSelect.disabled = true;
+        ui.speakerSelect.disabled = true;
+        ui.audioNote.textContent = t('audioBeforeStart');
+        ui.audioNote.dataset.i18n = 'audioBeforeStart';
+        return;
+    }
+
+    const inputs = audio.availableInputDevices || new Map();
+    const outputs = audio.availableOutputDevices || new Map();
+
+    const mic = (audio.inputDevice && audio.inputDevice.deviceId)
+        || 'default';
+
+    let speaker = 'default';
+
+    try {
+        const set = audio.speakerDevices && audio.speakerDevices.get();
+        const first = set && set.values().next().value;
+
+        if (first && first.deviceId) {
+            speaker = first.deviceId;
+        }
+
+    } catch (e) {
+        /* void */
+    }
+
+    fillSelect(ui.micSelect, inputs, mic, 'microphone');
+    fillSelect(ui.speakerSelect, outputs, speaker, 'speaker');
+
+    ui.micSelect.disabled = inputs.size === 0;
+    ui.speakerSelect.disabled = !audio.isOutputSelectionSupported
+        || outputs.size === 0;
+
+    if (!audio.isOutputSelectionSupported) {
+        ui.audioNote.textContent = t('audioNoOutput');
+        ui.audioNote.dataset.i18n = 'audioNoOutput';
+
+    } else {
+        ui.audioNote.textContent = '';
+        delete ui.audioNote.dataset.i18n;
+    }
+}
+
+async function chooseMic()
+{
+    const audio = app.device && app.device.audio;
+    const id = ui.micSelect.value;
+
+    if (!audio) {
+        return;
+    }
+
+    try {
+        await audio.setInputDevice(id);
+
+    } catch (e) {
+        showInfo(t('audioSetFailed'), false);
+        refreshAudio();
+    }
+}
+
+async function chooseSpeaker()
+{
+    const audio = app.device && app.device.audio;
+    const id = ui.speakerSelect.value;
+
+    if (!audio || !audio.isOutputSelectionSupported) {
+        return;
+    }
+
+    try {
+        await audio.speakerDevices.set([id]);
+
+        if (audio.ringtoneDevices) {
+            await audio.ringtoneDevices.set([id]);
+        }
+
+    } catch (e) {
+        showInfo(t('audioSetFailed'), false);
+        refreshAudio();
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * Demo mode. Fake credentials cannot reach Twilio, so the page uses this
+ * DemoDevice instead of Twilio.Device: it takes the real token from
+ * tokenUrl, "registers" locally, and rings when asked to simulate a call:
+ * nginx answers a signed sample webhook through the demo's simulateUrl
+ * with the TwiML its /incoming really produced, and the call carries the
+ * <Parameter>s of that TwiML, as Twilio would pass them. The demo call's
+ * parameters hold no From.
+ */
+
+class DemoAudio extends Emitter {
+    constructor()
+    {
+        super();
+
+        this.availableInputDevices = new Map();
+        this.availableOutputDevices = new Map();
+        this.isOutputSelectionSupported =
+            typeof HTMLMediaElement !== 'undefined'
+            && 'setSinkId' in HTMLMediaElement.prototype;
+        this.inputDevice = null;
+
+        const speakers = new Set();
+
+        this.speakerDevices = {
+            get: () => speakers,
+            set: async (ids) => {
+                speakers.clear();
+
+                for (const id of [].concat(ids)) {
+                    const d = this.availableOutputDevices.get(id);
+
+                    if (!d) {
+                        throw new Error('no such device');
+                    }
+
+                    speakers.add(d);
+                }
+            },
+        };
+
+        this.ringtoneDevices = { get: () => speakers,
+                                 set: async () => {} };
+
+        this._listed = false;
+        this._onChange = () => this.update();
+
+        if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+            navigator.mediaDevices.addEventListener('devicechange',
+                                                    this._onChange);
+        }
+
+        this.ready = this.update().catch(() => {});
+    }
+
+    async update()
+    {
+        if (!navigator.mediaDevices
+            || !navigator.mediaDevices.enumerateDevices)
+        {
+            return;
+        }
+
+        const list = await navigator.mediaDevices.enumerateDevices();
+        const before = new Set([...this.availableInputDevices.keys(),
+                                ...this.availableOutputDevices.keys()]);
+
+        this.availableInputDevices = new Map(list
+            .filter((d) => d.kind === 'audioinput')
+            .map((d) => [d.deviceId, d]));
+        this.availableOutputDevices = new Map(list
+            .filter((d) => d.kind === 'audiooutput')
+            .map((d) => [d.deviceId, d]));
+
+        const lost = [];
+        const first = !this._listed;
+
+        this._listed = true;
+
+        if (this.inputDevice
+            && !this.availableInputDevices.has(this.inputDevice.deviceId))
+        {
+            lost.push(this.inputDevice);
+            this.inputDevice = null;
+        }
+
+        const now = new Set([...this.availableInputDevices.keys(),
+                             ...this.availableOutputDevices.keys()]);
+
+        if (!first && (lost.length || now.size !== before.size
+                       || [...now].some((id) => !before.has(id))))
+        {
+            this.emit('deviceChange', lost);
+        }
+    }
+
+    async setInputDevice(id)
+    {
+        const d = this.availableInputDevices.get(id);
+
+        if (!d) {
+            throw new Error('no such device');
+        }
+
+        this.inputDevice = d;
+    }
+
+    destroy()
+    {
+        if (navigator.mediaDevices && navigator.mediaDevices.removeEventListener) {
+            navigator.mediaDevices.removeEventListener('devicechange',
+                                                       this._onChange);
+        }
+    }
+}
+
+class DemoCall extends Emitter {
+    constructor(customParameters)
+    {
+        super();
+
+        this.customParameters = customParameters;
+        this.parameters = {
+            CallSid: 'CA' + Array.from(crypto.getRandomValues(
+                new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0'))
+                .join(''),
+        };
+        this._status = 'pending';
+        this._muted = false;
+    }
+
+    status()
+    {
+        return this._status;
+    }
+
+    accept()
+    {
+        if (this._status === 'pending') {
+            this._status = 'open';
+            this.emit('accept', this);
+        }
+    }
+
+    reject()
+    {
+        if (this._status === 'pending') {
+            this._status = 'closed';
+            this.emit('reject');
+        }
+    }
+
+    disconnect()
+    {
+        if (this._status === 'pending') {
+            this.reject();
+
+        } else if (this._status === 'open') {
+            this._status = 'closed';
+            this.emit('disconnect', this);
+        }
+    }
+
+    mute(muted)
+    {
+        this._muted = muted !== false;
+        this.emit('mute', this._muted, this);
+    }
+
+    isMuted()
+    {
+        return this._muted;
+    }
+
+    /* the simulated caller hangs up */
+
+    hangUp()
+    {
+        if (this._status === 'pending') {
+            this._status = 'closed';
+            this.emit('cancel');
+
+        } else if (this._status === 'open') {
+            this._status = 'closed';
+            this.emit('disconnect', this);
+        }
+    }
+}
+
+class DemoDevice extends Emitter {
+    constructor(token)
+    {
+        super();
+
+        this.token = token;
+        this.state = 'unregistered';
+        this.audio = new DemoAudio();
+        this.calls = [];
+    }
+
+    setup(demo, identity)
+    {
+        this.demo = demo;
+        this.identity = identity;
+    }
+
+    async register()
+    {
+        await Promise.all([this.audio.ready,
+                           new Promise((r) => setTimeout(r, 150))]);
+
+        if (this.state !== 'destroyed') {
+            this.state = 'registered';
+            this.emit('registered');
+        }
+    }
+
+    async unregister()
+    {
+        this.state = 'unregistered';
+        this.emit('unregistered');
+    }
+
+    updateToken(token)
+    {
+        this.token = token;
+    }
+
+    destroy()
+    {
+        for (const call of this.calls) {
+            call.hangUp();
+        }
+
+        this.state = 'destroyed';
+        this.audio.destroy();
+        this.emit('destroyed');
+    }
+
+    /* returns 'ringing', or 'not-routed' when the TwiML dials nobody */
+
+    async simulate(caller)
+    {
+        const url = new URL(this.demo.simulateUrl || '/demo/simulate',
+                            app.configUrl);
+
+        url.searchParams.set('caller', caller);
+
+        const res = await fetch(url, { cache: 'no-store',
+                                       credentials: 'same-origin' });
+
+        if (!res.ok) {
+            throw new Error('HTTP ' + res.status);
+        }
+
+        const doc = new DOMParser().parseFromString(await res.text(),
+                                                    'text/xml');
+
+        if (doc.getElementsByTagName('parsererror').length) {
+            throw new Error('not TwiML');
+        }
+
+        const clients = Array.from(doc.getElementsByTagName('Client'));
+
+        const identityOf = (c) => {
+            const el = c.getElementsByTagName('Identity')[0];
+
+            return (el ? el.textContent : c.textContent).trim();
+        };
+
+        const client = clients.find((c) => identityOf(c) === this.identity)
+            || clients[0];
+
+        if (!client) {
+            return 'not-routed';
+        }
+
+        const params = new Map();
+
+        for (const p of client.getElementsByTagName('Parameter')) {
+            params.set(p.getAttribute('name'), p.getAttribute('value'));
+        }
+
+        const call = new DemoCall(params);
+
+        this.calls = this.calls.filter((c) => c.status() !== 'closed');
+        this.calls.push(call);
+        this.emit('incoming', call);
+
+        return 'ringing';
+    }
+
+    callerHangsUp()
+    {
+        for (const call of this.calls) {
+            call.hangUp();
+        }
+    }
+}
+
+/* a quiet ring for demo mode (the real SDK plays its own ringtone) */
+
+class Ringer {
+    constructor()
+    {
+        try {
+            this.ctx = new (window.AudioContext || window.webkitAudioContext)();
+
+        } catch (e) {
+            this.ctx = null;
+        }
+
+        this.timer = null;
+    }
+
+    burst()
+    {
+        const ctx = this.ctx;
+        const gain = ctx.createGain();
+        const now = ctx.currentTime;
+
+        gain.gain.setValueAtTime(0, now);
+        gain.gain.linearRampToValueAtTime(0.06, now + 0.05);
+        gain.gain.setValueAtTime(0.06, now + 1.2);
+        gain.gain.linearRampToValueAtTime(0, now + 1.3);
+        gain.connect(ctx.destination);
+
+        for (const f of [440, 480]) {
+            const o = ctx.createOscillator();
+
+            o.frequency.value = f;
+            o.connect(gain);
+            o.start(now);
+            o.stop(now + 1.35);
+        }
+    }
+
+    start()
+    {
+        if (!this.ctx || this.timer) {
+            return;
+        }
+
+        this.ctx.resume().catch(() => {});
+        this.burst();
+        this.timer = setInterval(() => this.burst(), 3000);
+    }
+
+    stop()
+    {
+        clearInterval(this.timer);
+        this.timer = null;
+    }
+}
+
+function setupDemo(demo)
+{
+    app.demo = demo;
+
+    ui.demoBadge.hidden = false;
+    ui.demoPanel.hidden = false;
+    ui.demoCaller.textContent = '';
+
+    const callers = Array.isArray(demo.callers) && demo.callers.length
+        ? demo.callers : [{ id: '1', label: 'Caller 1' }];
+
+    for (const c of callers) {
+        const o = document.createElement('option');
+
+        o.value = String(c.id);
+        o.textContent = String(c.label || c.id);
+        ui.demoCaller.append(o);
+    }
+}
+
+async function simulate()
+{
+    const device = app.device;
+
+    if (!(device instanceof DemoDevice) || app.state !== 'waiting') {
+        return;
+    }
+
+    ui.simulateButton.disabled = true;
+    log('logSimulated');
+
+    try {
+        const what = await device.simulate(ui.demoCaller.value);
+
+        if (what === 'not-routed') {
+            showInfo(t('demoNotRouted'), false);
+        }
+
+    } catch (e) {
+        showError(t('demoFailed', { detail: e.message }), false);
+        app.errorFrom = 'demo';
+
+    } finally {
+        ui.simulateButton.disabled = (app.state !== 'waiting');
+    }
+}
+
+
+/* ---------------------------------------------------------------------
+ * Wiring
+ */
+
+async function init()
+{
+    lang = pickLanguage(null);
+    applyStrings();
+    setState('idle');
+    setupTabs();
+
+    ui.startButton.addEventListener('click', start);
+    ui.stopButton.addEventListener('click', () => stop('user'));
+    ui.cancelButton.addEventListener('click', () => stop('user'));
+    ui.answerButton.addEventListener('click', answer);
+    ui.rejectButton.addEventListener('click', reject);
+    ui.hangupButton.addEventListener('click', hangUp);
+    ui.muteButton.addEventListener('click', toggleMute);
+    ui.takeoverButton.addEventListener('click', takeOver);
+    ui.simulateButton.addEventListener('click', simulate);
+    ui.micSelect.addEventListener('change', chooseMic);
+    ui.speakerSelect.addEventListener('change', chooseSpeaker);
+
+    ui.demoHangupButton.addEventListener('click', () => {
+        if (app.device instanceof DemoDevice) {
+            app.device.callerHangsUp();
+        }
+    });
+
+    ui.retryButton.addEventListener('click', () => {
+        if (app.wake) {
+            app.wake();
+
+        } else if (app.errorFrom === 'config') {
+            location.reload();
+        }
+    });
+
+    ui.startButton.disabled = true;
+
+    try {
+        app.config = await loadConfig();
+
+    } catch (e) {
+        showError(t('errConfig'), true);
+        app.errorFrom = 'config';
+        return;
+    }
+
+    lang = pickLanguage(app.config.language);
+    applyStrings();
+
+    if (app.config.demo && typeof app.config.demo === 'object') {
+        setupDemo(app.config.demo);
+    }
+
+    setState(app.state);
+
+    if (app.state === 'elsewhere') {
+        otherTabNotice('tabElsewhere');
+    }
+
+    ui.startButton.disabled = false;
+}
+
+init();
+
+})();

@@ -1,0 +1,1088 @@
+/*
+ * Browser test of the operator console (html/), in Debian's headless
+ * Chromium driven by playwright-core. Run by t/twanon_console.t, which
+ * starts nginx with the module, serves html/ and gets the TwiML of a
+ * signed webhook from /incoming:
+ *
+ *   TWANON_BASE=http://127.0.0.1:PORT TWANON_TWIML_FILE=twiml.xml \
+ *   TWANON_CALLER=+15559876543 node console.test.js
+ *
+ * The real SDK cannot reach Twilio here, so vendor/twilio.min.js is
+ * replaced (page.route) by a test double: its Device records the tokens
+ * it is given, registers at once and rings on window.__twanonTest.ring()
+ * with a call whose customParameters are the <Parameter>s of the module's
+ * TwiML and whose parameters.From is the caller's number, which the page
+ * must never show.
+ *
+ * Prints one "ok - name" or "not ok - name" line per check, "#" lines for
+ * diagnostics, and exits non-zero if a check failed. The ringing state is
+ * saved to out/ringing.png (with waiting, in call, error, demo, Japanese
+ * and phone-sized views next to it); TWANON_DOCS_SCREENSHOT=1 also copies
+ * it to docs/console.png, the README's picture (TWANON_DOCS_SCREENSHOT=
+ * /some/file.png to another path). It is not copied by default, so that a
+ * test run leaves the tracked file alone.
+ */
+
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+const { chromium } = require('playwright-core');
+
+const BASE = (process.env.TWANON_BASE || process.argv[2] || '')
+    .replace(/\/+$/, '');
+const TWIML_FILE = process.env.TWANON_TWIML_FILE || process.argv[3];
+const CALLER = process.env.TWANON_CALLER || process.argv[4] || '+15559876543';
+const CHROMIUM = process.env.TWANON_CHROMIUM || '/usr/bin/chromium';
+const OUT = path.join(__dirname, 'out');
+const DOCS_SHOT = process.env.TWANON_DOCS_SCREENSHOT === '1'
+    ? path.join(__dirname, '..', '..', 'docs', 'console.png')
+    : (process.env.TWANON_DOCS_SCREENSHOT || '');
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync',
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+
+const WAIT = 8000;
+
+let failed = 0;
+let checks = 0;
+
+function say(line)
+{
+    process.stdout.write(line + '\n');
+}
+
+function diag(text)
+{
+    for (const line of String(text).split('\n')) {
+        say('# ' + line);
+    }
+}
+
+function ok(cond, name, why)
+{
+    checks++;
+    say((cond ? 'ok' : 'not ok') + ' - ' + name);
+
+    if (!cond) {
+        failed++;
+
+        if (why !== undefined) {
+            diag(why);
+        }
+    }
+
+    return !!cond;
+}
+
+/* a check that passes when fn() resolves; a throw fails it */
+
+async function check(name, fn)
+{
+    try {
+        const r = await fn();
+
+        if (r === false) {
+            return ok(false, name, 'condition false');
+        }
+
+        return ok(true, name);
+
+    } catch (e) {
+        return ok(false, name, e && e.stack ? e.stack : String(e));
+    }
+}
+
+function assert(cond, message)
+{
+    if (!cond) {
+        throw new Error(message);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The TwiML: <Parameter name value> of the first <Client>
+ */
+
+function xmlUnescape(s)
+{
+    return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g,
+        (m, e) => {
+            if (e[0] === '#') {
+                return String.fromCodePoint(e[1] === 'x'
+                    ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+            }
+
+            return { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[e];
+        });
+}
+
+function twimlParameters(twiml)
+{
+    const client = /<Client>([\s\S]*?)<\/Client>/.exec(twiml);
+    const params = {};
+
+    assert(client, 'no <Client> in the TwiML');
+
+    for (const m of client[1].matchAll(/<Parameter\s([^>]*?)\/?>/g)) {
+        const attrs = {};
+
+        for (const a of m[1].matchAll(/([\w:-]+)\s*=\s*"([^"]*)"/g)) {
+            attrs[a[1]] = xmlUnescape(a[2]);
+        }
+
+        if (attrs.name !== undefined) {
+            params[attrs.name] = attrs.value;
+        }
+    }
+
+    return params;
+}
+
+/* ------------------------------------------------------------------------
+ * The caller's number: its digits must appear nowhere, with or without
+ * separators between them
+ */
+
+const DIGITS = CALLER.replace(/\D/g, '');
+
+const CALLER_PATTERNS = [
+    DIGITS,
+    DIGITS.slice(-10),
+    DIGITS.slice(-7),
+].filter((d, i, all) => d.length >= 7 && all.indexOf(d) === i)
+    .map((d) => new RegExp(d.split('').join('\\D{0,3}')));
+
+async function pageText(page)
+{
+    return page.evaluate(() => [
+        document.documentElement.outerHTML,
+        document.body.innerText,
+        document.title,
+        Array.from(document.querySelectorAll('select'))
+            .map((s) => s.value).join(' '),
+    ].join('\n'));
+}
+
+async function noCallerDigits(page)
+{
+    const text = await pageText(page);
+    const hits = CALLER_PATTERNS.filter((re) => re.test(text));
+
+    assert(hits.length === 0, 'caller digits found: '
+        + hits.map((re) => re.source + ' at "'
+            + text.slice(Math.max(0, text.search(re) - 40),
+                         text.search(re) + 40) + '"').join('; '));
+}
+
+/* ------------------------------------------------------------------------
+ * The test double for vendor/twilio.min.js
+ */
+
+const FAKE_SDK = `(function () {
+'use strict';
+
+class Emitter {
+    constructor() { this._h = {}; }
+    on(n, f) { (this._h[n] = this._h[n] || []).push(f); return this; }
+    off(n, f) { this._h[n] = (this._h[n] || []).filter((g) => g !== f); return this; }
+    emit(n, ...a) { for (const f of (this._h[n] || []).slice()) f(...a); }
+}
+
+const rec = { tokens: [], options: [], updates: [], registers: 0,
+              destroyed: 0, inputs: [], speakers: [], calls: [] };
+
+function dev(kind, deviceId, label) {
+    return { kind, deviceId, label, groupId: deviceId };
+}
+
+class FakeAudio extends Emitter {
+    constructor() {
+        super();
+        this.availableInputDevices = new Map([
+            ['default', dev('audioinput', 'default', 'Default - Test headset microphone')],
+            ['mic-usb', dev('audioinput', 'mic-usb', 'USB headset microphone')]]);
+        this.availableOutputDevices = new Map([
+            ['default', dev('audiooutput', 'default', 'Default - Test speakers')],
+            ['spk-usb', dev('audiooutput', 'spk-usb', 'USB headset earpiece')]]);
+        this.isOutputSelectionSupported = true;
+        this.inputDevice = null;
+        const speakers = new Set([this.availableOutputDevices.get('default')]);
+        this.speakerDevices = {
+            get: () => speakers,
+            set: async (ids) => {
+                rec.speakers.push([].concat(ids));
+                speakers.clear();
+                for (const id of [].concat(ids)) {
+                    speakers.add(this.availableOutputDevices.get(id));
+                }
+            },
+        };
+        this.ringtoneDevices = { get: () => speakers, set: async () => {} };
+    }
+    async setInputDevice(id) {
+        rec.inputs.push(id);
+        const d = this.availableInputDevices.get(id);
+        if (!d) throw new Error('no such device');
+        this.inputDevice = d;
+    }
+}
+
+class FakeCall extends Emitter {
+    constructor(custom, from) {
+        super();
+        this.customParameters = new Map(Object.entries(custom));
+        this.parameters = { From: from, To: 'client:operator1',
+                            CallSid: 'CA' + '0123456789abcdef'.repeat(2) };
+        this._status = 'pending';
+        this._muted = false;
+        this.accepted = 0;
+        this.rejected = 0;
+        this.disconnected = 0;
+    }
+    accept() {
+        this.accepted++;
+        this._status = 'open';
+        setTimeout(() => this.emit('accept', this), 20);
+    }
+    reject() { this.rejected++; this._status = 'closed'; this.emit('reject'); }
+    disconnect() {
+        this.disconnected++;
+        this._status = 'closed';
+        this.emit('disconnect', this);
+    }
+    mute(m) { this._muted = m !== false; this.emit('mute', this._muted, this); }
+    isMuted() { return this._muted; }
+    status() { return this._status; }
+}
+
+class FakeDevice extends Emitter {
+    constructor(token, options) {
+        super();
+        rec.tokens.push(token);
+        rec.options.push(options);
+        this.state = 'unregistered';
+        this.audio = new FakeAudio();
+        rec.device = this;
+    }
+    async register() {
+        rec.registers++;
+        await new Promise((r) => setTimeout(r, 20));
+        this.state = 'registered';
+        this.emit('registered');
+    }
+    async unregister() { this.state = 'unregistered'; this.emit('unregistered'); }
+    updateToken(token) { rec.updates.push(token); }
+    destroy() { rec.destroyed++; this.state = 'destroyed'; this.emit('destroyed'); }
+}
+
+FakeDevice.isSupported = true;
+
+window.Twilio = { Device: FakeDevice, Call: FakeCall };
+
+const last = () => rec.calls[rec.calls.length - 1];
+
+window.__twanonTest = {
+    rec,
+    ring(params, from) {
+        const call = new FakeCall(params, from);
+        rec.calls.push(call);
+        rec.device.emit('incoming', call);
+        return rec.calls.length - 1;
+    },
+    call(i) {
+        const c = rec.calls[i === undefined ? rec.calls.length - 1 : i];
+        return { accepted: c.accepted, rejected: c.rejected,
+                 disconnected: c.disconnected, muted: c._muted };
+    },
+    cancel() { last()._status = 'closed'; last().emit('cancel'); },
+    reconnecting() { last().emit('reconnecting', { code: 53405 }); },
+    reconnected() { last().emit('reconnected'); },
+    tokenWillExpire() { rec.device.emit('tokenWillExpire', rec.device); },
+    dropRegistration() {
+        rec.device.state = 'unregistered';
+        rec.device.emit('unregistered');
+    },
+    unplug() {
+        const a = rec.device.audio;
+        const lost = [];
+        if (a.inputDevice && a.inputDevice.deviceId === 'mic-usb') {
+            lost.push(a.inputDevice);
+            a.inputDevice = a.availableInputDevices.get('default');
+        }
+        a.availableInputDevices.delete('mic-usb');
+        a.emit('deviceChange', lost);
+    },
+    summary() {
+        return { tokens: rec.tokens.slice(), options: rec.options.slice(),
+                 updates: rec.updates.slice(), registers: rec.registers,
+                 destroyed: rec.destroyed, inputs: rec.inputs.slice(),
+                 speakers: rec.speakers.slice(), calls: rec.calls.length };
+    },
+};
+})();
+`;
+
+/* ------------------------------------------------------------------------
+ * Helpers over pages
+ */
+
+function jwtPayload(token)
+{
+    return JSON.parse(Buffer.from(token.split('.')[1], 'base64url')
+        .toString('utf8'));
+}
+
+async function newContext(browser, opts)
+{
+    const context = await browser.newContext(Object.assign({
+        viewport: { width: 1000, height: 700 },
+        locale: 'en-US',
+    }, opts || {}));
+
+    const requests = [];
+
+    await context.grantPermissions(['microphone'], { origin: BASE });
+    await context.route('**/vendor/twilio.min.js', (route) => route.fulfill({
+        status: 200,
+        contentType: 'application/javascript',
+        body: FAKE_SDK,
+    }));
+
+    context.on('request', (req) => {
+        requests.push(new URL(req.url()));
+    });
+
+    context.count = (pathname) =>
+        requests.filter((u) => u.pathname === pathname).length;
+    context.requests = requests;
+
+    return context;
+}
+
+async function open(context, uri)
+{
+    const page = await context.newPage();
+    const errors = [];
+
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => {
+        if (m.type() === 'error' && !/twilio\.min\.js|404/.test(m.text())) {
+            errors.push(m.text());
+        }
+    });
+
+    page.jsErrors = errors;
+
+    await page.goto(BASE + uri);
+    await page.waitForSelector('#start-button:not([disabled])',
+                               { timeout: WAIT });
+
+    return page;
+}
+
+async function state(page, name, timeout)
+{
+    await page.waitForSelector('body.state-' + name,
+                               { timeout: timeout || WAIT });
+}
+
+async function text(page, selector)
+{
+    return (await page.textContent(selector)) || '';
+}
+
+async function visibleText(page, selector, pattern, timeout)
+{
+    await page.waitForFunction(([sel, source]) => {
+        const el = document.querySelector(sel);
+
+        return el && !el.hidden && el.offsetParent !== null
+            && new RegExp(source).test(el.textContent);
+    }, [selector, pattern.source], { timeout: timeout || WAIT });
+}
+
+async function shot(page, name)
+{
+    fs.mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: path.join(OUT, name) });
+}
+
+async function fake(page, fn, ...args)
+{
+    return page.evaluate(([name, a]) => window.__twanonTest[name](...a),
+                         [fn, args]);
+}
+
+async function until(fn, timeout, what)
+{
+    const end = Date.now() + (timeout || WAIT);
+
+    for ( ;; ) {
+        if (await fn()) {
+            return;
+        }
+
+        if (Date.now() > end) {
+            throw new Error('timed out waiting for ' + (what || 'condition'));
+        }
+
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The scenarios
+ */
+
+async function mainScenario(browser, params)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/');
+
+    await check('page loads with a Start button', async () => {
+        assert(await text(page, '#start-button') === 'Start', 'no Start');
+        assert(await page.isVisible('#start-button'), 'Start not visible');
+    });
+
+    await check('start asks for the microphone, registers, waits for calls',
+        async () => {
+            await page.click('#start-button');
+            await state(page, 'waiting');
+            await shot(page, 'waiting.png');
+            assert(/Waiting for calls/.test(await text(page, '#panel-title')),
+                   'title: ' + await text(page, '#panel-title'));
+        });
+
+    await check('the device got a token for operator1 with logLevel error',
+        async () => {
+            const s = await fake(page, 'summary');
+
+            assert(s.tokens.length === 1, 'tokens: ' + s.tokens.length);
+            assert(jwtPayload(s.tokens[0]).grants.identity === 'operator1',
+                   'identity');
+            assert(s.options[0].logLevel === 'error', 'logLevel');
+            assert(s.options[0].closeProtection === true, 'closeProtection');
+            assert(s.registers === 1, 'registers: ' + s.registers);
+
+            const tok = context.requests.filter((u) => u.pathname === '/token');
+
+            assert(tok.length === 1
+                   && tok[0].searchParams.get('identity') === 'operator1',
+                   'token requests: ' + tok.map(String).join(' '));
+        });
+
+    await check('microphone and speaker pickers list the devices',
+        async () => {
+            const mics = await page.$$eval('#mic-select option',
+                                           (o) => o.map((x) => x.value));
+            const spk = await page.$$eval('#speaker-select option',
+                                          (o) => o.map((x) => x.value));
+
+            assert(mics.join() === 'default,mic-usb', 'mics: ' + mics);
+            assert(spk.join() === 'default,spk-usb', 'speakers: ' + spk);
+            assert(!(await page.isDisabled('#mic-select')), 'mic disabled');
+        });
+
+    /* ringing */
+
+    await fake(page, 'ring', params, CALLER);
+
+    await check('incoming call shows ringing with name and ID', async () => {
+        await state(page, 'ringing');
+        assert(await text(page, '#ring-name') === 'Hanako Yamada',
+               'name: ' + await text(page, '#ring-name'));
+        assert(await text(page, '#ring-id') === 'ID: C-1001',
+               'id: ' + await text(page, '#ring-id'));
+        assert(await page.isVisible('#answer-button'), 'no Answer');
+        assert(await page.isVisible('#reject-button'), 'no Reject');
+    });
+
+    await check('aria-live region announces the incoming call', async () => {
+        await page.waitForFunction(() => document.getElementById('announcer')
+            .textContent === 'Incoming: Hanako Yamada (ID: C-1001)',
+            null, { timeout: WAIT });
+        assert(await page.getAttribute('#announcer', 'aria-live')
+               === 'assertive', 'not assertive');
+    });
+
+    await check('focus moves to Answer', async () => {
+        assert(await page.evaluate(() => document.activeElement.id)
+               === 'answer-button', 'focus elsewhere');
+    });
+
+    await check('document title flashes while ringing', async () => {
+        const seen = new Set();
+
+        for (let i = 0; i < 12; i++) {
+            seen.add(await page.title());
+            await page.waitForTimeout(150);
+        }
+
+        assert([...seen].some((s) => /INCOMING CALL/.test(s)),
+               'titles: ' + [...seen].join(' | '));
+        assert(seen.size >= 2, 'title does not change: ' + [...seen]);
+    });
+
+    await check('no caller digits in the page while ringing',
+                () => noCallerDigits(page));
+
+    await check('screenshot of the ringing state saved', async () => {
+        fs.mkdirSync(OUT, { recursive: true });
+
+        const file = path.join(OUT, 'ringing.png');
+
+        await page.mouse.move(0, 0);
+        await page.screenshot({ path: file });
+
+        assert(fs.statSync(file).size > 1000, 'empty screenshot');
+
+        if (DOCS_SHOT) {
+            fs.copyFileSync(file, DOCS_SHOT);
+            diag('screenshot copied to ' + DOCS_SHOT);
+        }
+    });
+
+    await check('keyboard: Tab reaches Reject with a visible focus ring',
+        async () => {
+            await page.keyboard.press('Tab');
+
+            const f = await page.evaluate(() => {
+                const el = document.activeElement;
+                const cs = getComputedStyle(el);
+
+                return { id: el.id, outline: cs.outlineStyle,
+                         width: parseFloat(cs.outlineWidth) };
+            });
+
+            assert(f.id === 'reject-button', 'focus on ' + f.id);
+            assert(f.outline !== 'none' && f.width >= 2,
+                   'outline ' + f.outline + ' ' + f.width);
+
+            await page.keyboard.press('Shift+Tab');
+        });
+
+    /* answer with the keyboard: timer, mute, reconnecting, hang up */
+
+    await check('Enter on Answer accepts: in call, timer runs', async () => {
+        assert(await page.evaluate(() => document.activeElement.id)
+               === 'answer-button', 'focus not on Answer');
+        await page.keyboard.press('Enter');
+        await state(page, 'incall');
+        assert((await fake(page, 'call')).accepted === 1, 'not accepted');
+        assert(await text(page, '#call-name') === 'Hanako Yamada', 'name');
+        assert(/^00:0[0-1]$/.test(await text(page, '#call-timer')),
+               'timer: ' + await text(page, '#call-timer'));
+        await page.waitForFunction(() => /^00:0[1-9]$/.test(
+            document.getElementById('call-timer').textContent), null,
+            { timeout: 3000 });
+        assert(await page.evaluate(() => document.activeElement.id)
+               === 'hangup-button', 'focus not on Hang up');
+    });
+
+    await check('title stops flashing once answered', async () => {
+        await page.waitForTimeout(800);
+        assert(!/INCOMING/.test(await page.title()), await page.title());
+    });
+
+    await check('mute and unmute', async () => {
+        await page.click('#mute-button');
+        assert(await text(page, '#mute-button') === 'Unmute', 'label');
+        assert(await page.isVisible('#muted-flag'), 'no muted flag');
+        assert((await fake(page, 'call')).muted === true, 'call not muted');
+
+        await page.click('#mute-button');
+        assert(await text(page, '#mute-button') === 'Mute', 'label again');
+        assert(!(await page.isVisible('#muted-flag')), 'muted flag stays');
+        assert((await fake(page, 'call')).muted === false, 'still muted');
+    });
+
+    await check('reconnecting and reconnected are shown', async () => {
+        await page.click('#mute-button');
+        await fake(page, 'reconnecting');
+        await visibleText(page, '#reconnect-flag', /Reconnecting/);
+        await page.waitForTimeout(300);
+        await shot(page, 'incall.png');
+        await page.click('#mute-button');
+        await fake(page, 'reconnected');
+        await visibleText(page, '#reconnect-flag', /^Reconnected\.$/);
+    });
+
+    await check('a second call while in a call is refused', async () => {
+        await fake(page, 'ring', { customerName: 'Second', customerId: '2' },
+                   CALLER);
+        assert((await fake(page, 'call')).rejected === 1, 'not rejected');
+        await state(page, 'incall');
+        assert(await text(page, '#call-name') === 'Hanako Yamada', 'name');
+    });
+
+    await check('no caller digits in the page during the call',
+                () => noCallerDigits(page));
+
+    await check('hang up returns to waiting', async () => {
+        await page.click('#hangup-button');
+        await state(page, 'waiting');
+        assert((await fake(page, 'call', 0)).disconnected === 1,
+               'not disconnected');
+    });
+
+    /* reject, cancel */
+
+    await check('ring again, reject: back to waiting', async () => {
+        await fake(page, 'ring', params, CALLER);
+        await state(page, 'ringing');
+        await page.click('#reject-button');
+        await state(page, 'waiting');
+        assert((await fake(page, 'call')).rejected === 1, 'not rejected');
+    });
+
+    await check('caller hangs up while ringing: ringing UI cleared',
+        async () => {
+            await fake(page, 'ring', params, CALLER);
+            await state(page, 'ringing');
+            await fake(page, 'cancel');
+            await state(page, 'waiting');
+            assert(!(await page.isVisible('#view-ringing')), 'still ringing');
+            await page.waitForTimeout(800);
+            assert(!/INCOMING/.test(await page.title()), await page.title());
+            await page.waitForFunction(() => document.getElementById(
+                'announcer').textContent === 'The caller hung up.', null,
+                { timeout: WAIT });
+        });
+
+    await check('a phone number in the name or ID is never shown',
+        async () => {
+            await fake(page, 'ring', {
+                customerName: 'Call back on +1 (555) 987-6543 please',
+                customerId: '+1 555 987 6543',
+                phone: CALLER,
+            }, CALLER);
+            await state(page, 'ringing');
+
+            const name = await text(page, '#ring-name');
+            const id = await text(page, '#ring-id');
+
+            assert(name === 'Call back on ••• please', 'name: ' + name);
+            assert(/hidden/.test(id) && !/\d{3}/.test(id), 'id: ' + id);
+            await noCallerDigits(page);
+            await fake(page, 'cancel');
+            await state(page, 'waiting');
+        });
+
+    await check('a numeric customer ID is shown', async () => {
+        await fake(page, 'ring', { customerName: '山田 花子',
+                                   customerId: '20481234' }, CALLER);
+        await state(page, 'ringing');
+        assert(await text(page, '#ring-name') === '山田 花子', 'name');
+        assert(await text(page, '#ring-id') === 'ID: 20481234', 'id');
+        await fake(page, 'cancel');
+        await state(page, 'waiting');
+    });
+
+    await check('activity log has events, no names, IDs or numbers',
+        async () => {
+            const log = await text(page, '#log');
+
+            for (const k of ['Incoming call', 'Answered', 'Call ended',
+                'Rejected', 'Caller hung up before answer', 'Muted',
+                'Unmuted', 'Reconnecting', 'Registered'])
+            {
+                assert(log.includes(k), 'missing "' + k + '" in ' + log);
+            }
+
+            for (const bad of ['Hanako', 'Yamada', 'C-1001', '山田',
+                '20481234', '555'])
+            {
+                assert(!log.includes(bad), '"' + bad + '" in the log');
+            }
+        });
+
+    /* audio devices */
+
+    await check('choosing a microphone and a speaker', async () => {
+        await page.selectOption('#mic-select', 'mic-usb');
+        await page.selectOption('#speaker-select', 'spk-usb');
+        await until(async () => {
+            const s = await fake(page, 'summary');
+
+            return s.inputs.includes('mic-usb')
+                && s.speakers.some((x) => x[0] === 'spk-usb');
+        }, WAIT, 'setInputDevice and speakerDevices.set');
+    });
+
+    await check('unplugged microphone: list refreshed, operator told',
+        async () => {
+            await fake(page, 'unplug');
+            await visibleText(page, '#info-text', /unplugged/);
+
+            const mics = await page.$$eval('#mic-select option',
+                                           (o) => o.map((x) => x.value));
+
+            assert(mics.join() === 'default', 'mics: ' + mics);
+            assert(await page.inputValue('#mic-select') === 'default',
+                   'selected ' + await page.inputValue('#mic-select'));
+        });
+
+    /* tokens and registration */
+
+    await check('tokenWillExpire: /token fetched again, updateToken called',
+        async () => {
+            const before = context.count('/token');
+
+            await fake(page, 'tokenWillExpire');
+            await until(async () =>
+                (await fake(page, 'summary')).updates.length === 1,
+                WAIT, 'updateToken');
+            assert(context.count('/token') === before + 1,
+                   'token requests: ' + context.count('/token'));
+        });
+
+    await check('registration lost: shown, then registers again', async () => {
+        await fake(page, 'dropRegistration');
+        await state(page, 'offline');
+        await visibleText(page, '#notice-text', /not receiving calls/);
+        await state(page, 'waiting', 6000);
+        assert(await page.isHidden('#notice'), 'error still shown');
+        assert((await fake(page, 'summary')).registers === 2, 'registers');
+    });
+
+    /* a second tab */
+
+    const page2 = await open(context, '/');
+
+    await check('second tab is told which tab is live', async () => {
+        await state(page2, 'elsewhere');
+        await visibleText(page2, '#info-text', /live in another tab/);
+        await page2.click('#start-button');
+        await page2.waitForTimeout(300);
+        assert((await fake(page2, 'summary')).tokens.length === 0,
+               'second tab created a device');
+        assert(await page2.isVisible('#takeover-button'), 'no takeover');
+    });
+
+    await check('taking over moves the calls to the second tab', async () => {
+        await page2.click('#takeover-button');
+        await state(page2, 'waiting');
+        await state(page, 'elsewhere');
+        await visibleText(page, '#info-text', /now ring in another tab/);
+        assert((await fake(page, 'summary')).destroyed === 1,
+               'first tab did not destroy its device');
+        assert(/Live/.test(await page2.title()), await page2.title());
+        assert(/Not live/.test(await page.title()), await page.title());
+    });
+
+    await check('closing the live tab tells the other one', async () => {
+        await page2.goto('about:blank');
+        await page2.close();
+        await state(page, 'idle');
+        await visibleText(page, '#info-text', /other tab was closed/);
+    });
+
+    await check('no script errors on the page', async () => {
+        assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
+    });
+
+    await context.close();
+}
+
+async function phoneScenario(browser, params)
+{
+    const context = await newContext(browser, {
+        viewport: { width: 375, height: 740 }, isMobile: true,
+        hasTouch: true, deviceScaleFactor: 2,
+    });
+    const page = await open(context, '/');
+
+    await check('phone-sized screen: no sideways scrolling, big buttons',
+        async () => {
+            await page.click('#start-button');
+            await state(page, 'waiting');
+            await fake(page, 'ring', params, CALLER);
+            await state(page, 'ringing');
+
+            const m = await page.evaluate(() => ({
+                scroll: document.documentElement.scrollWidth,
+                width: window.innerWidth,
+                answer: document.getElementById('answer-button')
+                    .getBoundingClientRect(),
+                reject: document.getElementById('reject-button')
+                    .getBoundingClientRect(),
+            }));
+
+            assert(m.scroll <= m.width, 'scrollWidth ' + m.scroll);
+            assert(m.answer.width >= 300 && m.answer.height >= 60,
+                   'answer ' + JSON.stringify(m.answer));
+            assert(m.answer.bottom <= 740, 'Answer below the fold');
+
+            fs.mkdirSync(OUT, { recursive: true });
+            await page.screenshot({ path: path.join(OUT, 'ringing-phone.png') });
+        });
+
+    await context.close();
+}
+
+async function refreshScenario(browser)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/refresh/');
+
+    await check('scheduled refresh from exp: /token_short again, updateToken',
+        async () => {
+            await page.click('#start-button');
+            await state(page, 'waiting');
+
+            await until(async () =>
+                (await fake(page, 'summary')).updates.length >= 1,
+                12000, 'updateToken');
+
+            const s = await fake(page, 'summary');
+            const first = jwtPayload(s.tokens[0]);
+            const next = jwtPayload(s.updates[0]);
+
+            assert(context.count('/token_short') >= 2,
+                   'requests: ' + context.count('/token_short'));
+            assert(first.exp - first.iat === 64, 'ttl ' + (first.exp - first.iat));
+            assert(next.exp > first.exp, 'new token does not expire later');
+            assert((await text(page, '#log')).includes('Token renewed'),
+                   'not logged');
+        });
+
+    await context.close();
+}
+
+async function errorScenarios(browser)
+{
+    let context = await newContext(browser);
+    let page = await open(context, '/fail/');
+
+    await check('token server error shown in plain words and retried',
+        async () => {
+            await page.click('#start-button');
+            await visibleText(page, '#notice-text',
+                /token server had a problem \(HTTP 500\).*Trying again in/);
+            await shot(page, 'error.png');
+            await until(async () => context.count('/token_500') >= 2, 6000,
+                        'a retry');
+            assert(await page.isVisible('#retry-button'), 'no retry button');
+
+            const before = context.count('/token_500');
+
+            await page.click('#retry-button');
+            await until(async () => context.count('/token_500') > before,
+                        2000, 'the retry button');
+            assert((await fake(page, 'summary')).tokens.length === 0,
+                   'device created without a token');
+        });
+
+    await check('cancel stops the retries', async () => {
+        await page.click('#cancel-button');
+        await state(page, 'idle');
+
+        const n = context.count('/token_500');
+
+        await page.waitForTimeout(1500);
+        assert(context.count('/token_500') === n, 'still retrying');
+    });
+
+    await context.close();
+
+    context = await newContext(browser);
+    page = await open(context, '/auth/');
+
+    await check('token 401 says to sign in again', async () => {
+        await page.click('#start-button');
+        await visibleText(page, '#notice-text', /Sign in again/);
+    });
+
+    await context.close();
+
+    context = await newContext(browser);
+    await context.route('**/token_net*', (route) => route.abort('failed'));
+    page = await open(context, '/net/');
+
+    await check('network failure says to check the connection', async () => {
+        await page.click('#start-button');
+        await visibleText(page, '#notice-text', /Check your network/);
+    });
+
+    await context.close();
+
+    context = await newContext(browser);
+    await context.addInitScript(() => {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(
+            new DOMException('Permission denied', 'NotAllowedError'));
+    });
+    page = await open(context, '/');
+
+    await check('microphone denied: told how to allow it, no token asked',
+        async () => {
+            await page.click('#start-button');
+            await visibleText(page, '#notice-text',
+                              /Allow the microphone for this site/);
+            await state(page, 'idle');
+            assert(context.count('/token') === 0, 'token fetched');
+            assert(await page.evaluate(() => document.activeElement.id)
+                   === 'start-button', 'focus not back on Start');
+        });
+
+    await context.close();
+}
+
+async function japaneseScenario(browser, params)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/ja/');
+
+    await check('Japanese strings with language "ja"', async () => {
+        assert(await text(page, '#start-button') === '開始',
+               'start: ' + await text(page, '#start-button'));
+        assert(await page.getAttribute('html', 'lang') === 'ja', 'lang');
+
+        await page.click('#start-button');
+        await state(page, 'waiting');
+        assert(await text(page, '#panel-title') === '着信を待っています',
+               'title: ' + await text(page, '#panel-title'));
+
+        await fake(page, 'ring', params, CALLER);
+        await state(page, 'ringing');
+        assert(/応答/.test(await text(page, '#answer-button')), 'answer');
+        assert(/拒否/.test(await text(page, '#reject-button')), 'reject');
+        await page.waitForFunction(() => document.getElementById('announcer')
+            .textContent === '着信: Hanako Yamada 様(ID: C-1001)', null,
+            { timeout: WAIT });
+
+        fs.mkdirSync(OUT, { recursive: true });
+        await page.screenshot({ path: path.join(OUT, 'ringing-ja.png') });
+    });
+
+    await context.close();
+}
+
+async function demoScenario(browser)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/demo/');
+
+    await check('demo mode: DemoDevice registers with a real token',
+        async () => {
+            assert(await page.isVisible('#demo-panel'), 'no demo panel');
+            assert(await page.isDisabled('#simulate-button'),
+                   'simulate enabled before start');
+            await page.click('#start-button');
+            await state(page, 'waiting');
+            assert((await fake(page, 'summary')).tokens.length === 0,
+                   'Twilio.Device used in demo mode');
+            assert(context.count('/token') === 1, 'no token fetched');
+        });
+
+    await check('demo mode: simulated call rings with the TwiML parameters',
+        async () => {
+            await page.selectOption('#demo-caller', '1');
+            await page.click('#simulate-button');
+            await state(page, 'ringing');
+            assert(context.count('/demo/simulate') === 1, 'not fetched');
+            assert(await text(page, '#ring-name') === 'Hanako Yamada',
+                   'name: ' + await text(page, '#ring-name'));
+            assert(await text(page, '#ring-id') === 'ID: C-1001', 'id');
+            await noCallerDigits(page);
+            await shot(page, 'demo.png');
+        });
+
+    await check('demo mode: answer, then the caller hangs up', async () => {
+        await page.click('#answer-button');
+        await state(page, 'incall');
+        await page.click('#mute-button');
+        assert(await text(page, '#mute-button') === 'Unmute', 'mute');
+        await page.click('#demo-hangup-button');
+        await state(page, 'waiting');
+    });
+
+    await check('demo mode: an unknown caller is not routed', async () => {
+        await page.selectOption('#demo-caller', '2');
+        await page.click('#simulate-button');
+        await visibleText(page, '#info-text', /not routed/);
+        await state(page, 'waiting');
+    });
+
+    await check('demo mode: no script errors', async () => {
+        assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
+    });
+
+    await context.close();
+}
+
+/* ------------------------------------------------------------------------ */
+
+async function main()
+{
+    if (!BASE || !TWIML_FILE) {
+        say('usage: TWANON_BASE=http://127.0.0.1:PORT '
+            + 'TWANON_TWIML_FILE=file [TWANON_CALLER=+1...] node '
+            + path.basename(__filename));
+        process.exit(2);
+    }
+
+    const twiml = fs.readFileSync(TWIML_FILE, 'utf8');
+    let params = {};
+
+    await check('module TwiML has the customer parameters', async () => {
+        params = twimlParameters(twiml);
+        assert(params.customerName === 'Hanako Yamada', 'customerName');
+        assert(params.customerId === 'C-1001', 'customerId');
+        assert(!CALLER_PATTERNS.some((re) => re.test(twiml)),
+               'caller number in the TwiML');
+    });
+
+    /*
+     * launch() runs Chromium on a new, empty profile of its own (a fresh
+     * temporary user-data dir, removed on close); every scenario gets a
+     * new context on top of it
+     */
+
+    let browser;
+
+    try {
+        browser = await chromium.launch({
+            executablePath: CHROMIUM,
+            args: ARGS,
+            timeout: 30000,
+        });
+
+    } catch (e) {
+        ok(false, 'chromium starts', e.message);
+        return;
+    }
+
+    try {
+        await mainScenario(browser, params);
+        await phoneScenario(browser, params);
+        await refreshScenario(browser);
+        await errorScenarios(browser);
+        await japaneseScenario(browser, params);
+        await demoScenario(browser);
+
+    } catch (e) {
+        ok(false, 'scenarios ran to the end', e && e.stack);
+
+    } finally {
+        await browser.close();
+    }
+}
+
+const watchdog = setTimeout(() => {
+    ok(false, 'finished in time');
+    process.exit(1);
+}, Number(process.env.TWANON_TIMEOUT || 120) * 1000);
+
+main().then(() => {
+    clearTimeout(watchdog);
+    diag(checks + ' checks, ' + failed + ' failed');
+    process.exit(failed ? 1 : 0);
+
+}, (e) => {
+    ok(false, 'test script', e && e.stack);
+    process.exit(1);
+});

@@ -1,0 +1,418 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Tests for the operator console (html/) in a real headless Chromium:
+# nginx serves the page, /token (twanon_token) and /incoming
+# (twanon_incoming); a webhook signed here for a call from +15559876543
+# gets the TwiML, and browser/console.test.js (playwright-core) drives the
+# page with a test double of Twilio.Device that rings with the
+# <Parameter>s of that TwiML and the caller's number in
+# call.parameters.From. It checks what the operator sees (name, ID,
+# ringing, timer, mute, hang up, reject, cancel, errors, token refresh,
+# second tab, Japanese, demo mode) and that the caller's digits appear
+# nowhere in the page. Each "ok" line of the script is one test here.
+#
+# Needs node, browser/node_modules ("npm ci" in t/browser) and
+# /usr/bin/chromium (Debian's chromium package); skipped otherwise.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use Cwd qw/ abs_path /;
+use Digest::SHA qw/ hmac_sha1 /;
+use MIME::Base64 qw/ encode_base64 /;
+use POSIX qw//;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon qw/ :DEFAULT parse_response /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $NODE = (grep { -x "$_/node" } split(/:/, $ENV{PATH} || ''))[0];
+plan(skip_all => 'node not found') unless defined $NODE;
+$NODE .= '/node';
+
+my ($NODE_MAJOR) = `$NODE --version 2>/dev/null` =~ /^v(\d+)\./;
+plan(skip_all => 'playwright-core needs node 20 or newer')
+	unless defined $NODE_MAJOR && $NODE_MAJOR >= 20;
+
+my $CHROMIUM = $ENV{TWANON_CHROMIUM} || '/usr/bin/chromium';
+plan(skip_all => "no $CHROMIUM (apt-get install chromium)")
+	unless -x $CHROMIUM;
+
+plan(skip_all => 'no browser/node_modules (run "npm ci" in t/browser)')
+	unless -d 'browser/node_modules/playwright-core';
+
+my $HTML = abs_path('../html');
+plan(skip_all => 'no html/index.html') unless -f "$HTML/index.html";
+
+my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
+my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
+my $SECRET = 'console-secret-3e91a7';
+my $TOKEN = 'console-auth-token-7c20d4';
+
+my $FROM = '+15559876543';
+my $TO = '+15557654321';
+
+my $t = Test::Twanon->new()->has(qw/http proxy rewrite/);
+
+my $PORT = port(8080);
+
+# signed sample webhooks for the demo location, one per caller: the
+# demo's /demo/simulate proxies them to /incoming, as a newcomer's
+# "Simulate incoming call" does
+
+sub escape {
+	my ($s) = @_;
+
+	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
+	$s =~ tr/ /+/;
+
+	return $s;
+}
+
+sub webhook {
+	my ($uri, $from, $n) = @_;
+
+	my @pairs = (
+		AccountSid => $ACCOUNT,
+		ApiVersion => '2010-04-01',
+		CallSid => sprintf('CA%032x', 0xc0450 + $n),
+		CallStatus => 'ringing',
+		Direction => 'inbound',
+		From => $from,
+		To => $TO,
+	);
+
+	my %p = @pairs;
+	my $data = "http://localhost:$PORT$uri";
+	$data .= $_ . $p{$_} for sort keys %p;
+
+	my @body;
+
+	while (@pairs) {
+		my ($k, $v) = splice(@pairs, 0, 2);
+		push @body, escape($k) . '=' . escape($v);
+	}
+
+	return (join('&', @body), encode_base64(hmac_sha1($data, $TOKEN), ''));
+}
+
+my ($BODY1, $SIG1) = webhook('/incoming', $FROM, 1);
+my ($BODY2, $SIG2) = webhook('/incoming_unknown', '+15550100999', 2);
+
+my $CONFIG = '"tokenUrl":"/token","identity":"operator1"';
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    types {
+        text/html               html;
+        text/css                css;
+        application/javascript  js;
+        application/json        json;
+        image/png               png;
+    }
+
+    default_type  application/octet-stream;
+
+    twanon_account_sid  $ACCOUNT;
+    twanon_api_key      $KEY;
+    twanon_api_secret   $SECRET;
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+        root  $HTML;
+
+        # one copy of the page per test config: each prefix gets its
+        # own config.json
+
+        location = /config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en"}';
+        }
+
+        location /ja/ {
+            alias  $HTML/;
+        }
+
+        location = /ja/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"ja"}';
+        }
+
+        location /refresh/ {
+            alias  $HTML/;
+        }
+
+        location = /refresh/config.json {
+            default_type  application/json;
+            return 200 '{"tokenUrl":"/token_short","identity":"operator1","language":"en"}';
+        }
+
+        location /fail/ {
+            alias  $HTML/;
+        }
+
+        location = /fail/config.json {
+            default_type  application/json;
+            return 200 '{"tokenUrl":"/token_500","identity":"operator1","language":"en"}';
+        }
+
+        location /auth/ {
+            alias  $HTML/;
+        }
+
+        location = /auth/config.json {
+            default_type  application/json;
+            return 200 '{"tokenUrl":"/token_401","identity":"operator1","language":"en"}';
+        }
+
+        location /net/ {
+            alias  $HTML/;
+        }
+
+        location = /net/config.json {
+            default_type  application/json;
+            return 200 '{"tokenUrl":"/token_net","identity":"operator1","language":"en"}';
+        }
+
+        location /demo/ {
+            alias  $HTML/;
+        }
+
+        location = /demo/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en","demo":{"simulateUrl":"/demo/simulate","callers":[{"id":"1","label":"Caller 1 (known customer)"},{"id":"2","label":"Caller 2 (unknown number)"}]}}';
+        }
+
+        # the demo's sample calls: a fixed signed webhook per caller,
+        # proxied to the module's real /incoming
+
+        location = /demo/simulate {
+            rewrite  ^ /demo/call\$arg_caller? last;
+        }
+
+        location = /demo/call1 {
+            internal;
+            proxy_pass                 http://127.0.0.1:8080/incoming;
+            proxy_method               POST;
+            proxy_pass_request_headers off;
+            proxy_set_header  Host                "localhost:$PORT";
+            proxy_set_header  Content-Type        application/x-www-form-urlencoded;
+            proxy_set_header  X-Twilio-Signature  "$SIG1";
+            proxy_set_body    "$BODY1";
+        }
+
+        location = /demo/call2 {
+            internal;
+            proxy_pass                 http://127.0.0.1:8080/incoming_unknown;
+            proxy_method               POST;
+            proxy_pass_request_headers off;
+            proxy_set_header  Host                "localhost:$PORT";
+            proxy_set_header  Content-Type        application/x-www-form-urlencoded;
+            proxy_set_header  X-Twilio-Signature  "$SIG2";
+            proxy_set_body    "$BODY2";
+        }
+
+        location = /token {
+            twanon_token;
+        }
+
+        location = /token_short {
+            twanon_token;
+            twanon_token_ttl  64s;
+        }
+
+        location = /token_500 {
+            return 500;
+        }
+
+        location = /token_401 {
+            return 401;
+        }
+
+        location = /incoming {
+            twanon_incoming;
+            twanon_auth_token  $TOKEN;
+            twanon_resolver    /resolver;
+        }
+
+        location = /incoming_unknown {
+            twanon_incoming;
+            twanon_auth_token  $TOKEN;
+            twanon_resolver    /resolver_unknown;
+        }
+
+        location = /resolver {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/route;
+        }
+
+        location = /resolver_unknown {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/unknown;
+        }
+    }
+
+    server {
+        listen       127.0.0.1:8081;
+        server_name  localhost;
+
+        location = /route {
+            return 200 '{"appId":"operator1","customerName":"Hanako Yamada","customerId":"C-1001","phone":"$FROM"}';
+        }
+
+        location = /unknown {
+            return 404;
+        }
+    }
+}
+
+EOF
+
+$t->try_run('no twanon');
+
+###############################################################################
+
+# the webhook, signed here; its TwiML goes to the browser test
+
+my $r = http_request('POST', '/incoming',
+	headers => [
+		'Host', "localhost:$PORT",
+		'Content-Type', 'application/x-www-form-urlencoded',
+		'X-Twilio-Signature', $SIG1,
+	],
+	body => $BODY1);
+
+my $twiml = defined $r->{body} ? $r->{body} : '';
+$t->write_file('twiml.xml', $twiml);
+
+# the browser test; each of its "ok" / "not ok" lines becomes a test
+
+my ($rc, $out, $secs) = browser_test();
+
+my @results;
+my @notes;
+
+for my $line (split /\n/, $out) {
+	if ($line =~ /^(not )?ok - (.*)$/) {
+		push @results, [ !defined $1, $2 ];
+
+	} else {
+		push @notes, $line;
+	}
+}
+
+$t->plan(scalar(@results) + 6);
+
+is($r->{status}, 200, 'webhook answered');
+my $client = '<Client><Identity>operator1</Identity>'
+	. '<Parameter name="customerName" value="Hanako Yamada"/>'
+	. '<Parameter name="customerId" value="C-1001"/></Client>';
+
+like($twiml, qr/\Q$client\E/, 'twiml parameters');
+unlike($twiml, qr/5559876543/, 'no caller number in twiml');
+
+diag(join("\n", @notes)) if @notes && ($rc != 0 || $ENV{TEST_NGINX_VERBOSE});
+
+for my $res (@results) {
+	ok($res->[0], "browser: $res->[1]");
+}
+
+ok(@results >= 30, 'browser checks ran') or diag("only " . @results);
+is($rc, 0, 'browser test exit status');
+
+diag(sprintf('browser test took %.1f s', $secs)) if $ENV{TEST_NGINX_VERBOSE};
+
+$t->stop();
+
+my $log = $t->read_file('error.log') . $t->read_file('access.log');
+
+unlike($log, qr/\Q$SECRET\E|\Q$TOKEN\E/, 'no secrets in logs');
+
+###############################################################################
+
+# runs the browser test in its own process group, at most 150 s;
+# returns (exit code, output, seconds)
+
+sub browser_test {
+	my $start = time();
+
+	pipe(my $rd, my $wr) or die "Can't pipe: $!\n";
+
+	my $pid = fork();
+	die "Can't fork: $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		close $rd;
+		POSIX::setpgid(0, 0);
+
+		open STDOUT, '>&', $wr;
+		open STDERR, '>&', $wr;
+
+		$ENV{TWANON_BASE} = "http://127.0.0.1:$PORT";
+		$ENV{TWANON_TWIML_FILE} = $t->testdir() . '/twiml.xml';
+		$ENV{TWANON_CALLER} = $FROM;
+		$ENV{TWANON_CHROMIUM} = $CHROMIUM;
+
+		{
+			no warnings 'exec';
+			exec($NODE, 'browser/console.test.js');
+		}
+
+		print "Unable to exec($NODE): $!\n";
+		POSIX::_exit(127);
+	}
+
+	close $wr;
+
+	my $out = '';
+
+	eval {
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		alarm(150);
+		local $/;
+		$out = <$rd>;
+		alarm(0);
+	};
+	alarm(0);
+
+	if ($@) {
+		kill 'TERM', -$pid;
+		sleep 1;
+		kill 'KILL', -$pid;
+		$out = (defined $out ? $out : '') . "\nnot ok - finished in time\n";
+	}
+
+	close $rd;
+	waitpid($pid, 0);
+
+	my $rc = $? >> 8;
+	$rc = 255 if $? & 127;
+
+	return ($rc, defined $out ? $out : '', time() - $start);
+}
+
+###############################################################################

@@ -1,0 +1,143 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Tests for "make demo": it starts nginx in the foreground with
+# docs/examples/demo.conf, the console and the API answer, a simulated
+# call and "make call" route through the real /incoming, and an interrupt
+# (Ctrl-C) stops it with nothing left running.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use File::Temp qw/ tempdir /;
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX qw/ setsid WNOHANG /;
+use Time::HiRes qw/ sleep time /;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $top = "$FindBin::Bin/..";
+
+plan(skip_all => 'no module built') unless -f "$top/build/ngx_http_twanon_module.so";
+plan(skip_all => 'no console') unless -f "$top/html/index.html";
+plan(skip_all => 'no make') unless grep { -x "$_/make" } split /:/, $ENV{PATH};
+
+plan(tests => 17);
+
+# a free port, and a prefix of our own so that a demo the user runs is
+# left alone
+
+my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1:0', Listen => 1)
+	or die "no free port: $!";
+my $port = $sock->sockport();
+close $sock;
+
+my $dir = tempdir('twanon-demo-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $dir;
+
+my $log = "$dir/make.log";
+
+my $pid = fork();
+die "fork: $!" unless defined $pid;
+
+if ($pid == 0) {
+	setsid();
+	open STDIN, '<', '/dev/null';
+	open STDOUT, '>', $log;
+	open STDERR, '>&', \*STDOUT;
+	exec('make', '-C', $top, 'demo', "DEMO_PORT=$port", "DEMO=$dir/demo")
+		or exit 127;
+}
+
+my $up = 0;
+
+for (1 .. 1200) {
+	if (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")) {
+		$up = 1;
+		last;
+	}
+
+	last if waitpid($pid, WNOHANG) == $pid;
+	sleep(0.1);
+}
+
+ok($up, 'demo listens') or diag(slurp($log));
+
+my $http = HTTP::Tiny->new(timeout => 10);
+my $base = "http://127.0.0.1:$port";
+
+my $r = $http->get("$base/");
+is($r->{status}, 200, 'console');
+like($r->{content}, qr/<script[^>]+app\.js/, 'console page');
+
+$r = $http->get("$base/vendor/twilio.min.js");
+is($r->{status}, 200, 'voice sdk served');
+
+$r = $http->get("$base/config.json");
+like($r->{content}, qr/"demo":\{"simulateUrl":"\/demo\/simulate"/,
+	'demo config');
+
+$r = $http->get("$base/token?identity=operator1");
+is($r->{status}, 200, 'token');
+like($r->{content}, qr/^\{"identity":"operator1","token":"[\w-]+\.[\w-]+\.[\w-]+"\}$/,
+	'token body');
+
+$r = $http->get("$base/demo/simulate?caller=1");
+is($r->{status}, 200, 'simulated call');
+like($r->{content}, qr!<Client><Identity>operator1</Identity><Parameter name="customerName" value="Hanako Yamada"/><Parameter name="customerId" value="C-1001"/></Client>!,
+	'simulated call routed');
+unlike($r->{content}, qr/5550100/, 'simulated call without number');
+
+$r = $http->get("$base/demo/simulate?caller=4");
+like($r->{content}, qr!<Parameter name="customerName" value="Unknown caller"/>!,
+	'unknown caller rings the front desk');
+
+my $call = `make -s -C $top call DEMO_PORT=$port FROM=+15550101 2>&1`;
+is($? >> 8, 0, 'make call');
+like($call, qr!<Parameter name="customerName" value="John Smith"/>!,
+	'make call routed');
+
+# Ctrl-C: the terminal interrupts the whole foreground process group
+
+kill 'INT', -$pid;
+
+my $gone = 0;
+my $start = time();
+
+while (time() - $start < 10) {
+	if (waitpid($pid, WNOHANG) == $pid) {
+		$gone = 1;
+		last;
+	}
+
+	sleep(0.1);
+}
+
+ok($gone, 'interrupt stops make demo') or kill 'KILL', -$pid;
+ok(!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port"), 'port closed');
+
+my @left = grep { /\Q$dir\E/ } `ps -eo args`;
+is(scalar @left, 0, 'no nginx left') or diag(@left);
+
+my $out = slurp($log);
+unlike($out, qr/5550100|5550101/, 'no number in the demo output');
+
+sub slurp {
+	my ($name) = @_;
+	open my $fh, '<', $name or return '';
+	local $/;
+	return <$fh>;
+}
+
+###############################################################################
