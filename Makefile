@@ -27,7 +27,7 @@ CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
-.PHONY: all build deps npm-deps console demo call test clean
+.PHONY: all build deps npm-deps nginx-source console demo call test clean
 
 all: build
 
@@ -65,6 +65,36 @@ $(MODULE): $(SOURCES) | deps
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	cp $(BUILD)/nginx/objs/ngx_http_twanon_module.so $@.tmp
 	mv -f $@.tmp $@
+
+# nginx's own source, for the sanitizer and fuzzing builds: the upstream
+# tarball of Debian's source package (Debian's patches are not needed to
+# build a test binary), through a deb-src entry that only this adds
+NGINX_VERSION := 1.22.1
+NGINX_ORIG    := $(BUILD)/nginx-$(NGINX_VERSION)
+DEB_SRC_LIST  := /etc/apt/sources.list.d/twanon-deb-src.sources
+
+nginx-source: $(NGINX_ORIG)/configure
+
+$(NGINX_ORIG)/configure: | deps
+	mkdir -p $(BUILD)
+	command -v dpkg-source >/dev/null || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q dpkg-dev
+	if [ ! -f $(DEB_SRC_LIST) ]; then \
+	    sed -n '/^Types: deb$$/,/^$$/p' /etc/apt/sources.list.d/debian.sources \
+	        2>/dev/null | sed 's/^Types: deb$$/Types: deb-src/' \
+	        > $(DEB_SRC_LIST); \
+	    [ -s $(DEB_SRC_LIST) ] || printf '%s\n' 'Types: deb-src' \
+	        'URIs: http://deb.debian.org/debian' 'Suites: bookworm' \
+	        'Components: main' \
+	        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+	        > $(DEB_SRC_LIST); \
+	    apt-get update -q; \
+	fi
+	cd $(BUILD) && { [ -f nginx_$(NGINX_VERSION).orig.tar.gz ] || \
+	    apt-get source -q --download-only nginx || \
+	    [ -f nginx_$(NGINX_VERSION).orig.tar.gz ]; }
+	cd $(BUILD) && tar xzf nginx_$(NGINX_VERSION).orig.tar.gz
+	touch $@
 
 # npm ci in each folder with a lock file, unless node_modules is current
 npm-deps: | deps
