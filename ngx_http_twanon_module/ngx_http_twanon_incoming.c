@@ -750,6 +750,12 @@ ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
     if (rc == NGX_OK) {
         rc = ngx_http_twanon_incoming_dial(r, ctx, &route.identities,
                                            &route.params, &twiml);
+        if (rc == NGX_DECLINED) {
+            return ngx_http_twanon_send(r, NGX_HTTP_OK,
+                                        &ngx_http_twanon_xml_type,
+                                        &tlcf->fallback);
+        }
+
         if (rc != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -769,6 +775,14 @@ ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: caller unknown to the resolver, "
                       "serving the fallback, call \"%V\"", &ctx->call_sid);
+
+    } else if (ctx->status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+
+        /* the client went away during the lookup: its fault, not ours */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: client closed the connection during the "
+                      "lookup, call \"%V\"", &ctx->call_sid);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -798,9 +812,14 @@ ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
 
     identities = *tlcf->fallback_clients;
 
-    if (ngx_http_twanon_incoming_dial(r, ctx, &identities, &params, &twiml)
-        != NGX_OK)
-    {
+    rc = ngx_http_twanon_incoming_dial(r, ctx, &identities, &params, &twiml);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
+                                    &tlcf->fallback);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -858,6 +877,25 @@ ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
 
     default: /* NGX_HTTP_TWANON_CALLER_ID_OFF */
         break;
+    }
+
+    /*
+     * A dial without callerId shows the browser the caller's number: with
+     * no called number to show instead, nobody is rung (NGX_DECLINED),
+     * and the caller hears the spoken fallback.
+     */
+
+    if (tlcf->caller_id_mode != NGX_HTTP_TWANON_CALLER_ID_OFF
+        && dial.caller_id.len == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "twanon: no caller ID to dial with (the webhook has "
+                      "no \"To\"), serving the fallback, call \"%V\"",
+                      &ctx->call_sid);
+
+        ctx->route = NGX_HTTP_TWANON_ROUTE_ERROR;
+
+        return NGX_DECLINED;
     }
 
     /* $twanon_client_identity */

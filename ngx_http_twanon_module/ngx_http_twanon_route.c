@@ -201,8 +201,10 @@ ngx_http_twanon_route_identity(ngx_pool_t *pool, json_t *value,
 static ngx_int_t
 ngx_http_twanon_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
 {
-    char    *dump;
-    size_t   len;
+    char     *dump;
+    u_char   *p;
+    size_t    len;
+    int64_t   i;
 
     if (json_is_string(value)) {
         out->len = json_string_length(value);
@@ -214,9 +216,22 @@ ngx_http_twanon_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
             return NGX_ERROR;
         }
 
-        out->len = ngx_sprintf(out->data, "%L",
-                               (int64_t) json_integer_value(value))
-                   - out->data;
+        /*
+         * The magnitude as unsigned: "%L" negates a negative value as
+         * int64_t, which overflows for the smallest one.
+         */
+
+        i = (int64_t) json_integer_value(value);
+        p = out->data;
+
+        if (i < 0) {
+            *p++ = '-';
+        }
+
+        p = ngx_sprintf(p, "%uL", i < 0 ? 0 - (uint64_t) i : (uint64_t) i);
+
+        out->len = p - out->data;
+
         return NGX_OK;
 
     } else if (json_is_real(value)) {

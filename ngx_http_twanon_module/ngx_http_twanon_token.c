@@ -307,7 +307,11 @@ ngx_http_twanon_token_credential(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (prefix && ngx_http_twanon_sid_valid(value, prefix) != NGX_OK) {
+    /* a literal was checked when the configuration loaded */
+
+    if (prefix && cv->lengths != NULL
+        && ngx_http_twanon_sid_valid(value, prefix) != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "twanon: \"%s\" evaluated to an invalid value",
                       directive);
