@@ -15,20 +15,27 @@
  * are minted for and those that the resolver asks to ring.  Besides the
  * configured pattern, an empty identity or one with a control character
  * is always refused: PCRE's "$" matches before a final newline, and no
- * identity that Twilio can ring holds one.
+ * identity that Twilio can ring holds one.  So is invalid UTF-8, which
+ * a loose pattern would let into the token's JSON.
  */
 
 ngx_int_t
 ngx_http_twanon_identity_valid(ngx_regex_t *re, ngx_str_t *identity)
 {
-    size_t  i;
+    u_char    *p, *last;
+    uint32_t   cp;
 
     if (identity->len == 0) {
         return NGX_DECLINED;
     }
 
-    for (i = 0; i < identity->len; i++) {
-        if (identity->data[i] < 0x20 || identity->data[i] == 0x7f) {
+    p = identity->data;
+    last = p + identity->len;
+
+    while (p < last) {
+        cp = ngx_http_twanon_utf8_next(&p, last);
+
+        if (cp < 0x20 || cp == 0x7f || cp == NGX_HTTP_TWANON_UTF8_INVALID) {
             return NGX_DECLINED;
         }
     }

@@ -1,0 +1,74 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+/*
+ * Shared by the libFuzzer targets over the pure layer: nginx's globals
+ * set up once, a pool per input, and a reader that cuts an input into
+ * fields.
+ *
+ * Input layout: options bytes taken with twanon_fuzz_byte(), then
+ * fields, each ended by a 0xff byte (or the end of the input); inside a
+ * field, 0xfe before a 0xfe or a 0xff stands for that byte, and is
+ * itself before any other byte.  Every field is copied into a malloc()ed buffer
+ * of exactly its length, so that AddressSanitizer catches a read one
+ * byte past it.
+ */
+
+
+#ifndef _TWANON_FUZZ_COMMON_H_INCLUDED_
+#define _TWANON_FUZZ_COMMON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ngx_http_twanon_lib.h"
+
+
+#define TWANON_FUZZ_SEP  0xff
+#define TWANON_FUZZ_ESC  0xfe
+
+/* a broken invariant: print it and abort(), which libFuzzer reports */
+#define twanon_fuzz_assert(cond)                                            \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "twanon fuzz: invariant failed: %s (%s:%d)\n",  \
+                    #cond, __FILE__, __LINE__);                             \
+            abort();                                                        \
+        }                                                                   \
+    } while (0)
+
+
+typedef struct {
+    const u_char   *pos;
+    const u_char   *last;
+} twanon_fuzz_in_t;
+
+
+extern ngx_log_t   twanon_fuzz_log;
+extern ngx_pool_t *twanon_fuzz_conf_pool;
+
+
+void twanon_fuzz_init(void);
+ngx_pool_t *twanon_fuzz_pool(void);
+void twanon_fuzz_pool_done(ngx_pool_t *pool);
+ngx_regex_t *twanon_fuzz_regex(const char *pattern);
+
+u_char twanon_fuzz_byte(twanon_fuzz_in_t *in);
+ngx_uint_t twanon_fuzz_more(twanon_fuzz_in_t *in);
+void twanon_fuzz_field(ngx_pool_t *pool, twanon_fuzz_in_t *in,
+    ngx_str_t *out);
+void twanon_fuzz_rest(ngx_pool_t *pool, twanon_fuzz_in_t *in,
+    ngx_str_t *out);
+u_char *twanon_fuzz_copy(ngx_pool_t *pool, const u_char *data, size_t len);
+
+ngx_uint_t twanon_fuzz_utf8_valid(const u_char *p, size_t len);
+size_t twanon_fuzz_utf8_decode(const u_char *p, size_t len, uint32_t *cp);
+
+
+#endif /* _TWANON_FUZZ_COMMON_H_INCLUDED_ */

@@ -1,0 +1,206 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+/*
+ * ngx_http_twanon_route_parse(): the resolver's reply to a route, and
+ * the route on to ngx_http_twanon_twiml_dial() as the webhook does.
+ *
+ * Input: one options byte (bit 0: identity field "identity", else the
+ * default "appId"; bit 1: a third wanted parameter reads the identity
+ * field too; bit 2: the route is written as TwiML), then the reply.
+ * The wanted parameters are the default customerName and customerId;
+ * the identity pattern is the default ^[A-Za-z0-9_]{1,121}$.
+ *
+ * Invariants: NGX_ERROR never (it means no memory); NGX_DECLINED has a
+ * reason; a route has 1 to 10 identities, each 1 to 121 of
+ * [A-Za-z0-9_], and at most one value per wanted parameter, each at
+ * most 128 bytes of valid UTF-8; the TwiML parses back as XML.
+ */
+
+
+#include "fuzz_common.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+
+static ngx_regex_t  *re;
+static ngx_array_t  *wanted2, *wanted3;
+
+
+static ngx_uint_t
+identity_ok(ngx_str_t *id)
+{
+    size_t  i;
+    u_char  c;
+
+    if (id->len < 1 || id->len > 121) {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_array_t *
+wanted_params(ngx_uint_t n)
+{
+    ngx_array_t             *a;
+    ngx_http_twanon_pair_t  *p;
+
+    a = ngx_array_create(twanon_fuzz_conf_pool, 3,
+                         sizeof(ngx_http_twanon_pair_t));
+    twanon_fuzz_assert(a != NULL);
+
+    p = ngx_array_push_n(a, n);
+    twanon_fuzz_assert(p != NULL);
+
+    /* as configuration leaves them: fields NUL-terminated */
+
+    ngx_str_set(&p[0].key, "customerName");
+    p[0].value = p[0].key;
+    ngx_str_set(&p[1].key, "customerId");
+    p[1].value = p[1].key;
+
+    if (n == 3) {
+        ngx_str_set(&p[2].key, "appId.copy");
+        ngx_str_set(&p[2].value, "appId");
+    }
+
+    return a;
+}
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    twanon_fuzz_init();
+
+    re = twanon_fuzz_regex("^[A-Za-z0-9_]{1,121}$");
+    wanted2 = wanted_params(2);
+    wanted3 = wanted_params(3);
+
+    return 0;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    xmlDocPtr                 doc;
+    ngx_int_t                 rc;
+    ngx_str_t                 reply, field, *id, twiml;
+    ngx_uint_t                i, k, opts;
+    ngx_pool_t               *pool;
+    const char               *reason;
+    ngx_array_t              *wanted;
+    twanon_fuzz_in_t          in;
+    ngx_http_twanon_pair_t   *param, *want;
+    ngx_http_twanon_dial_t    dial;
+    ngx_http_twanon_route_t   route;
+
+    in.pos = data;
+    in.last = data + size;
+
+    pool = twanon_fuzz_pool();
+
+    opts = twanon_fuzz_byte(&in);
+
+    if (opts & 1) {
+        ngx_str_set(&field, "identity");
+
+    } else {
+        ngx_str_set(&field, "appId");
+    }
+
+    wanted = (opts & 2) ? wanted3 : wanted2;
+
+    twanon_fuzz_rest(pool, &in, &reply);
+
+    reason = NULL;
+
+    rc = ngx_http_twanon_route_parse(pool, &reply, &field, wanted, re,
+                                     &route, &reason);
+
+    twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
+
+    if (rc == NGX_DECLINED) {
+        twanon_fuzz_assert(reason != NULL);
+        goto done;
+    }
+
+    twanon_fuzz_assert(route.identities.nelts >= 1
+                       && route.identities.nelts
+                          <= NGX_HTTP_TWANON_IDENTITIES_MAX);
+
+    id = route.identities.elts;
+
+    for (i = 0; i < route.identities.nelts; i++) {
+        twanon_fuzz_assert(identity_ok(&id[i]));
+    }
+
+    twanon_fuzz_assert(route.params.nelts <= wanted->nelts);
+
+    param = route.params.elts;
+    want = wanted->elts;
+
+    for (i = 0; i < route.params.nelts; i++) {
+        twanon_fuzz_assert(param[i].value.len
+                           <= NGX_HTTP_TWANON_PARAM_VALUE_MAX);
+        twanon_fuzz_assert(twanon_fuzz_utf8_valid(param[i].value.data,
+                                                  param[i].value.len));
+
+        for (k = 0; k < wanted->nelts; k++) {
+            if (param[i].key.data == want[k].key.data) {
+                break;
+            }
+        }
+
+        twanon_fuzz_assert(k < wanted->nelts);
+
+        for (k = 0; k < i; k++) {
+            twanon_fuzz_assert(param[k].key.data != param[i].key.data);
+        }
+    }
+
+    if (!(opts & 4)) {
+        goto done;
+    }
+
+    ngx_memzero(&dial, sizeof(ngx_http_twanon_dial_t));
+
+    dial.identities = &route.identities;
+    dial.params = &route.params;
+    dial.time_limit = 3600;
+    dial.timeout = 30;
+    dial.answer_on_bridge = 1;
+    ngx_str_set(&dial.caller_id, "+15550100");
+
+    rc = ngx_http_twanon_twiml_dial(pool, &dial, &twiml);
+    twanon_fuzz_assert(rc == NGX_OK);
+
+    doc = xmlReadMemory((char *) twiml.data, (int) twiml.len, NULL, NULL,
+                        XML_PARSE_NONET|XML_PARSE_NOERROR
+                        |XML_PARSE_NOWARNING);
+    twanon_fuzz_assert(doc != NULL);
+    xmlFreeDoc(doc);
+
+done:
+
+    twanon_fuzz_pool_done(pool);
+
+    return 0;
+}

@@ -1,0 +1,490 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+/*
+ * ngx_http_twanon_signature_params() and ngx_http_twanon_signature_check().
+ *
+ * Input: two options bytes, then fields (see fuzz_common.h):
+ *   o1 bits 0-1: 1 to 3 auth tokens; bit 2: the signature is computed
+ *   here (HMAC-SHA1 over one URL variant), else read from a field;
+ *   bit 3: one character of it is then changed; bit 4: the parameters
+ *   come from a form body (the rest of the input, through form_parse()),
+ *   else from fields taken as key, value, key, value...; bit 5: the URL
+ *   is built from fields (scheme, host, port, path) so that its variant
+ *   with and without the port is known here, else one raw field;
+ *   o2: bit 0 https, bit 1 "HTTPS", bits 2-3 no port / digits / empty
+ *   port, bit 4 sign the variant without the port, bits 5-6 which token.
+ *
+ * Invariants: for parameters in valid UTF-8, the canonical string is
+ * what a reference writes (sorted by UTF-16 code units as Twilio's
+ * JavaScript and Java helpers sort, duplicates once) and does not
+ * depend on the order of the pairs; a signature computed here over the
+ * URL as given, or over its other port variant, is accepted, and a
+ * changed one refused; a signature of any other length is refused.
+ * ngx_http_twanon_hmac_hex() (the caller hash) is HMAC-SHA256 in hex.
+ */
+
+
+#include "fuzz_common.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+
+#define SIG_LEN  28
+
+
+typedef struct {
+    uint16_t   *units;
+    size_t      n;
+} utf16_t;
+
+
+static void
+to_utf16(ngx_str_t *s, utf16_t *u)
+{
+    size_t    i, n;
+    uint32_t  cp;
+
+    u->units = malloc((s->len + 1) * sizeof(uint16_t));
+    twanon_fuzz_assert(u->units != NULL);
+    u->n = 0;
+
+    for (i = 0; i < s->len; i += n) {
+        n = twanon_fuzz_utf8_decode(s->data + i, s->len - i, &cp);
+        twanon_fuzz_assert(n != 0);
+
+        if (cp >= 0x10000) {
+            u->units[u->n++] = 0xd800 + ((cp - 0x10000) >> 10);
+            u->units[u->n++] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
+
+        } else {
+            u->units[u->n++] = (uint16_t) cp;
+        }
+    }
+}
+
+
+static int
+utf16_cmp(ngx_str_t *a, ngx_str_t *b)
+{
+    int      rc;
+    size_t   i;
+    utf16_t  ua, ub;
+
+    to_utf16(a, &ua);
+    to_utf16(b, &ub);
+
+    rc = 0;
+
+    for (i = 0; i < ua.n && i < ub.n; i++) {
+        if (ua.units[i] != ub.units[i]) {
+            rc = (ua.units[i] < ub.units[i]) ? -1 : 1;
+            break;
+        }
+    }
+
+    if (rc == 0) {
+        rc = (ua.n > ub.n) - (ua.n < ub.n);
+    }
+
+    free(ua.units);
+    free(ub.units);
+
+    return rc;
+}
+
+
+static int
+ref_pair_cmp(const void *one, const void *two)
+{
+    int                      rc;
+    ngx_http_twanon_pair_t  *a, *b;
+
+    a = (ngx_http_twanon_pair_t *) one;
+    b = (ngx_http_twanon_pair_t *) two;
+
+    rc = utf16_cmp(&a->key, &b->key);
+
+    return rc ? rc : utf16_cmp(&a->value, &b->value);
+}
+
+
+static void
+ref_params(ngx_pool_t *pool, ngx_array_t *pairs, ngx_str_t *out)
+{
+    u_char                  *p;
+    size_t                   len;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *s;
+
+    s = malloc((pairs->nelts + 1) * sizeof(ngx_http_twanon_pair_t));
+    twanon_fuzz_assert(s != NULL);
+
+    if (pairs->nelts) {
+        memcpy(s, pairs->elts, pairs->nelts * sizeof(ngx_http_twanon_pair_t));
+    }
+
+    qsort(s, pairs->nelts, sizeof(ngx_http_twanon_pair_t), ref_pair_cmp);
+
+    len = 0;
+
+    for (i = 0; i < pairs->nelts; i++) {
+        len += s[i].key.len + s[i].value.len;
+    }
+
+    out->data = twanon_fuzz_copy(pool, NULL, len);
+    p = out->data;
+
+    for (i = 0; i < pairs->nelts; i++) {
+        if (i && ref_pair_cmp(&s[i - 1], &s[i]) == 0) {
+            continue;
+        }
+
+        if (s[i].key.len) {
+            p = ngx_cpymem(p, s[i].key.data, s[i].key.len);
+        }
+
+        if (s[i].value.len) {
+            p = ngx_cpymem(p, s[i].value.data, s[i].value.len);
+        }
+    }
+
+    out->len = p - out->data;
+
+    free(s);
+}
+
+
+static void
+sign(ngx_str_t *token, ngx_str_t *url, ngx_str_t *params, u_char *sig)
+{
+    u_char         *data;
+    size_t          len;
+    unsigned int    md_len;
+    u_char          md[EVP_MAX_MD_SIZE];
+    u_char          b64[SIG_LEN + 1];
+
+    len = url->len + params->len;
+    data = malloc(len + 1);
+    twanon_fuzz_assert(data != NULL);
+
+    if (url->len) {
+        memcpy(data, url->data, url->len);
+    }
+
+    if (params->len) {
+        memcpy(data + url->len, params->data, params->len);
+    }
+
+    twanon_fuzz_assert(HMAC(EVP_sha1(), token->data, (int) token->len,
+                            data, len, md, &md_len) != NULL);
+    twanon_fuzz_assert(md_len == 20);
+    twanon_fuzz_assert(EVP_EncodeBlock(b64, md, (int) md_len) == SIG_LEN);
+
+    memcpy(sig, b64, SIG_LEN);
+    free(data);
+}
+
+
+static u_char *
+cat(u_char *p, ngx_str_t *s)
+{
+    if (s->len) {
+        p = ngx_cpymem(p, s->data, s->len);
+    }
+
+    return p;
+}
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    twanon_fuzz_init();
+    return 0;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                  *p, c;
+    size_t                   len;
+    ngx_int_t                rc;
+    ngx_str_t                url, tokens[3], signature, body, params,
+                             params2, expected, scheme, host, port, path,
+                             with, without, hex, *signed_url;
+    char                     hexbyte[3];
+    ngx_uint_t               o1, o2, i, n, ntokens, valid, computed;
+    unsigned int             md_len;
+    u_char                   md[EVP_MAX_MD_SIZE];
+    ngx_pool_t              *pool;
+    ngx_array_t              pairs, reversed;
+    twanon_fuzz_in_t         in;
+    ngx_http_twanon_pair_t  *pair, *rpair;
+
+    in.pos = data;
+    in.last = data + size;
+
+    pool = twanon_fuzz_pool();
+
+    o1 = twanon_fuzz_byte(&in);
+    o2 = twanon_fuzz_byte(&in);
+
+    /* the URL */
+
+    signed_url = &url;
+    ngx_str_null(&with);
+    ngx_str_null(&without);
+
+    if (o1 & 0x20) {
+        if (o2 & 2) {
+            ngx_str_set(&scheme, "HTTPS");
+
+        } else if (o2 & 1) {
+            ngx_str_set(&scheme, "https");
+
+        } else {
+            ngx_str_set(&scheme, "http");
+        }
+
+        twanon_fuzz_field(pool, &in, &host);
+        twanon_fuzz_field(pool, &in, &port);
+        twanon_fuzz_field(pool, &in, &path);
+
+        /* no authority delimiter in the host; the port is digits */
+
+        for (i = 0, n = 0; i < host.len; i++) {
+            c = host.data[i];
+            if (c != '/' && c != '?' && c != '#' && c != '@' && c != ':'
+                && c != '[' && c != ']')
+            {
+                host.data[n++] = c;
+            }
+        }
+
+        host.len = n;
+
+        if (host.len == 0) {
+            ngx_str_set(&host, "h");
+        }
+
+        for (i = 0, n = 0; i < port.len; i++) {
+            if (port.data[i] >= '0' && port.data[i] <= '9') {
+                port.data[n++] = port.data[i];
+            }
+        }
+
+        port.len = n;
+
+        switch ((o2 >> 2) & 3) {
+        case 0:
+            port.len = 0;
+            break;
+
+        case 1:
+            if (port.len == 0) {
+                ngx_str_set(&port, "8443");
+            }
+            break;
+
+        default:
+            port.len = 0;
+        }
+
+        len = scheme.len + 3 + host.len + 1 + port.len + 1 + path.len
+              + sizeof(":443") - 1;
+
+        url.data = twanon_fuzz_copy(pool, NULL, len);
+        with.data = twanon_fuzz_copy(pool, NULL, len);
+        without.data = twanon_fuzz_copy(pool, NULL, len);
+
+        p = cat(url.data, &scheme);
+        p = ngx_cpymem(p, "://", 3);
+        p = cat(p, &host);
+
+        without.len = ngx_cpymem(without.data, url.data, p - url.data)
+                      - without.data;
+
+        if (((o2 >> 2) & 3) != 0) {
+            *p++ = ':';
+            p = cat(p, &port);
+            with.len = ngx_cpymem(with.data, url.data, p - url.data)
+                       - with.data;
+
+        } else {
+            with.len = ngx_cpymem(with.data, url.data, p - url.data)
+                       - with.data;
+            with.len = ngx_cpymem(with.data + with.len,
+                                  (o2 & 3) ? ":443" : ":80",
+                                  (o2 & 3) ? 4 : 3)
+                       - with.data;
+        }
+
+        *p++ = '/';
+        p = cat(p, &path);
+        url.len = p - url.data;
+
+        with.data[with.len++] = '/';
+        with.len = cat(with.data + with.len, &path) - with.data;
+        without.data[without.len++] = '/';
+        without.len = cat(without.data + without.len, &path) - without.data;
+
+        if (o2 & 0x10) {
+            signed_url = (((o2 >> 2) & 3) != 0) ? &without : &with;
+        }
+
+    } else {
+        twanon_fuzz_field(pool, &in, &url);
+    }
+
+    /* the auth tokens: never empty, as the handler refuses an empty one */
+
+    ntokens = (o1 & 3) % 3 + 1;
+
+    for (i = 0; i < ntokens; i++) {
+        twanon_fuzz_field(pool, &in, &tokens[i]);
+
+        if (tokens[i].len == 0) {
+            ngx_str_set(&tokens[i], "auth-token");
+        }
+    }
+
+    computed = o1 & 4;
+
+    if (!computed) {
+        twanon_fuzz_field(pool, &in, &signature);
+    }
+
+    /* the parameters */
+
+    if (ngx_array_init(&pairs, pool, 4, sizeof(ngx_http_twanon_pair_t))
+        != NGX_OK)
+    {
+        abort();
+    }
+
+    if (o1 & 0x10) {
+        twanon_fuzz_rest(pool, &in, &body);
+
+        rc = ngx_http_twanon_form_parse(pool, &body, &pairs, 256);
+        twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
+
+        if (rc != NGX_OK) {
+            pairs.nelts = 0;
+        }
+
+    } else {
+        while (twanon_fuzz_more(&in) && pairs.nelts < 256) {
+            pair = ngx_array_push(&pairs);
+            twanon_fuzz_assert(pair != NULL);
+
+            twanon_fuzz_field(pool, &in, &pair->key);
+            twanon_fuzz_field(pool, &in, &pair->value);
+        }
+    }
+
+    /* the canonical string */
+
+    rc = ngx_http_twanon_signature_params(pool, &pairs, &params);
+    twanon_fuzz_assert(rc == NGX_OK);
+
+    len = 0;
+    valid = 1;
+    pair = pairs.elts;
+
+    for (i = 0; i < pairs.nelts; i++) {
+        len += pair[i].key.len + pair[i].value.len;
+
+        if (!twanon_fuzz_utf8_valid(pair[i].key.data, pair[i].key.len)
+            || !twanon_fuzz_utf8_valid(pair[i].value.data,
+                                       pair[i].value.len))
+        {
+            valid = 0;
+        }
+    }
+
+    twanon_fuzz_assert(params.len <= len);
+
+    if (valid) {
+        ref_params(pool, &pairs, &expected);
+
+        twanon_fuzz_assert(params.len == expected.len);
+        twanon_fuzz_assert(params.len == 0
+                           || memcmp(params.data, expected.data, params.len)
+                              == 0);
+
+        /* the same pairs in the reverse order: the same string */
+
+        if (ngx_array_init(&reversed, pool, pairs.nelts ? pairs.nelts : 1,
+                           sizeof(ngx_http_twanon_pair_t))
+            != NGX_OK)
+        {
+            abort();
+        }
+
+        for (i = pairs.nelts; i > 0; i--) {
+            rpair = ngx_array_push(&reversed);
+            twanon_fuzz_assert(rpair != NULL);
+            *rpair = pair[i - 1];
+        }
+
+        rc = ngx_http_twanon_signature_params(pool, &reversed, &params2);
+        twanon_fuzz_assert(rc == NGX_OK);
+        twanon_fuzz_assert(params2.len == params.len);
+        twanon_fuzz_assert(params.len == 0
+                           || memcmp(params.data, params2.data, params.len)
+                              == 0);
+    }
+
+    /* the check */
+
+    if (computed) {
+        signature.data = twanon_fuzz_copy(pool, NULL, SIG_LEN);
+        signature.len = SIG_LEN;
+
+        sign(&tokens[((o2 >> 5) & 3) % ntokens], signed_url, &params,
+             signature.data);
+
+        if (o1 & 8) {
+            i = (o2 * 7) % SIG_LEN;
+            signature.data[i] = (signature.data[i] == 'A') ? 'B' : 'A';
+        }
+    }
+
+    rc = ngx_http_twanon_signature_check(pool, &url, &params, tokens,
+                                         ntokens, &signature);
+
+    twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
+
+    if (signature.len != SIG_LEN) {
+        twanon_fuzz_assert(rc == NGX_DECLINED);
+    }
+
+    if (computed) {
+        twanon_fuzz_assert(rc == ((o1 & 8) ? NGX_DECLINED : NGX_OK));
+    }
+
+    /* $twanon_caller_hash: hex HMAC-SHA256, here of the URL */
+
+    rc = ngx_http_twanon_hmac_hex(pool, &tokens[0], &url, &hex);
+    twanon_fuzz_assert(rc == NGX_OK);
+
+    twanon_fuzz_assert(HMAC(EVP_sha256(), tokens[0].data, (int) tokens[0].len,
+                            url.data, url.len, md, &md_len)
+                       != NULL);
+    twanon_fuzz_assert(hex.len == 2 * md_len);
+
+    for (i = 0; i < md_len; i++) {
+        snprintf(hexbyte, sizeof(hexbyte), "%02x", md[i]);
+        twanon_fuzz_assert(memcmp(hex.data + 2 * i, hexbyte, 2) == 0);
+    }
+
+    twanon_fuzz_pool_done(pool);
+
+    return 0;
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Replays what the libFuzzer targets of t/fuzz/ have found, and their
+# seeds, through the fuzz binaries once (no fuzzing): each input in
+# t/fuzz/regress/<target>/ once crashed a target or broke one of its
+# invariants, and must now pass under AddressSanitizer, LeakSanitizer
+# and UndefinedBehaviorSanitizer.
+#
+# The binaries come from "make fuzz" (or make -f t/fuzz/fuzz.mk
+# TOP=$PWD targets) in build/fuzz/bin/, or TEST_TWANON_FUZZ_BIN; without
+# them, or when they are older than the module's pure sources they were
+# built from, the test is skipped.
+#
+# t/fuzz/regress/route/int64-min-customerId: a resolver reply with
+# "customerId": -9223372036854775808 reached ngx_sprintf("%L"), which
+# negates the value as int64_t (src/core/ngx_string.c:464): signed
+# overflow, undefined behaviour.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use File::Spec;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $bin = $ENV{TEST_TWANON_FUZZ_BIN} || '../build/fuzz/bin';
+my @targets = qw/ form signature route twiml identity jwt /;
+
+my @sources = map { "../ngx_http_twanon_module/ngx_http_twanon_$_" }
+	qw/ lib.h form.c signature.c route.c twiml.c identity.c jwt.c /;
+
+my %inputs;
+
+for my $target (@targets) {
+	for my $dir ("fuzz/regress/$target", "fuzz/corpus/$target") {
+		next unless -d $dir;
+		opendir(my $dh, $dir) or die "cannot read $dir: $!";
+		push @{$inputs{$target}}, map { "$dir/$_" } sort
+			grep { -f "$dir/$_" } readdir($dh);
+		closedir($dh);
+	}
+}
+
+my @run = grep { $inputs{$_} && @{$inputs{$_}} } @targets;
+
+plan(skip_all => 'no fuzz inputs') unless @run;
+
+for my $target (@run) {
+	my $exe = "$bin/fuzz_$target";
+	plan(skip_all => "no $exe (make fuzz builds it)") unless -x $exe;
+
+	my $built = (stat($exe))[9];
+	my @newer = grep { (stat($_))[9] > $built } @sources;
+
+	plan(skip_all => "$exe is older than @newer; rebuild it with "
+		. "make -f t/fuzz/fuzz.mk TOP=\$PWD targets") if @newer;
+}
+
+plan(tests => scalar @run);
+
+###############################################################################
+
+local $ENV{ASAN_OPTIONS} = 'detect_leaks=1';
+local $ENV{UBSAN_OPTIONS} = 'print_stacktrace=1:halt_on_error=1';
+
+for my $target (@run) {
+	my @files = @{$inputs{$target}};
+	my $cmd = join(' ', map { quote($_) } "$bin/fuzz_$target", @files);
+
+	my $out = `$cmd 2>&1`;
+	my $rc = $?;
+
+	my $found = $out =~ /^(==\d+==ERROR.*|.*runtime error:.*|.*invariant failed.*)$/m
+		? $1 : '';
+
+	ok($rc == 0 && $found eq '', "$target: " . @files . ' inputs')
+		or diag("exit " . ($rc >> 8) . ": $found\n"
+			. join("\n", grep { /^(Running|    #\d|SUMMARY)/ }
+				split(/\n/, $out)));
+}
+
+###############################################################################
+
+sub quote {
+	my ($s) = @_;
+	$s =~ s/'/'\\''/g;
+	return "'$s'";
+}
+
+###############################################################################
