@@ -27,7 +27,8 @@ CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
-.PHONY: all build deps npm-deps nginx-source console demo call test clean
+.PHONY: all build deps npm-deps nginx-source console demo call fuzz \
+        test-valgrind test-asan test clean
 
 all: build
 
@@ -132,6 +133,22 @@ call:
 	@perl docs/examples/twanon-call.pl --url $(CALL_URL) \
 	    --signed-url https://demo.twanon.invalid/incoming \
 	    --token demo-auth-token-not-for-production --from '$(FROM)'
+
+# hardening: libFuzzer targets over the pure functions, and the whole
+# suite under valgrind memcheck and under AddressSanitizer
+FUZZ_SECONDS ?= 60
+
+fuzz: nginx-source
+	$(MAKE) -f t/fuzz/fuzz.mk TOP=$(CURDIR) BUILD=$(BUILD) \
+	    NGINX_ORIG=$(NGINX_ORIG) FUZZ_SECONDS=$(FUZZ_SECONDS) run
+
+test-valgrind: build npm-deps
+	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
+	    NGINX=$(NGINX) MODULE=$(MODULE) valgrind
+
+test-asan: nginx-source npm-deps
+	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
+	    NGINX_ORIG=$(NGINX_ORIG) asan
 
 test: build npm-deps
 	cd t && TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_MODULE=$(MODULE) \

@@ -15,6 +15,22 @@ package Test::Twanon;
 #   TEST_NGINX_GLOBALS_HTTP  extra http-context lines for %%TEST_GLOBALS_HTTP%%
 #   TEST_NGINX_VERBOSE       print requests, responses and logs as diagnostics
 #   TEST_NGINX_LEAVE         keep the temporary prefix after the test
+#   TEST_NGINX_VALGRIND      run every nginx (and nginx -t) under valgrind
+#                            memcheck, as one process ("master_process off"
+#                            is added to the globals); plan() then adds a
+#                            third end check, "no valgrind errors"
+#   TEST_NGINX_VALGRIND_SUPP suppressions file (default t/valgrind.supp);
+#                            an empty string uses none
+#   TEST_NGINX_VALGRIND_OPTIONS  more valgrind options, split on spaces
+#                            (e.g. --gen-suppressions=all)
+#   TEST_NGINX_ASAN          nginx is built with AddressSanitizer (see
+#                            t/sanitize.mk): nginx -t runs with
+#                            LeakSanitizer off, as its main() returns with
+#                            the new cycle unfreed
+#   TEST_NGINX_SLOW          the factor $t->slow returns, by which tests
+#                            stretch what they assert about timings and the
+#                            harness its own waits (default 1, 8 under
+#                            valgrind, 2 under ASan)
 
 ###############################################################################
 
@@ -30,6 +46,7 @@ our @EXPORT_OK = qw/ http_content parse_response log_in log_out /;
 
 use Cwd qw//;
 use File::Basename qw/ dirname /;
+use File::Find qw//;
 use File::Path qw/ rmtree /;
 use File::Spec qw//;
 use File::Temp qw/ tempdir /;
@@ -61,6 +78,35 @@ if (defined $ENV{TEST_NGINX_MODULE}) {
 }
 
 our $CRLF = "\x0d\x0a";
+
+# valgrind mode: nginx runs as a single process under memcheck
+
+our $VALGRIND = defined $ENV{TEST_NGINX_VALGRIND}
+	&& $ENV{TEST_NGINX_VALGRIND} ne '' && $ENV{TEST_NGINX_VALGRIND} ne '0';
+
+our $VALGRIND_SUPP;
+
+if (defined $ENV{TEST_NGINX_VALGRIND_SUPP}) {
+	$VALGRIND_SUPP = $ENV{TEST_NGINX_VALGRIND_SUPP};
+	$VALGRIND_SUPP = File::Spec->rel2abs($VALGRIND_SUPP)
+		if $VALGRIND_SUPP ne '';
+
+} else {
+	my $file = File::Spec->rel2abs(__FILE__);
+	$file = Cwd::abs_path($file) || $file;
+
+	$VALGRIND_SUPP = File::Spec->catfile(dirname(dirname(dirname($file))),
+		'valgrind.supp');
+	$VALGRIND_SUPP = '' unless -f $VALGRIND_SUPP;
+}
+
+# how much slower than usual nginx may be: valgrind runs it 10 to 50 times
+# slower on the CPU, though most tests wait on the network or on timers
+
+our $SLOW = defined $ENV{TEST_NGINX_SLOW}
+	&& $ENV{TEST_NGINX_SLOW} =~ /^\d+(?:\.\d+)?$/ && $ENV{TEST_NGINX_SLOW} > 0
+	? $ENV{TEST_NGINX_SLOW}
+	: ($VALGRIND ? 8 : $ENV{TEST_NGINX_ASAN} ? 2 : 1);
 
 # the object the exported functions (http_get, port, ...) talk to
 
@@ -166,12 +212,31 @@ END {
 ###############################################################################
 
 # features: Debian's nginx has everything the tests use, so has() only
-# records what was asked for
+# records what was asked for; but "master_process" (a test that reloads
+# nginx, or kills a worker) skips the file under valgrind, where nginx
+# runs as a single process
 
 sub has {
 	my ($self, @features) = @_;
 	push @{$self->{_has}}, @features;
+
+	Test::More::plan(skip_all => 'needs a master process, not under valgrind')
+		if $VALGRIND && grep { $_ eq 'master_process' } @features;
+
 	return $self;
+}
+
+# true when nginx runs under valgrind (as a single process)
+
+sub valgrind {
+	return $VALGRIND ? 1 : 0;
+}
+
+# the factor by which a test stretches its timing assertions: 1, or more
+# under valgrind or ASan (TEST_NGINX_SLOW); a method or a function
+
+sub slow {
+	return $SLOW;
 }
 
 sub has_version {
@@ -197,7 +262,7 @@ sub has_version {
 sub plan {
 	my ($self, $plan) = @_;
 
-	Test::More::plan(tests => $plan + 2);
+	Test::More::plan(tests => $plan + ($VALGRIND ? 3 : 2));
 	$self->{_planned} = 1;
 
 	return $self;
@@ -307,6 +372,15 @@ sub test_globals {
 	$s .= "pid $dir/nginx.pid; ";
 	$s .= "error_log $dir/error.log debug;";
 
+	# under valgrind, one process to check; nginx takes neither from -g
+	# when the config sets them too, so they go here ("daemon off;" only
+	# when the config says nothing of it: every test says "daemon off;")
+
+	if ($VALGRIND) {
+		$s .= ' master_process off;';
+		$s .= ' daemon off;' unless $self->{_expanding_has_daemon};
+	}
+
 	$s .= ' ' . _one_line($ENV{TEST_NGINX_GLOBALS})
 		if defined $ENV{TEST_NGINX_GLOBALS};
 
@@ -345,6 +419,8 @@ sub _one_line {
 
 sub _expand {
 	my ($self, $content, $dir) = @_;
+
+	local $self->{_expanding_has_daemon} = $content =~ /^\s*daemon\s/m;
 
 	$content =~ s/%%TEST_GLOBALS%%/$self->test_globals($dir)/ge;
 	$content =~ s/%%TEST_GLOBALS_HTTP%%/$self->test_globals_http($dir)/ge;
@@ -387,14 +463,17 @@ sub run {
 		open STDOUT, '>>', "$testdir/stderr.log";
 		open STDERR, '>>', "$testdir/stderr.log";
 
+		_clean_env();
+
+		my @cmd = (_valgrind($testdir), $NGINX, '-p', "$testdir/",
+			'-c', "$testdir/nginx.conf", '-e', "$testdir/error.log");
+
 		{
 			no warnings 'exec';
-			exec($NGINX, '-p', "$testdir/",
-				'-c', "$testdir/nginx.conf",
-				'-e', "$testdir/error.log");
+			exec(@cmd);
 		}
 
-		print STDERR "Unable to exec($NGINX): $!\n";
+		print STDERR "Unable to exec($cmd[0]): $!\n";
 		POSIX::_exit(1);
 	}
 
@@ -405,7 +484,7 @@ sub run {
 
 	my ($exited, $ok);
 
-	for (1 .. 100) {
+	for (1 .. 100 * $SLOW) {
 		if (waitpid($pid, WNOHANG) == $pid) {
 			$exited = $?;
 			last;
@@ -449,6 +528,37 @@ sub run {
 		: "nginx did not start listening in time";
 
 	die "$why\n" . $self->_logs_for_humans();
+}
+
+# in the child about to exec nginx: nginx takes an NGINX environment
+# variable for the sockets of a binary upgrade, and says [emerg] "invalid
+# socket number" to anything else, such as the NGINX=/usr/sbin/nginx that
+# "make ... NGINX=..." exports to its commands
+
+sub _clean_env {
+	delete $ENV{NGINX};
+}
+
+# the valgrind command line nginx runs under in valgrind mode, logging into
+# dir; or nothing
+
+sub _valgrind {
+	my ($dir) = @_;
+
+	return () unless $VALGRIND;
+
+	my @cmd = ('valgrind', '--tool=memcheck', '--leak-check=full',
+		'--errors-for-leak-kinds=definite',
+		'--show-leak-kinds=definite', '--trace-children=no',
+		'--num-callers=30', '--keep-debuginfo=yes',
+		"--log-file=$dir/valgrind.%p.log");
+
+	push @cmd, "--suppressions=$VALGRIND_SUPP" if $VALGRIND_SUPP ne '';
+
+	push @cmd, grep { $_ ne '' } split /\s+/, $ENV{TEST_NGINX_VALGRIND_OPTIONS}
+		if defined $ENV{TEST_NGINX_VALGRIND_OPTIONS};
+
+	return @cmd;
 }
 
 sub try_run {
@@ -499,7 +609,9 @@ sub _kill_nginx {
 			kill $sig, $pid;
 		}
 
-		my $limit = $sig eq 'QUIT' ? 200 : 100;
+		# valgrind checks for leaks as nginx exits
+
+		my $limit = ($sig eq 'QUIT' ? 200 : 100) * $SLOW;
 
 		for (1 .. $limit) {
 			my $rc = waitpid($pid, WNOHANG);
@@ -588,11 +700,168 @@ sub _end_checks {
 		split(/\n/, join("\n", $log, $stderr,
 			@{$self->{_nginx_t_output}}));
 
-	Test::More::is(join("\n", @errors), '', 'no sanitizer errors');
+	Test::More::is(join("\n", @errors), '', 'no sanitizer errors')
+		or Test::More::diag(_sanitizer_reports(split(/\n/,
+			join("\n", $log, $stderr, @{$self->{_nginx_t_output}}))));
+
+	$self->_valgrind_check() if $VALGRIND;
 
 	if ($ENV{TEST_NGINX_VERBOSE}) {
 		Test::More::diag($self->_logs_for_humans());
 	}
+}
+
+# the whole of each sanitizer report among log lines, for a failed "no
+# sanitizer errors": an ASan or LSan report up to its SUMMARY line, a UBSan
+# "runtime error:" with its stack (nginx's own lines in between left out)
+
+sub _sanitizer_reports {
+	my (@lines) = @_;
+
+	my (@out, $in, $n);
+
+	for my $l (@lines) {
+		if ($l =~ /ERROR: \w*Sanitizer|runtime error:/) {
+			$in = $l =~ /runtime error:/ ? 'ub' : 'asan';
+			$n = 0;
+			push @out, '', $l;
+			next;
+		}
+
+		next unless $in;
+		next if $l =~ m!^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[!;
+
+		if ($in eq 'ub') {
+			if ($l =~ /^\s+#\d+ /) {
+				push @out, $l if $n++ < 30;
+				next;
+			}
+
+			undef $in;
+			next;
+		}
+
+		push @out, $l if $n++ < 80;
+		undef $in if $l =~ /^SUMMARY: /;
+	}
+
+	return join("\n", map { _symbolize($_) } @out);
+}
+
+# a sanitizer's stack frame left as "(object+offset)", named with
+# addr2line: GCC's runtime symbolizes with libbacktrace, which knows only
+# the objects loaded when it first ran, before nginx loaded the module
+
+my %SYMBOLS;
+
+sub _symbolize {
+	my ($l) = @_;
+
+	my ($head, $frame, $obj, $off) =
+		$l =~ /^(\s*#(\d+) 0x[0-9a-f]+)\s+\((\/[^()+]+)\+(0x[0-9a-f]+)\)$/
+		or return $l;
+
+	return $l unless -f $obj;
+
+	# a return address, but for the frame that failed
+
+	my $pc = sprintf('0x%x', hex($off) - ($frame > 0 ? 1 : 0));
+
+	$SYMBOLS{"$obj $pc"} = `addr2line -f -i -e '$obj' $pc 2>/dev/null`
+		unless exists $SYMBOLS{"$obj $pc"};
+
+	my ($func, $where) = split /\n/, $SYMBOLS{"$obj $pc"} || '';
+	return $l unless defined $where && $func ne '??';
+
+	return "$head in $func $where ($obj+$off)";
+}
+
+# the third end check under valgrind: every valgrind log of this test (its
+# nginx, its nginx -t runs, and those of the other Test::Twanon objects of
+# this process, which are stopped first so that their logs are complete)
+# must show "ERROR SUMMARY: 0 errors" (--errors-for-leak-kinds=definite
+# counts a definitely lost block as an error), and none may hold a
+# "definitely lost" record naming the module; the records found are
+# printed, a leak of the module's called out
+
+sub _valgrind_check {
+	my ($self) = @_;
+
+	my @dirs;
+
+	for my $other (@OBJECTS) {
+		next unless defined $other && $other->{_pid} == $$;
+
+		if ($other != $self && $other->{_started}) {
+			$other->_kill_nginx();
+			$other->stop_daemons();
+		}
+
+		push @dirs, $other->{_testdir};
+	}
+
+	my @logs;
+
+	File::Find::find({ no_chdir => 1, wanted => sub {
+		push @logs, $_ if -f $_ && m!/valgrind\.\d+\.log$!;
+	} }, grep { -d } @dirs);
+
+	my @bad;
+
+	for my $log (sort @logs) {
+		my $text = eval { $self->read_file($log) };
+		next unless defined $text;
+
+		my ($errors) = $text =~ /^==\d+== ERROR SUMMARY: (\d+) errors/m;
+		my @records = _valgrind_records($text);
+
+		my @ours = grep { /definitely lost/ && /ngx_http_twanon/ }
+			@records;
+
+		if (!defined $errors) {
+			push @bad, "$log: no ERROR SUMMARY (nginx did not exit"
+				. " normally)", @records;
+
+		} elsif ($errors > 0 || @ours) {
+			push @bad, "$log: ERROR SUMMARY: $errors errors"
+				. (@ours ? ', ' . @ours . ' definitely lost in the'
+					. ' module' : ''), @records;
+		}
+	}
+
+	Test::More::ok(!@bad, 'no valgrind errors')
+		or Test::More::diag(join("\n", @bad));
+}
+
+# the error and leak records of a valgrind log, without the "==pid== "
+# prefixes, the banner, the summaries and valgrind's own warnings
+
+sub _valgrind_records {
+	my ($text) = @_;
+
+	my @records;
+
+	for my $para (split /\n(?:==\d+==\s*\n)+/, $text) {
+		$para =~ s/^==\d+== ?//mg;
+		$para =~ s/^\s+|\s+\z//g;
+
+		next if $para eq '';
+		next if $para =~ /^Memcheck, a memory error detector/;
+		next if $para =~ /^(?:HEAP|LEAK|ERROR) SUMMARY:/;
+		next if $para =~ /^(?:For (?:lists|counts) of detected
+			|To\ see\ them,\ rerun|Rerun\ with
+			|All\ heap\ blocks\ were\ freed|Reachable\ blocks)/x;
+
+		# "Warning: set address range perms", "Warning: noted but
+		# unhandled ioctl": valgrind's notes, not errors
+
+		my @lines = grep { !/^Warning: / && !/^\s*$/ } split /\n/, $para;
+		next unless @lines;
+
+		push @records, join("\n", @lines);
+	}
+
+	return @records;
 }
 
 sub _slurp {
@@ -651,18 +920,30 @@ sub nginx_t {
 
 	if ($pid == 0) {
 		open STDERR, '>&', \*STDOUT;
+
+		_clean_env();
+
+		# nginx -t leaves its whole configuration to exit: nothing
+		# for LeakSanitizer to find but nginx's own way to end
+
+		$ENV{ASAN_OPTIONS} = join(':', grep { defined && $_ ne '' }
+			$ENV{ASAN_OPTIONS}, 'detect_leaks=0')
+			if $ENV{TEST_NGINX_ASAN};
+
+		my @cmd = (_valgrind($dir), $NGINX, '-t', '-p', "$dir/",
+			'-c', $path, '-e', 'stderr');
+
 		{
 			no warnings 'exec';
-			exec($NGINX, '-t', '-p', "$dir/", '-c', $path,
-				'-e', 'stderr');
+			exec(@cmd);
 		}
-		print "Unable to exec($NGINX): $!\n";
+		print "Unable to exec($cmd[0]): $!\n";
 		POSIX::_exit(127);
 	}
 
 	eval {
 		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm($opts{timeout} || 20);
+		alarm(($opts{timeout} || 20) * $SLOW);
 		local $/;
 		$out = <$fh>;
 		alarm(0);
@@ -819,13 +1100,13 @@ sub http_get {
 # or to opts{peer}; returns the raw response, or undef on error or timeout
 #
 # options: port, peer, body (sent after the request), sleep (before the
-# body), timeout (seconds, default 8), start (return the socket after
-# sending)
+# body), timeout (seconds, default 8 times slow()), start (return the
+# socket after sending)
 
 sub http {
 	my ($self, $request, %opts) = _self_and_args(@_);
 
-	my $timeout = $opts{timeout} || 8;
+	my $timeout = $opts{timeout} || 8 * $SLOW;
 	my $peer = $opts{peer}
 		|| '127.0.0.1:' . $self->port($opts{port} || 8080);
 

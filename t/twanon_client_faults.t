@@ -1,0 +1,778 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Tests for misbehaving clients of ngx_http_twanon_module: on /incoming
+# and on POST /token, a body cut short by a client that then goes away, a
+# body slower than client_body_timeout, bodies over the size limit (by
+# Content-Length and chunked), wrong Content-Types, repeated signature
+# headers, an empty signed form, too many fields, a dangling "%", a 60 KiB
+# value, two webhooks pipelined on one keep-alive connection, and
+# HTTP/1.0 without a Host header.  Each case asserts the exact reply, or
+# that nginx closed the connection without one, and that the worker lives
+# on (the next request is served by the same worker pid).  Runs under
+# valgrind too: no timing is asserted tighter than several seconds.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use Digest::SHA qw/ hmac_sha1 /;
+use IO::Select;
+use IO::Socket::INET;
+use MIME::Base64 qw/ encode_base64 /;
+use Socket qw/ SHUT_WR /;
+use Time::HiRes qw/ time sleep /;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon qw/ :DEFAULT parse_response /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
+my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
+my $SECRET = 'api-secret-client-faults-77c1';
+my $TOKEN = 'auth-token-client-faults-3e9a';
+
+my $CALLER = '+15551234567';
+my $CALLED = '+15557654321';
+my $DIGITS = '5551234567';
+
+my $DECL = qq{<?xml version="1.0" encoding="UTF-8"?>\n};
+
+# generous: under valgrind every request is many times slower
+
+my $WAIT = 30;
+
+my $t = Test::Twanon->new()->has(qw/http proxy/);
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+        client_body_timeout  2s;
+
+        twanon_auth_token   $TOKEN;
+        twanon_resolver     /resolver;
+
+        location = /pid {
+            return  200 \$pid;
+        }
+
+        location = /token {
+            twanon_token;
+            twanon_account_sid  $ACCOUNT;
+            twanon_api_key      $KEY;
+            twanon_api_secret   $SECRET;
+        }
+
+        location = /incoming {
+            twanon_incoming;
+        }
+
+        location = /fixed {
+            twanon_incoming;
+            twanon_webhook_url  http://voice.test/fixed;
+        }
+
+        location = /echo {
+            twanon_incoming;
+            twanon_resolver  /resolver_echo;
+        }
+
+        location = /echo_account {
+            twanon_incoming;
+            twanon_resolver     /resolver_echo;
+            twanon_account_sid  $ACCOUNT;
+        }
+
+        location = /resolver {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/route;
+        }
+
+        location = /resolver_echo {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/echo;
+        }
+    }
+
+    server {
+        listen       127.0.0.1:8081;
+        server_name  localhost;
+
+        location = /route {
+            return 200 '{"appId":"user001","customerName":"Ann","customerId":"42"}';
+        }
+
+        # the resolver's own request body, handed back as customerName
+
+        location = /echo {
+            proxy_pass        http://127.0.0.1:8081/echo_reply;
+            proxy_set_header  X-Body \$request_body;
+        }
+
+        location = /echo_reply {
+            return 200 '{"appId":"user001","customerName":"\$http_x_body"}';
+        }
+    }
+}
+
+EOF
+
+$t->try_run('no twanon')->plan(82);
+
+###############################################################################
+
+sub escape {
+	my ($s) = @_;
+
+	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
+	$s =~ tr/ /+/;
+
+	return $s;
+}
+
+sub form {
+	my (@pairs) = @_;
+
+	my @out;
+
+	while (@pairs) {
+		my ($k, $v) = splice(@pairs, 0, 2);
+		push @out, escape($k) . '=' . escape($v);
+	}
+
+	return join('&', @out);
+}
+
+# Twilio's signature: the URL, then each name in sorted order with each
+# of its distinct values, sorted
+
+sub signature {
+	my ($url, @pairs) = @_;
+
+	my %values;
+
+	while (@pairs) {
+		my ($k, $v) = splice(@pairs, 0, 2);
+		$values{$k}{$v} = 1;
+	}
+
+	my $data = $url;
+
+	for my $k (sort keys %values) {
+		$data .= $k . $_ for sort keys %{$values{$k}};
+	}
+
+	return encode_base64(hmac_sha1($data, $TOKEN), '');
+}
+
+my $n = 0;
+
+sub fields {
+	return (
+		AccountSid => $ACCOUNT,
+		ApiVersion => '2010-04-01',
+		CallSid => sprintf('CA%032x', 0xc1f000 + ++$n),
+		CallStatus => 'ringing',
+		Direction => 'inbound',
+		From => $CALLER,
+		To => $CALLED,
+	);
+}
+
+# a raw webhook request: pairs, uri, version, host (undef for none),
+# url (signed), sigs (signature header values; default one valid),
+# type, headers (extra lines), body (instead of the form of pairs),
+# length (Content-Length instead of the body's), connection
+
+sub webhook {
+	my (%o) = @_;
+
+	my $uri = defined $o{uri} ? $o{uri} : '/incoming';
+	my $version = $o{version} || '1.1';
+	my $host = exists $o{host} ? $o{host} : 'localhost';
+	my @pairs = $o{pairs} ? @{$o{pairs}} : fields();
+
+	my $body = defined $o{body} ? $o{body} : form(@pairs);
+	my $url = defined $o{url} ? $o{url} : "http://localhost$uri";
+
+	my $sigs = exists $o{sigs} ? $o{sigs} : [ signature($url, @pairs) ];
+
+	my $type = defined $o{type} ? $o{type}
+		: 'application/x-www-form-urlencoded';
+
+	my $req = "POST $uri HTTP/$version\x0d\x0a";
+	$req .= "Host: $host\x0d\x0a" if defined $host;
+	$req .= "Content-Type: $type\x0d\x0a" if $type ne '';
+	$req .= "X-Twilio-Signature: $_\x0d\x0a" for @$sigs;
+	$req .= "$_\x0d\x0a" for @{$o{headers} || []};
+
+	$req .= 'Content-Length: '
+		. (defined $o{length} ? $o{length} : length $body) . "\x0d\x0a"
+		unless $o{chunked};
+
+	$req .= "Connection: $o{connection}\x0d\x0a"
+		if defined $o{connection};
+
+	$req .= "\x0d\x0a";
+
+	return $req . $body;
+}
+
+# one connection: sends each string of @send (a number pauses that many
+# seconds), half-closes it with shutdown => 1 (or closes it at once with
+# close => 1), then reads until the peer closes; returns { data, closed
+# (peer closed, 0 on timeout), took }
+
+sub exchange {
+	my (@send) = @_;
+
+	my %o;
+	%o = %{pop @send} if ref $send[-1] eq 'HASH';
+
+	my $start = time();
+
+	my $s = IO::Socket::INET->new(
+		Proto => 'tcp',
+		PeerAddr => '127.0.0.1:' . port(8080),
+		Timeout => $WAIT,
+	) or return { data => '', closed => 0, took => 0,
+		error => "connect: $!" };
+
+	binmode $s;
+
+	local $SIG{PIPE} = 'IGNORE';
+
+	my $error;
+
+	SEND: for my $part (@send) {
+		if ($part =~ /^\d+(?:\.\d+)?$/) {
+			sleep($part);
+			next;
+		}
+
+		Test::Twanon::log_out($part);
+
+		my $off = 0;
+
+		while ($off < length $part) {
+			my $w = syswrite($s, $part, 65536, $off);
+
+			if (!defined $w) {
+				$error = "write: $!";
+				last SEND;
+			}
+
+			$off += $w;
+		}
+	}
+
+	if ($o{close}) {
+		close $s;
+		return { data => '', closed => 1, took => time() - $start,
+			error => $error };
+	}
+
+	shutdown($s, SHUT_WR) if $o{shutdown};
+
+	my $sel = IO::Select->new($s);
+	my $deadline = time() + ($o{timeout} || $WAIT);
+
+	my $data = '';
+	my $closed = 0;
+
+	while ((my $left = $deadline - time()) > 0) {
+		last unless $sel->can_read($left);
+
+		my $r = sysread($s, my $buf, 65536);
+
+		if (!defined $r) {
+			$error = "read: $!";
+			$closed = 1;
+			last;
+		}
+
+		if ($r == 0) {
+			$closed = 1;
+			last;
+		}
+
+		$data .= $buf;
+	}
+
+	close $s;
+
+	Test::Twanon::log_in($data);
+
+	return { data => $data, closed => $closed, took => time() - $start,
+		error => $error };
+}
+
+# "status content-type\nbody" of a raw reply, or "closed" / "timeout"
+# when there was none
+
+sub reply {
+	my ($x) = @_;
+
+	return $x->{closed} ? 'closed' : 'timeout' if $x->{data} eq '';
+
+	my $r = parse_response($x->{data});
+	my $type = $r->{headers}{'content-type'};
+
+	return (defined $r->{status} ? $r->{status} : 'none') . ' '
+		. (defined $type ? $type : 'none') . "\n"
+		. (defined $r->{body} ? $r->{body} : '');
+}
+
+# the replies of a raw stream of pipelined responses
+
+sub replies {
+	my ($data) = @_;
+
+	my @out;
+
+	while (length $data) {
+		my $end = index($data, "\x0d\x0a\x0d\x0a");
+		last if $end < 0;
+
+		my ($len) = substr($data, 0, $end) =~ /^Content-Length:\s*(\d+)/mi;
+		last unless defined $len;
+
+		push @out, reply({ data => substr($data, 0, $end + 4 + $len) });
+		$data = substr($data, $end + 4 + $len);
+	}
+
+	push @out, "trailing: $data" if length $data;
+
+	return @out;
+}
+
+sub text {
+	my ($status, $text) = @_;
+	return "$status text/plain; charset=utf-8\n$text";
+}
+
+sub routed {
+	my (%o) = @_;
+
+	my $params = defined $o{params} ? $o{params}
+		: '<Parameter name="customerName" value="Ann"/>'
+		. '<Parameter name="customerId" value="42"/>';
+
+	my $caller_id = exists $o{caller_id} ? $o{caller_id} : $CALLED;
+	$caller_id = defined $caller_id ? qq{ callerId="$caller_id"} : '';
+
+	return "200 text/xml; charset=utf-8\n" . $DECL
+		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
+		. qq{ timeout="30"$caller_id><Client>}
+		. "<Identity>user001</Identity>$params</Client></Dial>"
+		. "</Response>\n";
+}
+
+sub worker {
+	my $r = http_get('/pid', timeout => $WAIT);
+	return 'none' unless defined $r && $r =~ /\x0d\x0a\x0d\x0a(\d+)$/;
+	return $1;
+}
+
+my $B64 = '[A-Za-z0-9_-]+';
+my $TOKEN_RE = qr!^200\ application/json\n
+	\{"identity":"alice","token":"$B64\.$B64\.$B64"\}$!x;
+
+###############################################################################
+
+my $pid = worker();
+
+like($pid, qr/^\d+$/, 'worker pid');
+
+is(reply(exchange(webhook(connection => 'close'))), routed(),
+	'control routed');
+
+my $x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
+	. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
+	. "Content-Length: 14\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
+	. 'identity=alice');
+
+like(reply($x), $TOKEN_RE, 'control token');
+
+# a body cut short, then the client goes away (half-close, so that any
+# reply could still be read): nginx closes without a reply
+
+my $full = webhook(connection => 'close');
+my ($head, $body) = split /\x0d\x0a\x0d\x0a/, $full, 2;
+
+$x = exchange(webhook(connection => 'close', length => length($body) + 100),
+	{ shutdown => 1 });
+
+is(reply($x), 'closed', 'incoming truncated body closed');
+is(worker(), $pid, 'incoming truncated body worker');
+
+exchange(webhook(length => length($body) + 100), { close => 1 });
+
+is(worker(), $pid, 'incoming truncated body and close worker');
+
+$x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
+	. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
+	. "Content-Length: 100\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
+	. 'identity=alice', { shutdown => 1 });
+
+is(reply($x), 'closed', 'token truncated body closed');
+is(worker(), $pid, 'token truncated body worker');
+
+# half the body, then silence past client_body_timeout (2s): nginx gives
+# up on the request (408) and closes the connection without a reply
+
+$x = exchange($head . "\x0d\x0a\x0d\x0a" . substr($body, 0, length($body) / 2),
+	{ timeout => $WAIT });
+
+is(reply($x), 'closed', 'incoming slow body closed');
+ok($x->{took} > 1.5 && $x->{took} < $WAIT - 1, 'incoming slow body timed out')
+	or diag("took $x->{took} s");
+is(worker(), $pid, 'incoming slow body worker');
+
+$x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
+	. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
+	. "Content-Length: 14\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
+	. 'identity=', { timeout => $WAIT });
+
+is(reply($x), 'closed', 'token slow body closed');
+ok($x->{took} > 1.5 && $x->{took} < $WAIT - 1, 'token slow body timed out')
+	or diag("took $x->{took} s");
+is(worker(), $pid, 'token slow body worker');
+
+# a body that trickles in, each piece within client_body_timeout, is read
+
+my $wh = webhook(connection => 'close');
+my $cut = index($wh, "\x0d\x0a\x0d\x0a") + 4;
+my $third = int((length($wh) - $cut) / 3);
+
+$x = exchange(substr($wh, 0, $cut + $third), 1,
+	substr($wh, $cut + $third, $third), 1,
+	substr($wh, $cut + 2 * $third));
+
+is(reply($x), routed(), 'incoming trickled body routed');
+is(worker(), $pid, 'incoming trickled body worker');
+
+# oversized bodies: 413, whether announced or chunked
+
+$x = exchange(webhook(connection => 'close', body => 'x' x 70000));
+
+is(reply($x), text(413, "request body too large\n"),
+	'incoming content length 70000');
+is(worker(), $pid, 'incoming content length 70000 worker');
+
+# refused from the header alone, before the body is sent
+
+$x = exchange(webhook(connection => 'close', length => 70000, body => ''));
+
+is(reply($x), text(413, "request body too large\n"),
+	'incoming content length 70000 without body');
+
+my $chunks = '';
+my $big = 'Pad=' . 'x' x (70000 - 4);
+
+for (my $i = 0; $i < length $big; $i += 8192) {
+	my $c = substr($big, $i, 8192);
+	$chunks .= sprintf("%x\x0d\x0a%s\x0d\x0a", length $c, $c);
+}
+
+$chunks .= "0\x0d\x0a\x0d\x0a";
+
+$x = exchange(webhook(connection => 'close', chunked => 1,
+	headers => [ 'Transfer-Encoding: chunked' ], body => $chunks));
+
+is(reply($x), text(413, "request body too large\n"),
+	'incoming chunked 70000');
+is(worker(), $pid, 'incoming chunked 70000 worker');
+
+$x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
+	. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
+	. "Content-Length: 70000\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
+	. 'identity=alice&pad=' . 'x' x (70000 - 19));
+
+is(reply($x), '413 application/json' . "\n"
+	. '{"error":"body_too_large",'
+	. '"message":"the request body is larger than 4096 bytes"}',
+	'token content length 70000');
+$x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
+	. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
+	. "Transfer-Encoding: chunked\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
+	. sprintf("%x\x0d\x0a", 5000) . 'identity=alice&pad=' . 'x' x (5000 - 19)
+	. "\x0d\x0a0\x0d\x0a\x0d\x0a");
+
+is(reply($x), '413 application/json' . "\n"
+	. '{"error":"body_too_large",'
+	. '"message":"the request body is larger than 4096 bytes"}',
+	'token chunked 5000');
+is(worker(), $pid, 'token content length 70000 worker');
+
+# Content-Type
+
+for my $type ('text/plain', 'application/json',
+	'multipart/form-data; boundary=xyz', 'application/x-www-form-urlencodedx')
+{
+	$x = exchange(webhook(connection => 'close', type => $type));
+
+	is(reply($x), text(415, "expected application/x-www-form-urlencoded\n"),
+		"type $type");
+}
+
+$x = exchange(webhook(connection => 'close',
+	type => 'application/x-www-form-urlencoded; charset=utf-8'));
+
+is(reply($x), routed(), 'type with charset routed');
+
+$x = exchange(webhook(connection => 'close', type => ''));
+
+is(reply($x), text(415, "expected application/x-www-form-urlencoded\n"),
+	'no type');
+is(worker(), $pid, 'content types worker');
+
+# signature headers: two valid copies, two different ones, none
+
+my @pairs = fields();
+my $sig = signature('http://localhost/incoming', @pairs);
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+	sigs => [ $sig, $sig ]))), text(403, "forbidden\n"),
+	'repeated valid signature');
+
+@pairs = fields();
+$sig = signature('http://localhost/incoming', @pairs);
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+	sigs => [ $sig, 'AAAA' ]))), text(403, "forbidden\n"),
+	'valid and invalid signature');
+
+is(reply(exchange(webhook(connection => 'close', sigs => []))),
+	text(403, "forbidden\n"), 'no signature');
+
+is(reply(exchange(webhook(connection => 'close', sigs => [ '' ]))),
+	text(403, "forbidden\n"), 'empty signature');
+
+is(worker(), $pid, 'signatures worker');
+
+# an empty form, signed over the URL alone: valid, and the resolver is
+# asked; but with no To there is no callerId to dial with, and a dial
+# without one would show the operator the caller's number: the caller
+# hears the spoken fallback instead
+
+$x = exchange(webhook(uri => '/echo', connection => 'close', pairs => [],
+	body => ''));
+
+is(reply($x), "200 text/xml; charset=utf-8\n" . $DECL
+	. '<Response><Say>We are sorry, no one is available to take your call'
+	. " right now. Please try again later.</Say></Response>\n",
+	'empty form, no caller id: fallback');
+
+$x = exchange(webhook(uri => '/echo', connection => 'close', pairs => [],
+	body => '', sigs => [ signature('http://localhost/other') ]));
+
+is(reply($x), text(403, "forbidden\n"), 'empty form bad signature');
+
+# with twanon_account_sid, the missing AccountSid is another account
+
+$x = exchange(webhook(uri => '/echo_account', connection => 'close',
+	pairs => [], body => ''));
+
+is(reply($x), text(403, "forbidden\n"), 'empty form for another account');
+is(worker(), $pid, 'empty form worker');
+
+# field counts: 256 is the limit
+
+@pairs = fields();
+my $i = 0;
+push @pairs, sprintf('F%03d', ++$i), 'v' while @pairs < 2 * 256;
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+	routed(), '256 fields routed');
+
+@pairs = fields();
+$i = 0;
+push @pairs, sprintf('F%03d', ++$i), 'v' while @pairs < 2 * 300;
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+	text(400, "malformed form body\n"), '300 fields');
+
+@pairs = fields();
+$i = 0;
+push @pairs, sprintf('F%03d', ++$i), 'v' while @pairs < 2 * 257;
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+	text(400, "malformed form body\n"), '257 fields');
+
+is(worker(), $pid, 'field counts worker');
+
+# a "%" at the end, or with one digit: malformed
+
+@pairs = fields();
+
+for my $tail ('%', '%4', '%zz') {
+	is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+		body => form(@pairs) . "&Pad=$tail"))),
+		text(400, "malformed form body\n"), "body ending in $tail");
+}
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+	body => form(@pairs) . '%'))),
+	text(400, "malformed form body\n"), 'value ending in %');
+
+is(worker(), $pid, 'bad escapes worker');
+
+# a single 60 KiB value, signed: routed; one that takes the body over
+# 65536 bytes: 413
+
+@pairs = (fields(), Pad => 'p' x (60 * 1024));
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+	routed(), '60 KiB value routed');
+
+@pairs = (fields(), Pad => "\xe2\x82\xac" x (20 * 1024));
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+	text(413, "request body too large\n"), '60 KiB escaped value too large');
+
+@pairs = (fields(), Pad => 'p' x 65536);
+
+is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+	chunked => 1, headers => [ 'Transfer-Encoding: chunked' ],
+	body => sprintf("%x\x0d\x0a%s\x0d\x0a0\x0d\x0a\x0d\x0a",
+		length form(@pairs), form(@pairs))))),
+	text(413, "request body too large\n"), '64 KiB value chunked');
+
+is(worker(), $pid, 'long values worker');
+
+# pipelining: two webhooks in one write on a keep-alive connection, both
+# answered in order; then a refused one between two good ones
+
+$x = exchange(webhook() . webhook(connection => 'close'));
+
+is(join('', replies($x->{data})), routed() x 2, 'pipelined webhooks');
+
+$x = exchange(webhook() . webhook(type => 'text/plain')
+	. webhook(body => '%') . webhook(connection => 'close'));
+
+is(join('', replies($x->{data})), routed()
+	. text(415, "expected application/x-www-form-urlencoded\n")
+	. text(400, "malformed form body\n") . routed(),
+	'pipelined refused webhooks');
+
+$x = exchange(webhook() . "GET /token?identity=alice HTTP/1.1\x0d\x0a"
+	. "Host: localhost\x0d\x0a\x0d\x0a"
+	. webhook(connection => 'close'));
+
+my @r = replies($x->{data});
+
+is(scalar @r, 3, 'pipelined mixed count');
+is($r[0], routed(), 'pipelined mixed webhook');
+like($r[1] || '', $TOKEN_RE, 'pipelined mixed token');
+is($r[2], routed(), 'pipelined mixed last webhook');
+
+# keep-alive with the body sent in a second write
+
+$wh = webhook();
+$cut = index($wh, "\x0d\x0a\x0d\x0a") + 4;
+
+$x = exchange(substr($wh, 0, $cut), 0.3, substr($wh, $cut), 0.3,
+	webhook(connection => 'close'));
+
+is(join('', replies($x->{data})), routed() x 2, 'keep-alive split bodies');
+is(worker(), $pid, 'pipelining worker');
+
+# HTTP/1.0 without Host: unsigned, signed wrong (the URL then has no
+# host), or signed for a fixed twanon_webhook_url
+
+is(reply(exchange(webhook(version => '1.0', host => undef, sigs => []))),
+	text(403, "forbidden\n"), 'http 1.0 no host unsigned');
+
+is(reply(exchange(webhook(version => '1.0', host => undef))),
+	text(403, "forbidden\n"), 'http 1.0 no host signed for localhost');
+
+@pairs = fields();
+
+is(reply(exchange(webhook(version => '1.0', host => undef, pairs => \@pairs,
+	sigs => [ encode_base64(hmac_sha1('x', $TOKEN), '') ]))),
+	text(403, "forbidden\n"), 'http 1.0 no host bad signature');
+
+is(reply(exchange(webhook(version => '1.0', host => undef, uri => '/fixed',
+	url => 'http://voice.test/fixed'))), routed(),
+	'http 1.0 no host fixed url routed');
+
+like(reply(exchange("GET /token?identity=alice HTTP/1.0\x0d\x0a\x0d\x0a")),
+	$TOKEN_RE, 'http 1.0 no host token');
+
+is(reply(exchange(webhook(version => '1.0', host => undef, sigs => [],
+	uri => '/fixed'))), text(403, "forbidden\n"),
+	'http 1.0 no host fixed url unsigned');
+
+is(worker(), $pid, 'http 1.0 worker');
+
+# and after all of it
+
+is(reply(exchange(webhook(connection => 'close'))), routed(),
+	'routed after faults');
+is(worker(), $pid, 'same worker at the end');
+
+###############################################################################
+
+$t->stop();
+
+my $log = $t->read_file('error.log');
+my @lines = split /\n/, $log;
+
+sub logged {
+	my ($level, $text) = @_;
+	return scalar grep { /\[$level\] / && index($_, $text) >= 0 } @lines;
+}
+
+ok(logged('info', 'client prematurely closed connection') >= 2,
+	'log truncated bodies');
+ok(logged('warn', 'twanon: webhook for another account, call ""') >= 1,
+	'log empty form for another account');
+is(logged('error', 'twanon: no caller ID to dial with (the webhook has no'
+	. ' "To"), serving the fallback'), 1, 'log no caller id');
+
+# nginx 1.22 logs no error line for client_body_timeout: the access log
+# has the 408, as it has the 400 of each truncated body, with no reply
+
+my $access = $t->read_file('access.log');
+
+like($access, qr!"POST /incoming HTTP/1\.1" 400 0 !,
+	'access truncated incoming');
+like($access, qr!"POST /token HTTP/1\.1" 400 0 !, 'access truncated token');
+like($access, qr!"POST /incoming HTTP/1\.1" 408 0 !, 'access slow incoming');
+like($access, qr!"POST /token HTTP/1\.1" 408 0 !, 'access slow token');
+ok(logged('warn', 'twanon: missing or repeated signature header') >= 4,
+	'log repeated signatures');
+ok(logged('info', 'twanon: malformed webhook body') >= 6,
+	'log malformed bodies');
+
+is(join("\n", grep { /\[(?:alert|crit|emerg)\]/ } @lines), '',
+	'no alert or crit');
+is(join("\n", grep { /$DIGITS/ } @lines), '', 'error log without number');
+is(join("\n", grep { index($_, $TOKEN) >= 0 || index($_, $SECRET) >= 0 }
+	@lines), '', 'error log without secrets');
+
+###############################################################################

@@ -1,0 +1,698 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Load, reload and crash tests of ngx_http_twanon_module, with wrk on
+# loopback against /token and a signed /incoming, and nginx with a master
+# and two workers:
+#
+#   reload  30 s of load while the master gets SIGHUP every second: every
+#           reply is the exact token JSON or routed TwiML, no socket errors;
+#   crash   a worker killed with SIGKILL is replaced, and the new worker
+#           serves /token within 1 s;
+#   memory  with one worker, its RSS after 1,000,000 more requests has
+#           grown less than 1 MiB.
+#
+# The figures (requests, requests per second, RSS) are printed with diag.
+# Nothing here depends on throughput: a slow machine only makes fewer
+# requests, within the time bounds given.  Skipped under valgrind.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use Digest::SHA qw/ hmac_sha1 /;
+use IO::Select;
+use IO::Socket::INET;
+use MIME::Base64 qw/ encode_base64 /;
+use POSIX qw/ WNOHANG /;
+use Time::HiRes qw/ time sleep /;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon qw/ :DEFAULT parse_response /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+plan(skip_all => 'load, reload and kill need a master process and speed')
+	if $ENV{TEST_NGINX_VALGRIND};
+
+my ($WRK) = grep { -x } map { "$_/wrk" } split /:/, $ENV{PATH} || '';
+
+plan(skip_all => 'no wrk') unless defined $WRK;
+
+my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
+my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
+my $SECRET = 'api-secret-load-tests-5d20';
+my $TOKEN = 'auth-token-load-tests-91be';
+
+my $CALLER = '+15551234567';
+my $CALLED = '+15557654321';
+my $DIGITS = '5551234567';
+
+my $URL = 'http://load.test/incoming';
+
+# durations, in seconds
+
+my $RELOAD_TIME = 30;
+my $MEMORY_BOUND = 120;
+my $MEMORY_REQUESTS = 1_000_000;
+my $WARMUP_REQUESTS = 20_000;
+
+my $t = Test::Twanon->new()
+	->has(qw/http proxy upstream_keepalive master_process/);
+
+# two workers, or one for the memory check; the main-context log, where
+# the master writes, is master.log: a worker killed on purpose is an
+# alert there, checked below; requests log to error.log at info (debug
+# would write gigabytes here)
+
+sub conf {
+	my ($workers) = @_;
+
+	return <<"EOF";
+
+%%TEST_GLOBALS%%
+
+daemon off;
+worker_processes  $workers;
+
+events {
+    worker_connections  1024;
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    error_log   %%TESTDIR%%/error.log info;
+    access_log  off;
+
+    upstream resolver {
+        server     127.0.0.1:8081;
+        keepalive  16;
+    }
+
+    server {
+        listen       127.0.0.1:8080 backlog=1024;
+        server_name  localhost;
+
+        location = /pid {
+            return  200 \$pid;
+        }
+
+        location = /token {
+            twanon_token;
+            twanon_account_sid  $ACCOUNT;
+            twanon_api_key      $KEY;
+            twanon_api_secret   $SECRET;
+
+            add_header  X-Worker \$pid always;
+        }
+
+        location = /incoming {
+            twanon_incoming;
+            twanon_auth_token   $TOKEN;
+            twanon_webhook_url  $URL;
+            twanon_resolver     /resolver;
+        }
+
+        # the resolver location of docs/webhook.md
+
+        location = /resolver {
+            internal;
+
+            proxy_pass          http://resolver/route;
+            proxy_http_version  1.1;
+            proxy_set_header    Connection "";
+
+            proxy_connect_timeout  1s;
+            proxy_send_timeout     2s;
+            proxy_read_timeout     2s;
+
+            proxy_next_upstream          error timeout non_idempotent;
+            proxy_next_upstream_tries    2;
+            proxy_next_upstream_timeout  4s;
+        }
+    }
+
+    server {
+        listen       127.0.0.1:8081 backlog=1024;
+        server_name  localhost;
+
+        keepalive_requests  100000;
+
+        location = /route {
+            return 200 '{"appId":"user001","customerName":"Ann","customerId":"42"}';
+        }
+    }
+}
+
+EOF
+}
+
+sub write_conf {
+	my ($workers) = @_;
+
+	$t->write_file_expand('nginx.conf', conf($workers));
+
+	my $conf = $t->read_file('nginx.conf');
+	$conf =~ s!error_log\s+(\S+)/error\.log\s+debug;!error_log $1/master.log info;!
+		or die "no error_log in the test globals\n";
+
+	$t->write_file('nginx.conf', $conf);
+}
+
+write_conf(2);
+
+$t->try_run('no twanon')->plan(33);
+
+###############################################################################
+
+my $DIR = $t->testdir();
+my $PORT = port(8080);
+
+my $MASTER = $t->read_file('nginx.pid');
+chomp $MASTER;
+
+sub signature {
+	my ($url, %p) = @_;
+
+	my $data = $url . join('', map { $_ . $p{$_} } sort keys %p);
+
+	return encode_base64(hmac_sha1($data, $TOKEN), '');
+}
+
+sub escape {
+	my ($s) = @_;
+	$s =~ s/([^A-Za-z0-9\-_.~])/sprintf('%%%02X', ord($1))/ge;
+	return $s;
+}
+
+my %WEBHOOK = (
+	AccountSid => $ACCOUNT,
+	ApiVersion => '2010-04-01',
+	CallSid => 'CA' . 'feedfacefeedfacefeedfacefeedface',
+	CallStatus => 'ringing',
+	Direction => 'inbound',
+	From => $CALLER,
+	To => $CALLED,
+);
+
+my $BODY = join('&', map { "$_=" . escape($WEBHOOK{$_}) } sort keys %WEBHOOK);
+my $SIGNATURE = signature($URL, %WEBHOOK);
+
+my $ROUTED = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
+	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'
+	. qq{ callerId="$CALLED"><Client><Identity>user001</Identity>}
+	. '<Parameter name="customerName" value="Ann"/>'
+	. '<Parameter name="customerId" value="42"/></Client></Dial>'
+	. "</Response>\n";
+
+my $TOKEN_LUA = '^{"identity":"alice","token":"[^"]+"}$';
+my $TOKEN_RE = qr/^\{"identity":"alice","token":"[^"]+"\}$/;
+
+# a Lua string literal
+
+sub lua {
+	my ($s) = @_;
+	$s =~ s/([^A-Za-z0-9 _.,:;=+\/{}<>^\$\[\]-])/sprintf('\\%03d', ord $1)/ge;
+	return qq{"$s"};
+}
+
+# the wrk scripts: each counts the replies that are not exactly what it
+# expects, keeps the first as a sample, and prints its counts in done()
+
+my $COMMON = <<'EOF';
+local threads = {}
+
+function setup(thread)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    good = 0
+    bad = 0
+    sample = nil
+end
+
+function response(status, headers, body)
+    if status == 200 and check(body) then
+        good = good + 1
+    else
+        bad = bad + 1
+        if sample == nil then
+            sample = tostring(status) .. " " .. tostring(body)
+        end
+    end
+end
+
+function done(summary, latency, requests)
+    local g, b = 0, 0
+
+    for _, thread in ipairs(threads) do
+        g = g + thread:get("good")
+        b = b + thread:get("bad")
+
+        local s = thread:get("sample")
+        if s ~= nil then
+            io.write("twanon sample: ", s, "\n")
+        end
+    end
+
+    local e = summary.errors
+
+    io.write(string.format("twanon good=%d bad=%d requests=%d "
+        .. "connect=%d read=%d write=%d timeout=%d status=%d "
+        .. "duration=%d\n", g, b, summary.requests, e.connect, e.read,
+        e.write, e.timeout, e.status, summary.duration))
+end
+EOF
+
+sub write_scripts {
+	my ($close) = @_;
+
+	my $connection = $close ? qq{wrk.headers["Connection"] = "close"\n} : '';
+
+	$t->write_file('token.lua', <<"EOF" . $COMMON);
+wrk.method = "GET"
+wrk.path = "/token?identity=alice"
+$connection
+function check(body)
+    return string.match(body, ${\ lua($TOKEN_LUA)}) ~= nil
+end
+
+EOF
+
+	$t->write_file('incoming.lua', <<"EOF" . $COMMON);
+wrk.method = "POST"
+wrk.path = "/incoming"
+wrk.body = ${\ lua($BODY)}
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["X-Twilio-Signature"] = ${\ lua($SIGNATURE)}
+$connection
+local expected = ${\ lua($ROUTED)}
+
+function check(body)
+    return body == expected
+end
+
+EOF
+}
+
+# starts wrk; returns a handle for wrk_wait()
+
+sub wrk_start {
+	my ($script, $duration, $threads, $connections) = @_;
+
+	my $pid = open(my $fh, '-|');
+	die "Can't fork: $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		Test::Twanon::_die_with_parent();
+		open STDERR, '>&', \*STDOUT;
+
+		{
+			no warnings 'exec';
+			exec($WRK, '-t', $threads, '-c', $connections,
+				'-d', "${duration}s", '--timeout', '5s',
+				'-s', "$DIR/$script", "http://127.0.0.1:$PORT/");
+		}
+
+		print "Unable to exec($WRK): $!\n";
+		POSIX::_exit(127);
+	}
+
+	return { pid => $pid, fh => $fh, script => $script,
+		deadline => time() + $duration + 20 };
+}
+
+# waits for a wrk (killing it past its deadline), and parses its summary
+
+sub wrk_wait {
+	my ($w) = @_;
+
+	my $out = '';
+	my $sel = IO::Select->new($w->{fh});
+
+	while ((my $left = $w->{deadline} - time()) > 0) {
+		last unless $sel->can_read($left);
+		my $n = sysread($w->{fh}, my $buf, 65536);
+		last unless $n;
+		$out .= $buf;
+	}
+
+	if (waitpid($w->{pid}, WNOHANG) == 0) {
+		kill 'KILL', $w->{pid};
+		$out .= "\nwrk killed past its deadline\n";
+	}
+
+	close $w->{fh};
+
+	my %r = (out => $out, script => $w->{script});
+
+	if ($out =~ /^twanon\ good=(\d+)\ bad=(\d+)\ requests=(\d+)
+		\ connect=(\d+)\ read=(\d+)\ write=(\d+)\ timeout=(\d+)
+		\ status=(\d+)\ duration=(\d+)$/mx)
+	{
+		@r{qw/ good bad requests connect read write timeout status
+			duration /} = ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+		$r{errors} = $r{connect} + $r{read} + $r{write} + $r{timeout};
+		$r{rps} = $r{duration} ? $r{requests} / ($r{duration} / 1e6) : 0;
+	}
+
+	($r{sample}) = $out =~ /^twanon sample: (.*)$/m;
+
+	return \%r;
+}
+
+sub figures {
+	my ($r) = @_;
+
+	return "$r->{script}: no summary\n$r->{out}" unless defined $r->{good};
+
+	return sprintf('%s: %d requests, %.0f/s, good %d, bad %d, errors '
+		. 'connect %d read %d write %d timeout %d, status %d%s',
+		$r->{script}, $r->{requests}, $r->{rps}, $r->{good}, $r->{bad},
+		$r->{connect}, $r->{read}, $r->{write}, $r->{timeout},
+		$r->{status},
+		defined $r->{sample} ? ", first bad: $r->{sample}" : '');
+}
+
+sub workers {
+	my @pids = grep { /^\d+$/ } map { s/\s+//gr }
+		split /\n/, `ps --ppid $MASTER -o pid= 2>/dev/null`;
+	return sort { $a <=> $b } @pids;
+}
+
+# waits until the master has exactly n workers, all of the current
+# generation (no old worker shutting down); returns their pids
+
+sub settle {
+	my ($n, $timeout) = @_;
+
+	my $deadline = time() + ($timeout || 20);
+	my @w;
+
+	while (time() < $deadline) {
+		@w = workers();
+
+		my $old = grep {
+			my $cmd = eval { $t->read_file("/proc/$_/cmdline") } || '';
+			$cmd =~ /shutting down/;
+		} @w;
+
+		return @w if @w == $n && !$old;
+
+		sleep(0.05);
+	}
+
+	return @w;
+}
+
+sub rss {
+	my ($pid) = @_;
+	my $status = eval { $t->read_file("/proc/$pid/status") } || '';
+	return $status =~ /^VmRSS:\s+(\d+)\s+kB/m ? $1 : undef;
+}
+
+sub token_request {
+	my (%o) = @_;
+
+	return http_request('GET', '/token?identity=alice',
+		timeout => $o{timeout} || 5);
+}
+
+###############################################################################
+
+# the requests are right before any load
+
+my $r = token_request();
+
+like($r->{body} || '', $TOKEN_RE, 'token');
+
+$r = http_request('POST', '/incoming', body => $BODY, headers => {
+	'Content-Type' => 'application/x-www-form-urlencoded',
+	'X-Twilio-Signature' => $SIGNATURE,
+});
+
+is($r->{body}, $ROUTED, 'incoming routed');
+
+my @w = settle(2);
+
+is(scalar @w, 2, 'two workers');
+
+###############################################################################
+
+# a. 30 s of load against both endpoints, a reload every second; wrk
+# closes each connection after its reply.  With keep-alive (set
+# TEST_TWANON_LOAD_KEEPALIVE=1 to see it), a worker that shuts down closes
+# its idle keep-alive connections, and wrk counts a read error each time
+# its next request was already on the way (some 170 in 30 reloads here):
+# HTTP clients retry those, wrk does not
+
+my $keepalive = $ENV{TEST_TWANON_LOAD_KEEPALIVE} ? 1 : 0;
+
+write_scripts(!$keepalive);
+
+my $start = time();
+
+my @wrk = (
+	wrk_start('token.lua', $RELOAD_TIME + 1, 1, 4),
+	wrk_start('incoming.lua', $RELOAD_TIME + 1, 1, 4),
+);
+
+my $reloads = 0;
+
+for my $i (1 .. $RELOAD_TIME) {
+	my $at = $start + $i;
+	sleep($at - time()) if $at > time();
+
+	kill('HUP', $MASTER) and $reloads++;
+}
+
+my @res = map { wrk_wait($_) } @wrk;
+
+diag(sprintf('reload: %d reloads in %.1f s, %s', $reloads, time() - $start,
+	$keepalive ? 'keep-alive' : 'Connection: close'));
+diag(figures($_)) for @res;
+
+for my $res (@res) {
+	my $what = "reload $res->{script}";
+
+	ok(($res->{requests} || 0) > 0, "$what requests");
+	is($res->{bad}, 0, "$what bad replies");
+	is($res->{errors}, 0, "$what socket errors");
+	is($res->{good}, $res->{requests}, "$what all good");
+}
+
+is($reloads, $RELOAD_TIME, 'reloads sent');
+
+my $master_log = $t->read_file('master.log');
+
+my $reconfigured = () =
+	$master_log =~ /signal 1 \(SIGHUP\) received.*reconfiguring/g;
+ok($reconfigured >= $RELOAD_TIME, 'reloads done')
+	or diag("$reconfigured reloads logged");
+
+###############################################################################
+
+# b. a worker killed with SIGKILL; the other one is stopped meanwhile, so
+# that only a new worker can answer, under a concurrent load of /token
+
+@w = settle(2);
+
+is(scalar @w, 2, 'two workers before kill');
+
+write_scripts(0);
+
+my $load = wrk_start('token.lua', 4, 1, 4);
+
+sleep(1);
+
+my ($victim, $other) = @w;
+my ($took, $new, $reply);
+
+kill('STOP', $other);
+
+my $kill = time();
+kill('KILL', $victim);
+
+eval {
+	while (time() - $kill < 5) {
+		my $r = token_request(timeout => 5);
+		my $pid = $r->{headers}{'x-worker'};
+
+		if (defined $pid && $pid ne $victim && $pid ne $other) {
+			$took = time() - $kill;
+			$new = $pid;
+			$reply = $r->{body};
+			last;
+		}
+
+		sleep(0.01);
+	}
+};
+
+kill('CONT', $other);
+
+ok(defined $took && $took < 1, 'new worker serving within 1 s');
+diag(sprintf('crash: worker %s killed, worker %s served /token after '
+	. '%.3f s', $victim, $new || 'none', $took || -1));
+
+like($reply || '', $TOKEN_RE, 'new worker token');
+ok(defined $new && (grep { $_ eq $new } workers()), 'new worker of master');
+
+my $res = wrk_wait($load);
+
+diag('crash: ' . figures($res));
+
+ok(($res->{good} || 0) > 0, 'crash load served');
+is($res->{bad}, 0, 'crash load bad replies');
+
+@w = settle(2);
+
+is(scalar @w, 2, 'two workers after kill');
+
+###############################################################################
+
+# c. memory: one worker, warmed up with 20,000 requests; its RSS after
+# 1,000,000 more, /token and signed /incoming from two wrk at once, on
+# keep-alive connections
+
+SKIP: {
+
+# AddressSanitizer keeps freed memory in quarantine: RSS tells nothing
+# there, and LeakSanitizer checks for leaks instead
+
+skip 'RSS means nothing under AddressSanitizer', 7 if $ENV{TEST_NGINX_ASAN};
+
+write_conf(1);
+kill('HUP', $MASTER);
+
+@w = settle(1);
+
+is(scalar @w, 1, 'one worker');
+
+my $worker = $w[0];
+
+my $warm = 0;
+my $bad = 0;
+my $errors = 0;
+
+for (1 .. 5) {
+	my @r = map { wrk_wait($_) } (
+		wrk_start('token.lua', 2, 1, 4),
+		wrk_start('incoming.lua', 2, 1, 4),
+	);
+
+	$warm += $_->{requests} || 0 for @r;
+	last if $warm >= $WARMUP_REQUESTS;
+}
+
+my $rss_before = rss($worker);
+
+my ($total, $time) = (0, 0);
+my @runs;
+
+$start = time();
+
+while ($total < $MEMORY_REQUESTS && time() - $start < $MEMORY_BOUND - 10) {
+	my @r = map { wrk_wait($_) } (
+		wrk_start('token.lua', 10, 1, 4),
+		wrk_start('incoming.lua', 10, 1, 4),
+	);
+
+	for (@r) {
+		$total += $_->{requests} || 0;
+		$bad += defined $_->{bad} ? $_->{bad} : 1;
+		$errors += defined $_->{errors} ? $_->{errors} : 1;
+		push @runs, figures($_);
+	}
+}
+
+$time = time() - $start;
+
+my $rss_after = rss($worker);
+
+diag("memory: worker $worker, warm-up $warm requests");
+diag(sprintf('memory: %d requests in %.1f s, %.0f/s', $total, $time,
+	$time ? $total / $time : 0));
+diag("memory: $_") for @runs;
+diag(sprintf('memory: VmRSS %s kB before, %s kB after, %+d kB',
+	map { defined $_ ? $_ : 'none' } $rss_before, $rss_after,
+	($rss_after || 0) - ($rss_before || 0)));
+
+ok($warm >= $WARMUP_REQUESTS, 'warm-up requests');
+ok($total >= $MEMORY_REQUESTS, 'memory requests');
+is($bad, 0, 'memory bad replies');
+is($errors, 0, 'memory socket errors');
+is(join(' ', workers()), $worker, 'memory same worker');
+ok(defined $rss_before && defined $rss_after
+	&& $rss_after - $rss_before < 1024, 'rss growth under 1 MiB');
+
+}
+
+###############################################################################
+
+$t->stop();
+
+my @lines = split /\n/, $t->read_file('error.log');
+
+is(join("\n", grep { /\[(?:alert|crit|emerg)\]/ } @lines), '',
+	'no alert or crit in requests');
+
+# when wrk stops, it closes connections with a lookup under way: nginx
+# ends the subrequest with 499 and the module logs it, at error, as a
+# failed lookup (no reply goes out: the client is gone); any other line
+# of the module's would be a fallback served
+
+my $gone = '\[error\] \d+#\d+: \*\d+ '
+	. quotemeta('twanon: resolver "/resolver" failed or was cut short'
+	. ' (status 499), serving the fallback,'
+	. qq{ call "$WEBHOOK{CallSid}" while sending to client, });
+$gone = qr/$gone/;
+
+is(join("\n", grep { /twanon:/ && !/$gone/ } @lines), '',
+	'no fallback served');
+diag('lookups ended by a client gone (status 499): '
+	. scalar(grep { /$gone/ } @lines));
+
+# a reload may close a kept-alive resolver connection just as a worker
+# reuses it; proxy_next_upstream non_idempotent retries the lookup (see
+# docs/webhook.md), and that is the only error allowed
+
+my $race = '\[error\] \d+#\d+: \*\d+ (?:'
+	. quotemeta('upstream prematurely closed connection') . '|'
+	. quotemeta('recv() failed (104: Connection reset by peer)') . ')'
+	. quotemeta(' while reading response header from upstream,'
+	. ' client: 127.0.0.1, server: localhost,'
+	. ' request: "POST /incoming HTTP/1.1", subrequest: "/resolver", ');
+$race = qr/$race/;
+
+is(join("\n", grep { /\[error\]/ && !/$race/ && !/$gone/ } @lines), '',
+	'no errors but resolver keep-alive races');
+diag('resolver keep-alive races retried: '
+	. scalar(grep { /$race/ } @lines));
+
+# the master's log: the one alert is the worker killed on purpose
+
+@lines = split /\n/, $t->read_file('master.log');
+
+is(join("\n", grep { /\[(?:alert|crit|emerg)\]/
+	&& !/\[alert\] \d+#\d+: worker process $victim exited on signal 9$/ }
+	@lines), '', 'no other alerts in master log');
+is(scalar(grep { /worker process $victim exited on signal 9$/ } @lines), 1,
+	'killed worker logged');
+
+is(join("\n", grep { /$DIGITS/ } @lines, split /\n/,
+	$t->read_file('error.log')), '', 'logs without number');
+
+###############################################################################
