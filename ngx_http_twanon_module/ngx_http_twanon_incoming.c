@@ -383,7 +383,11 @@ ngx_http_twanon_webhook_url(ngx_http_request_t *r, ngx_str_t *url)
     }
 
     p = ngx_cpymem(url->data, scheme.data, scheme.len);
-    p = ngx_cpymem(p, host.data, host.len);
+
+    if (host.len) {
+        p = ngx_cpymem(p, host.data, host.len);
+    }
+
     ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
 
     return NGX_OK;

@@ -1716,6 +1716,10 @@ ngx_http_twanon_read_body(ngx_http_request_t *r, size_t max,
         b = cl->buf;
         size = ngx_buf_size(b);
 
+        if (size == 0) {
+            continue;
+        }
+
         if (b->in_file) {
             n = ngx_read_file(b->file, p, size, b->file_pos);
 
