@@ -13,6 +13,14 @@
 #include "ngx_http_twanon_module.h"
 
 
+typedef struct {
+    ngx_conf_post_handler_pt       post_handler;
+    time_t                         low;
+    time_t                         high;
+    char                          *message;
+} ngx_http_twanon_sec_bounds_t;
+
+
 static ngx_int_t ngx_http_twanon_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twanon_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -44,7 +52,7 @@ static char *ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_twanon_ttl_bounds(ngx_conf_t *cf, void *post,
+static char *ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -60,10 +68,6 @@ static char *ngx_http_twanon_fallback_twiml(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_twanon_fallback_client(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_twanon_time_limit_bounds(ngx_conf_t *cf, void *post,
-    void *data);
-static char *ngx_http_twanon_timeout_bounds(ngx_conf_t *cf, void *post,
-    void *data);
 
 static char *ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t secret);
@@ -79,12 +83,17 @@ static ngx_http_handler_pt  ngx_http_twanon_incoming_handler_pt =
     ngx_http_twanon_incoming_handler;
 
 
-static ngx_conf_post_handler_pt  ngx_http_twanon_ttl_post =
-    ngx_http_twanon_ttl_bounds;
-static ngx_conf_post_handler_pt  ngx_http_twanon_time_limit_post =
-    ngx_http_twanon_time_limit_bounds;
-static ngx_conf_post_handler_pt  ngx_http_twanon_timeout_post =
-    ngx_http_twanon_timeout_bounds;
+static ngx_http_twanon_sec_bounds_t  ngx_http_twanon_ttl_post = {
+    ngx_http_twanon_sec_bounds, 1, 86400, "must be between 1s and 24h"
+};
+
+static ngx_http_twanon_sec_bounds_t  ngx_http_twanon_time_limit_post = {
+    ngx_http_twanon_sec_bounds, 1, 14400, "must be between 1s and 4h"
+};
+
+static ngx_http_twanon_sec_bounds_t  ngx_http_twanon_timeout_post = {
+    ngx_http_twanon_sec_bounds, 5, 600, "must be between 5s and 600s"
+};
 
 
 static ngx_conf_enum_t  ngx_http_twanon_resolver_send[] = {
@@ -1622,39 +1631,16 @@ ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static char *
-ngx_http_twanon_time_limit_bounds(ngx_conf_t *cf, void *post, void *data)
-{
-    time_t  *sec = data;
-
-    if (*sec < 1 || *sec > 14400) {
-        return "must be between 1s and 4h";
-    }
-
-    return NGX_CONF_OK;
-}
-
+/* a time between two bounds, named in the message as written */
 
 static char *
-ngx_http_twanon_timeout_bounds(ngx_conf_t *cf, void *post, void *data)
+ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post, void *data)
 {
-    time_t  *sec = data;
+    ngx_http_twanon_sec_bounds_t  *bounds = post;
+    time_t                        *sec = data;
 
-    if (*sec < 5 || *sec > 600) {
-        return "must be between 5s and 600s";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_twanon_ttl_bounds(ngx_conf_t *cf, void *post, void *data)
-{
-    time_t  *ttl = data;
-
-    if (*ttl < 1 || *ttl > 86400) {
-        return "must be between 1s and 24h";
+    if (*sec < bounds->low || *sec > bounds->high) {
+        return bounds->message;
     }
 
     return NGX_CONF_OK;
