@@ -331,8 +331,8 @@ ngx_http_twanon_incoming_verify(ngx_http_request_t *r, ngx_array_t *pairs)
         return NGX_ERROR;
     }
 
-    rc = ngx_http_twanon_signature_check(r->pool, &url, &params, tokens, n,
-                                         &h->value);
+    rc = ngx_http_twanon_signature_check(r->pool, &url, &params, tokens,
+                                         tlcf->auth_macs, n, &h->value);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -1017,6 +1017,6 @@ ngx_http_twanon_caller_hash(ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    return ngx_http_twanon_hmac_hex(r->pool, &key, &ctx->from,
-                                    &ctx->caller_hash);
+    return ngx_http_twanon_hmac_hex(r->pool, &tlcf->hash_mac, &key,
+                                    &ctx->from, &ctx->caller_hash);
 }

@@ -7,7 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+
 
 #include "ngx_http_twanon_lib.h"
 
@@ -79,11 +79,10 @@ ngx_int_t
 ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     ngx_http_twanon_grant_t *grant, ngx_str_t *token)
 {
-    u_char        *p, *last;
-    size_t         len;
-    ngx_str_t      json, part;
-    unsigned int   md_len;
-    u_char         md[EVP_MAX_MD_SIZE];
+    u_char     *p, *last;
+    size_t      len, md_len;
+    ngx_str_t   json, part;
+    u_char      md[EVP_MAX_MD_SIZE];
 
     len = sizeof("{\"jti\":\"-\",\"grants\":{\"voice\":{}},"
                  "\"iat\":,\"exp\":}") - 1
@@ -170,9 +169,9 @@ ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     ngx_encode_base64url(&part, &json);
     p += part.len;
 
-    if (HMAC(EVP_sha256(), grant->api_secret.data, grant->api_secret.len,
-             token->data, p - token->data, md, &md_len)
-        == NULL)
+    if (ngx_http_twanon_hmac(grant->mac, &grant->api_secret, token->data,
+                             p - token->data, md, &md_len)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -38,10 +38,25 @@ typedef struct {
 } ngx_http_twanon_pair_t;
 
 
+/*
+ * A keyed HMAC: the OpenSSL context is made on first use and kept, with
+ * a cleanup in "pool", so that a request with the same key as the last
+ * one only resets it; a new key (a variable's value changed) rekeys it.
+ */
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    const char                 *digest;         /* "SHA1", "SHA256" */
+    void                       *ctx;            /* EVP_MAC_CTX */
+    ngx_str_t                   key;            /* a copy of ctx's key */
+} ngx_http_twanon_hmac_t;
+
+
 typedef struct {
     ngx_str_t                   account_sid;
     ngx_str_t                   api_key;
     ngx_str_t                   api_secret;
+    ngx_http_twanon_hmac_t     *mac;            /* keyed with api_secret */
     ngx_str_t                   identity;
     ngx_str_t                   outgoing_application_sid;
     ngx_str_t                   push_credential_sid;
@@ -81,8 +96,8 @@ ngx_int_t ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
 ngx_int_t ngx_http_twanon_signature_params(ngx_pool_t *pool,
     ngx_array_t *pairs, ngx_str_t *out);
 ngx_int_t ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
-    ngx_str_t *params, ngx_str_t *tokens, ngx_uint_t ntokens,
-    ngx_str_t *signature);
+    ngx_str_t *params, ngx_str_t *tokens, ngx_http_twanon_hmac_t *macs,
+    ngx_uint_t ntokens, ngx_str_t *signature);
 
 ngx_int_t ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
@@ -99,8 +114,10 @@ ngx_int_t ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
 ngx_int_t ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
     const char **reason);
 
-ngx_int_t ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_str_t *key,
-    ngx_str_t *data, ngx_str_t *out);
+ngx_int_t ngx_http_twanon_hmac(ngx_http_twanon_hmac_t *h, ngx_str_t *key,
+    u_char *data, size_t len, u_char *md, size_t *md_len);
+ngx_int_t ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_http_twanon_hmac_t *h,
+    ngx_str_t *key, ngx_str_t *data, ngx_str_t *out);
 
 ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
 ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,

@@ -569,6 +569,17 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->fallback_clients = NGX_CONF_UNSET_PTR;
     conf->hash_key = NGX_CONF_UNSET_PTR;
 
+    /* each location keeps its own keyed HMAC contexts, made on first use */
+
+    conf->secret_mac.pool = cf->pool;
+    conf->secret_mac.digest = "SHA256";
+    conf->auth_macs[0].pool = cf->pool;
+    conf->auth_macs[0].digest = "SHA1";
+    conf->auth_macs[1].pool = cf->pool;
+    conf->auth_macs[1].digest = "SHA1";
+    conf->hash_mac.pool = cf->pool;
+    conf->hash_mac.digest = "SHA256";
+
     return conf;
 }
 

@@ -15,6 +15,8 @@
 #include "ngx_http_twanon_lib.h"
 
 
+#define NGX_HTTP_TWANON_VERSION           "0.1.0"
+
 #define NGX_HTTP_TWANON_TOKEN_BODY_MAX    4096
 #define NGX_HTTP_TWANON_WEBHOOK_BODY_MAX  65536
 #define NGX_HTTP_TWANON_WEBHOOK_ARGS_MAX  256
@@ -70,6 +72,10 @@ typedef struct {
     ngx_str_t                   fallback;        /* rendered TwiML */
     ngx_array_t                *fallback_clients;
     ngx_http_complex_value_t   *hash_key;
+
+    ngx_http_twanon_hmac_t      secret_mac;
+    ngx_http_twanon_hmac_t      auth_macs[2];    /* for auth_tokens */
+    ngx_http_twanon_hmac_t      hash_mac;
 
     /* where the handlers were set; file.data is NULL where they were not */
     ngx_http_twanon_where_t     token;

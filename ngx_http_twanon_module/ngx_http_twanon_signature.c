@@ -8,7 +8,8 @@
 #include <ngx_core.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include "ngx_http_twanon_lib.h"
 
@@ -21,6 +22,7 @@ static ngx_int_t ngx_http_twanon_pair_cmp(const void *one, const void *two);
 static ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *variants);
+static void ngx_http_twanon_hmac_cleanup(void *data);
 
 
 /*
@@ -95,15 +97,15 @@ ngx_http_twanon_signature_params(ngx_pool_t *pool, ngx_array_t *pairs,
 
 ngx_int_t
 ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
-    ngx_str_t *params, ngx_str_t *tokens, ngx_uint_t ntokens,
-    ngx_str_t *signature)
+    ngx_str_t *params, ngx_str_t *tokens, ngx_http_twanon_hmac_t *macs,
+    ngx_uint_t ntokens, ngx_str_t *signature)
 {
-    u_char        *p;
-    ngx_int_t      rc;
-    ngx_str_t      variants[2], data, md, b64;
-    ngx_uint_t     i, k, n;
-    unsigned int   md_len;
-    u_char         digest[EVP_MAX_MD_SIZE];
+    u_char      *p;
+    size_t       md_len;
+    ngx_int_t    rc;
+    ngx_str_t    variants[2], data, md, b64;
+    ngx_uint_t   i, k, n;
+    u_char       digest[EVP_MAX_MD_SIZE];
     u_char         expected[NGX_HTTP_TWANON_SIGNATURE_LEN];
 
     if (signature->len != NGX_HTTP_TWANON_SIGNATURE_LEN) {
@@ -134,9 +136,9 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
 
         for (k = 0; k < ntokens; k++) {
 
-            if (HMAC(EVP_sha1(), tokens[k].data, tokens[k].len,
-                     data.data, data.len, digest, &md_len)
-                == NULL)
+            if (ngx_http_twanon_hmac(&macs[k], &tokens[k], data.data,
+                                     data.len, digest, &md_len)
+                != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -314,36 +316,130 @@ ngx_http_twanon_url_variants(ngx_pool_t *pool, ngx_str_t *url,
         return NGX_OK;
     }
 
-    variants[1] = *url;
+    /* the URL itself first: the variant Twilio usually signs */
+
+    variants[0] = *url;
 
     len = url->len + standard.len;
 
-    variants[0].data = ngx_pnalloc(pool, len);
-    if (variants[0].data == NULL) {
+    variants[1].data = ngx_pnalloc(pool, len);
+    if (variants[1].data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(variants[0].data, url->data, end - url->data);
+    p = ngx_cpymem(variants[1].data, url->data, end - url->data);
     p = ngx_cpymem(p, standard.data, standard.len);
     ngx_memcpy(p, end, last - end);
-    variants[0].len = len;
+    variants[1].len = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * HMAC of "data" under "key": OpenSSL 3's one-shot HMAC() fetches the
+ * algorithm and builds a context on every call, which costs more than
+ * hashing a webhook; a kept context is only reset (EVP_MAC_init() without
+ * a key reuses the key it holds).
+ */
+
+ngx_int_t
+ngx_http_twanon_hmac(ngx_http_twanon_hmac_t *h, ngx_str_t *key, u_char *data,
+    size_t len, u_char *md, size_t *md_len)
+{
+    EVP_MAC             *mac;
+    OSSL_PARAM           params[2];
+    ngx_pool_cleanup_t  *cln;
+
+    if (h->ctx == NULL) {
+        cln = ngx_pool_cleanup_add(h->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+        if (mac == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->ctx = EVP_MAC_CTX_new(mac);
+        EVP_MAC_free(mac);
+
+        if (h->ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_twanon_hmac_cleanup;
+        cln->data = h;
+    }
+
+    if (h->key.data != NULL
+        && h->key.len == key->len
+        && ngx_memcmp(h->key.data, key->data, key->len) == 0)
+    {
+        if (!EVP_MAC_init(h->ctx, NULL, 0, NULL)) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        OPENSSL_clear_free(h->key.data, h->key.len);
+        ngx_str_null(&h->key);
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *) h->digest, 0);
+        params[1] = OSSL_PARAM_construct_end();
+
+        /* a NULL key would mean "the key you hold" to EVP_MAC_init() */
+
+        if (!EVP_MAC_init(h->ctx, key->data ? key->data : (u_char *) "",
+                          key->len, params))
+        {
+            return NGX_ERROR;
+        }
+
+        h->key.data = OPENSSL_malloc(key->len ? key->len : 1);
+        if (h->key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(h->key.data, key->data, key->len);
+        h->key.len = key->len;
+    }
+
+    if (!EVP_MAC_update(h->ctx, data, len)
+        || !EVP_MAC_final(h->ctx, md, md_len, EVP_MAX_MD_SIZE))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twanon_hmac_cleanup(void *data)
+{
+    ngx_http_twanon_hmac_t  *h = data;
+
+    EVP_MAC_CTX_free(h->ctx);
+    OPENSSL_clear_free(h->key.data, h->key.len);
+
+    h->ctx = NULL;
+    ngx_str_null(&h->key);
 }
 
 
 /* hex HMAC-SHA256: stable for a key, not reversible without it */
 
 ngx_int_t
-ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *data,
-    ngx_str_t *out)
+ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_http_twanon_hmac_t *h,
+    ngx_str_t *key, ngx_str_t *data, ngx_str_t *out)
 {
-    unsigned int  md_len;
-    u_char        md[EVP_MAX_MD_SIZE];
+    size_t  md_len;
+    u_char  md[EVP_MAX_MD_SIZE];
 
-    if (HMAC(EVP_sha256(), key->data, key->len, data->data, data->len,
-             md, &md_len)
-        == NULL)
+    if (ngx_http_twanon_hmac(h, key, data->data, data->len, md, &md_len)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }

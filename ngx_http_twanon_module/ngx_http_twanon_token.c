@@ -191,6 +191,7 @@ ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
                                 "the identity is missing or not allowed");
     }
 
+    grant.mac = &tlcf->secret_mac;
     grant.outgoing_application_sid = tlcf->outgoing_application_sid;
     grant.push_credential_sid = tlcf->push_credential_sid;
     grant.incoming = tlcf->token_incoming;

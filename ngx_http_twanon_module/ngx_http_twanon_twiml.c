@@ -12,114 +12,164 @@
 #include "ngx_http_twanon_lib.h"
 
 
-static xmlDocPtr ngx_http_twanon_twiml_doc(ngx_pool_t *pool,
-    xmlNodePtr *root);
-static u_char *ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *s);
-static ngx_int_t ngx_http_twanon_twiml_dump(ngx_pool_t *pool, xmlDocPtr doc,
+/*
+ * The TwiML the module writes is small and always has the same shape, so
+ * it is written straight into the request's pool: one pass measures, the
+ * next writes.  libxml2 checks user-given documents (twiml_check() below)
+ * and, in t/fuzz/fuzz_twiml.c, parses everything written here back.
+ */
+
+typedef struct {
+    u_char     *pos;                /* NULL: measuring */
+    size_t      len;
+} ngx_http_twanon_xml_t;
+
+
+#define NGX_HTTP_TWANON_XML_DECL                                              \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+#define ngx_http_twanon_xml_literal(x, s)                                     \
+    ngx_http_twanon_xml_raw(x, (u_char *) s, sizeof(s) - 1)
+
+
+static void ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
+    ngx_http_twanon_dial_t *dial, ngx_str_t *s);
+static void ngx_http_twanon_twiml_say_write(ngx_http_twanon_xml_t *x,
+    ngx_str_t *language, ngx_str_t *voice, ngx_str_t *s);
+static ngx_int_t ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
+static void ngx_http_twanon_xml_raw(ngx_http_twanon_xml_t *x, u_char *s,
+    size_t len);
+static void ngx_http_twanon_xml_number(ngx_http_twanon_xml_t *x,
+    ngx_uint_t n);
+static void ngx_http_twanon_xml_attr(ngx_http_twanon_xml_t *x, char *name,
+    ngx_str_t *value);
+static void ngx_http_twanon_xml_escape(ngx_http_twanon_xml_t *x,
+    ngx_str_t *s, ngx_uint_t attr);
 static void ngx_http_twanon_xml_cleanup(void *data);
 
 
 /*
  * <Response><Dial ...><Client><Identity/><Parameter/>...</Client>...
  * </Dial></Response>: one <Client> per identity, each carrying the same
- * parameters.  Every string goes through ngx_http_twanon_xml_string(),
- * and libxml2 escapes what XML needs escaped.
+ * parameters.
  */
 
 ngx_int_t
 ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     ngx_str_t *out)
 {
-    u_char                  *s, buf[NGX_INT_T_LEN + 1];
-    xmlDocPtr                doc;
-    xmlNodePtr               root, node, client, param;
-    ngx_str_t               *id;
+    ngx_str_t               *s, *id;
     ngx_uint_t               i, k;
+    ngx_http_twanon_xml_t    x;
     ngx_http_twanon_pair_t  *p;
 
-    doc = ngx_http_twanon_twiml_doc(pool, &root);
-    if (doc == NULL) {
+    /* callerId, action, the identities, each parameter's name and value */
+
+    s = ngx_palloc(pool, (2 + dial->identities->nelts
+                          + 2 * dial->params->nelts) * sizeof(ngx_str_t));
+    if (s == NULL) {
         return NGX_ERROR;
     }
 
-    node = xmlNewChild(root, NULL, BAD_CAST "Dial", NULL);
-    if (node == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (xmlNewProp(node, BAD_CAST "answerOnBridge",
-                   BAD_CAST (dial->answer_on_bridge ? "true" : "false"))
-        == NULL)
+    if (ngx_http_twanon_xml_string(pool, &dial->caller_id, &s[0]) != NGX_OK
+        || ngx_http_twanon_xml_string(pool, &dial->action, &s[1]) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    *ngx_sprintf(buf, "%ui", dial->time_limit) = '\0';
-
-    if (xmlNewProp(node, BAD_CAST "timeLimit", buf) == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_sprintf(buf, "%ui", dial->timeout) = '\0';
-
-    if (xmlNewProp(node, BAD_CAST "timeout", buf) == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (dial->caller_id.len) {
-        s = ngx_http_twanon_xml_string(pool, &dial->caller_id);
-        if (s == NULL || xmlNewProp(node, BAD_CAST "callerId", s) == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (dial->action.len) {
-        s = ngx_http_twanon_xml_string(pool, &dial->action);
-        if (s == NULL || xmlNewProp(node, BAD_CAST "action", s) == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
+    k = 2;
     id = dial->identities->elts;
 
     for (i = 0; i < dial->identities->nelts; i++) {
-
-        client = xmlNewChild(node, NULL, BAD_CAST "Client", NULL);
-        if (client == NULL) {
+        if (ngx_http_twanon_xml_string(pool, &id[i], &s[k++]) != NGX_OK) {
             return NGX_ERROR;
-        }
-
-        s = ngx_http_twanon_xml_string(pool, &id[i]);
-        if (s == NULL
-            || xmlNewTextChild(client, NULL, BAD_CAST "Identity", s) == NULL)
-        {
-            return NGX_ERROR;
-        }
-
-        p = dial->params->elts;
-
-        for (k = 0; k < dial->params->nelts; k++) {
-
-            param = xmlNewChild(client, NULL, BAD_CAST "Parameter", NULL);
-            if (param == NULL) {
-                return NGX_ERROR;
-            }
-
-            s = ngx_http_twanon_xml_string(pool, &p[k].key);
-            if (s == NULL || xmlNewProp(param, BAD_CAST "name", s) == NULL) {
-                return NGX_ERROR;
-            }
-
-            s = ngx_http_twanon_xml_string(pool, &p[k].value);
-            if (s == NULL || xmlNewProp(param, BAD_CAST "value", s) == NULL)
-            {
-                return NGX_ERROR;
-            }
         }
     }
 
-    return ngx_http_twanon_twiml_dump(pool, doc, out);
+    p = dial->params->elts;
+
+    for (i = 0; i < dial->params->nelts; i++) {
+        if (ngx_http_twanon_xml_string(pool, &p[i].key, &s[k++]) != NGX_OK
+            || ngx_http_twanon_xml_string(pool, &p[i].value, &s[k++])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    x.pos = NULL;
+    x.len = 0;
+
+    ngx_http_twanon_twiml_dial_write(&x, dial, s);
+
+    out->data = ngx_pnalloc(pool, x.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    x.pos = out->data;
+    x.len = 0;
+
+    ngx_http_twanon_twiml_dial_write(&x, dial, s);
+
+    out->len = x.len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
+    ngx_http_twanon_dial_t *dial, ngx_str_t *s)
+{
+    ngx_str_t   *id, *param;
+    ngx_uint_t   i, k;
+
+    ngx_http_twanon_xml_literal(x, NGX_HTTP_TWANON_XML_DECL
+                                   "<Response><Dial answerOnBridge=\"");
+
+    if (dial->answer_on_bridge) {
+        ngx_http_twanon_xml_literal(x, "true");
+
+    } else {
+        ngx_http_twanon_xml_literal(x, "false");
+    }
+
+    ngx_http_twanon_xml_literal(x, "\" timeLimit=\"");
+    ngx_http_twanon_xml_number(x, dial->time_limit);
+    ngx_http_twanon_xml_literal(x, "\" timeout=\"");
+    ngx_http_twanon_xml_number(x, dial->timeout);
+    ngx_http_twanon_xml_literal(x, "\"");
+
+    if (dial->caller_id.len) {
+        ngx_http_twanon_xml_attr(x, " callerId=\"", &s[0]);
+    }
+
+    if (dial->action.len) {
+        ngx_http_twanon_xml_attr(x, " action=\"", &s[1]);
+    }
+
+    ngx_http_twanon_xml_literal(x, ">");
+
+    id = &s[2];
+    param = &s[2 + dial->identities->nelts];
+
+    for (i = 0; i < dial->identities->nelts; i++) {
+        ngx_http_twanon_xml_literal(x, "<Client><Identity>");
+        ngx_http_twanon_xml_escape(x, &id[i], 0);
+        ngx_http_twanon_xml_literal(x, "</Identity>");
+
+        for (k = 0; k < 2 * dial->params->nelts; k += 2) {
+            ngx_http_twanon_xml_attr(x, "<Parameter name=\"", &param[k]);
+            ngx_http_twanon_xml_attr(x, " value=\"", &param[k + 1]);
+            ngx_http_twanon_xml_literal(x, "/>");
+        }
+
+        ngx_http_twanon_xml_literal(x, "</Client>");
+    }
+
+    ngx_http_twanon_xml_literal(x, "</Dial></Response>\n");
 }
 
 
@@ -129,40 +179,57 @@ ngx_int_t
 ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
     ngx_str_t *voice, ngx_str_t *text, ngx_str_t *out)
 {
-    u_char      *s;
-    xmlDocPtr    doc;
-    xmlNodePtr   root, node;
+    ngx_str_t               s[3];
+    ngx_http_twanon_xml_t   x;
 
-    doc = ngx_http_twanon_twiml_doc(pool, &root);
-    if (doc == NULL) {
+    if (ngx_http_twanon_xml_string(pool, language, &s[0]) != NGX_OK
+        || ngx_http_twanon_xml_string(pool, voice, &s[1]) != NGX_OK
+        || ngx_http_twanon_xml_string(pool, text, &s[2]) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    s = ngx_http_twanon_xml_string(pool, text);
-    if (s == NULL) {
+    x.pos = NULL;
+    x.len = 0;
+
+    ngx_http_twanon_twiml_say_write(&x, language, voice, s);
+
+    out->data = ngx_pnalloc(pool, x.len);
+    if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    node = xmlNewTextChild(root, NULL, BAD_CAST "Say", s);
-    if (node == NULL) {
-        return NGX_ERROR;
-    }
+    x.pos = out->data;
+    x.len = 0;
+
+    ngx_http_twanon_twiml_say_write(&x, language, voice, s);
+
+    out->len = x.len;
+
+    return NGX_OK;
+}
+
+
+/* an attribute given is written even if nothing of it is left for XML */
+
+static void
+ngx_http_twanon_twiml_say_write(ngx_http_twanon_xml_t *x,
+    ngx_str_t *language, ngx_str_t *voice, ngx_str_t *s)
+{
+    ngx_http_twanon_xml_literal(x, NGX_HTTP_TWANON_XML_DECL
+                                   "<Response><Say");
 
     if (language->len) {
-        s = ngx_http_twanon_xml_string(pool, language);
-        if (s == NULL || xmlNewProp(node, BAD_CAST "language", s) == NULL) {
-            return NGX_ERROR;
-        }
+        ngx_http_twanon_xml_attr(x, " language=\"", &s[0]);
     }
 
     if (voice->len) {
-        s = ngx_http_twanon_xml_string(pool, voice);
-        if (s == NULL || xmlNewProp(node, BAD_CAST "voice", s) == NULL) {
-            return NGX_ERROR;
-        }
+        ngx_http_twanon_xml_attr(x, " voice=\"", &s[1]);
     }
 
-    return ngx_http_twanon_twiml_dump(pool, doc, out);
+    ngx_http_twanon_xml_literal(x, ">");
+    ngx_http_twanon_xml_escape(x, &s[2], 0);
+    ngx_http_twanon_xml_literal(x, "</Say></Response>\n");
 }
 
 
@@ -213,85 +280,44 @@ ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
 }
 
 
-static xmlDocPtr
-ngx_http_twanon_twiml_doc(ngx_pool_t *pool, xmlNodePtr *root)
-{
-    xmlDocPtr            doc;
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    doc = xmlNewDoc(BAD_CAST "1.0");
-    if (doc == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_twanon_xml_cleanup;
-    cln->data = doc;
-
-    *root = xmlNewDocNode(doc, NULL, BAD_CAST "Response", NULL);
-    if (*root == NULL) {
-        return NULL;
-    }
-
-    xmlDocSetRootElement(doc, *root);
-
-    return doc;
-}
-
-
-static ngx_int_t
-ngx_http_twanon_twiml_dump(ngx_pool_t *pool, xmlDocPtr doc, ngx_str_t *out)
-{
-    int       size;
-    xmlChar  *mem;
-
-    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
-
-    if (mem == NULL || size <= 0) {
-        return NGX_ERROR;
-    }
-
-    out->data = ngx_pnalloc(pool, size);
-    if (out->data == NULL) {
-        xmlFree(mem);
-        return NGX_ERROR;
-    }
-
-    out->len = size;
-    ngx_memcpy(out->data, mem, size);
-    xmlFree(mem);
-
-    return NGX_OK;
-}
-
-
 /*
- * A NUL-terminated copy for libxml2 that holds only what XML 1.0 allows:
- * #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
- * Invalid UTF-8 becomes U+FFFD, forbidden characters are dropped.
+ * What XML 1.0 can carry of a string: #x9 | #xA | #xD | [#x20-#xD7FF] |
+ * [#xE000-#xFFFD] | [#x10000-#x10FFFF].  Invalid UTF-8 becomes U+FFFD,
+ * other characters are dropped; printable ASCII is used as it is.
  */
 
-static u_char *
-ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *s)
+static ngx_int_t
+ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
 {
-    u_char     *p, *last, *start, *dst, *out;
+    u_char     *p, *last, *start, *dst;
     uint32_t    cp;
     ngx_str_t   text;
 
-    if (ngx_http_twanon_utf8_fix(pool, s, &text) != NGX_OK) {
-        return NULL;
+    p = in->data;
+    last = in->data + in->len;
+
+    while (p < last
+           && ((*p >= 0x20 && *p < 0x7f)
+               || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
     }
 
-    out = ngx_pnalloc(pool, text.len + 1);
-    if (out == NULL) {
-        return NULL;
+    if (p == last) {
+        *out = *in;
+        return NGX_OK;
     }
 
-    dst = out;
+    if (ngx_http_twanon_utf8_fix(pool, in, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, text.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = out->data;
     p = text.data;
     last = text.data + text.len;
 
@@ -313,9 +339,119 @@ ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *s)
         dst = ngx_cpymem(dst, start, p - start);
     }
 
-    *dst = '\0';
+    out->len = dst - out->data;
 
-    return out;
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twanon_xml_raw(ngx_http_twanon_xml_t *x, u_char *s, size_t len)
+{
+    if (x->pos) {
+        x->pos = ngx_cpymem(x->pos, s, len);
+    }
+
+    x->len += len;
+}
+
+
+static void
+ngx_http_twanon_xml_number(ngx_http_twanon_xml_t *x, ngx_uint_t n)
+{
+    u_char  buf[NGX_INT_T_LEN];
+
+    ngx_http_twanon_xml_raw(x, buf, ngx_sprintf(buf, "%ui", n) - buf);
+}
+
+
+/* name is written as given: ' name="' */
+
+static void
+ngx_http_twanon_xml_attr(ngx_http_twanon_xml_t *x, char *name,
+    ngx_str_t *value)
+{
+    ngx_http_twanon_xml_raw(x, (u_char *) name, ngx_strlen(name));
+    ngx_http_twanon_xml_escape(x, value, 1);
+    ngx_http_twanon_xml_literal(x, "\"");
+}
+
+
+/*
+ * Escapes as libxml2 does: markup characters always; in attribute
+ * values also the quote, and tab, LF and CR as character references,
+ * which attribute-value normalization would otherwise turn into spaces.
+ */
+
+static void
+ngx_http_twanon_xml_escape(ngx_http_twanon_xml_t *x, ngx_str_t *s,
+    ngx_uint_t attr)
+{
+    u_char  *p, *last, *plain;
+
+    p = s->data;
+    last = s->data + s->len;
+    plain = p;
+
+    for ( /* void */ ; p < last; p++) {
+
+        switch (*p) {
+
+        case '<':
+        case '>':
+        case '&':
+        case '\r':
+            break;
+
+        case '"':
+        case '\t':
+        case '\n':
+            if (attr) {
+                break;
+            }
+
+            continue;
+
+        default:
+            continue;
+        }
+
+        ngx_http_twanon_xml_raw(x, plain, p - plain);
+        plain = p + 1;
+
+        switch (*p) {
+
+        case '<':
+            ngx_http_twanon_xml_literal(x, "&lt;");
+            break;
+
+        case '>':
+            ngx_http_twanon_xml_literal(x, "&gt;");
+            break;
+
+        case '&':
+            ngx_http_twanon_xml_literal(x, "&amp;");
+            break;
+
+        case '"':
+            ngx_http_twanon_xml_literal(x, "&quot;");
+            break;
+
+        case '\t':
+            ngx_http_twanon_xml_literal(x, "&#9;");
+            break;
+
+        case '\n':
+            ngx_http_twanon_xml_literal(x, "&#10;");
+            break;
+
+        default: /* '\r' */
+            ngx_http_twanon_xml_literal(x, "&#13;");
+            break;
+        }
+    }
+
+    ngx_http_twanon_xml_raw(x, plain, p - plain);
 }
 
 

@@ -183,6 +183,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 
+/* kept across inputs, as across requests: see fuzz_signature.c */
+
+static ngx_http_twanon_hmac_t  secret_mac;
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -261,6 +266,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     rc = ngx_http_twanon_jwt_header(pool, &region, &header);
     twanon_fuzz_assert(rc == NGX_OK);
+
+    secret_mac.pool = twanon_fuzz_conf_pool;
+    secret_mac.digest = "SHA256";
+    grant.mac = &secret_mac;
 
     rc = ngx_http_twanon_jwt_sign(pool, &header, &grant, &token);
     twanon_fuzz_assert(rc == NGX_OK);

@@ -209,6 +209,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 
+/*
+ * The HMAC contexts live across inputs, as they do across requests, so
+ * that both a key seen before (reset) and a new key (rekey) are checked
+ * against the one-shot HMAC() below.
+ */
+
+static ngx_http_twanon_hmac_t  macs[3], hash_mac;
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -456,7 +465,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    rc = ngx_http_twanon_signature_check(pool, &url, &params, tokens,
+    for (i = 0; i < 3; i++) {
+        macs[i].pool = twanon_fuzz_conf_pool;
+        macs[i].digest = "SHA1";
+    }
+
+    rc = ngx_http_twanon_signature_check(pool, &url, &params, tokens, macs,
                                          ntokens, &signature);
 
     twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
@@ -471,7 +485,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* $twanon_caller_hash: hex HMAC-SHA256, here of the URL */
 
-    rc = ngx_http_twanon_hmac_hex(pool, &tokens[0], &url, &hex);
+    hash_mac.pool = twanon_fuzz_conf_pool;
+    hash_mac.digest = "SHA256";
+
+    rc = ngx_http_twanon_hmac_hex(pool, &hash_mac, &tokens[0], &url, &hex);
     twanon_fuzz_assert(rc == NGX_OK);
 
     twanon_fuzz_assert(HMAC(EVP_sha256(), tokens[0].data, (int) tokens[0].len,
