@@ -2,6 +2,7 @@
 #
 #   make          build build/ngx_http_twanon_module.so
 #   make test     install what is missing, build, run the whole suite
+#   make bench    the handlers against nginx's own ceiling (t/bench/)
 #
 # NGINX_SRC may name another nginx source tree (configured with the same
 # flags as the nginx that loads the module); NGINX names the binary the
@@ -28,7 +29,7 @@ CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
 .PHONY: all build deps npm-deps nginx-source console demo call fuzz \
-        test-valgrind test-asan test clean
+        test-valgrind test-asan test bench bench-deps clean
 
 all: build
 
@@ -149,6 +150,26 @@ test-valgrind: build npm-deps
 test-asan: nginx-source npm-deps
 	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
 	    NGINX_ORIG=$(NGINX_ORIG) asan
+
+# wrk and callgrind against Debian's nginx, about 3 minutes on 2 cores;
+# BENCH_DURATION, BENCH_ROUNDS, BENCH_CONNECTIONS: see t/bench/bench.pl
+
+bench: build bench-deps
+	TOP=$(CURDIR) NGINX=$(NGINX) MODULE=$(MODULE) BENCH_TMP=$(BUILD) \
+	    perl t/bench/bench.pl
+
+bench-deps: | deps
+	@missing=""; \
+	for p in wrk valgrind util-linux; do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	        --no-install-recommends $$missing; \
+	fi
 
 test: build npm-deps
 	cd t && TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_MODULE=$(MODULE) \

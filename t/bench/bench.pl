@@ -1,0 +1,776 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# make bench: the module's handlers against nginx's own ceiling, in one
+# run on one machine (docs/performance.md explains the method).
+#
+#   1. /token         against  return 200 of a body of the same size
+#   2. /incoming      against  a plain proxy_pass of the same POST to the
+#                              same resolver, which returns the same bytes
+#   3. /incoming with the resolver down (the fallback)
+#                     against  return 200 of the same TwiML
+#
+# Throughput and latency come from wrk, A B A B, one nginx worker with the
+# access log off; instructions per request from valgrind --tool=callgrind
+# (the difference between two runs of W and W + N requests); the worker's
+# resident memory before and after 100,000 requests.  The exit code is 1
+# when a target is missed or a run saw an error.
+#
+# Environment: NGINX, MODULE, WRK, BENCH_DURATION (s per side and round),
+# BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_CALLGRIND (requests counted),
+# BENCH_RSS_REQUESTS, BENCH_KEEP (keep the temporary prefix).
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Digest::SHA qw/ hmac_sha1 /;
+use File::Path qw/ make_path remove_tree /;
+use File::Temp qw/ tempdir /;
+use IO::Socket::INET;
+use MIME::Base64 qw/ encode_base64 /;
+use POSIX qw/ WNOHANG /;
+use Time::HiRes qw/ sleep time /;
+
+$| = 1;
+
+# nginx reads an NGINX environment variable as inherited sockets
+my $NGINX = delete $ENV{NGINX} || '/usr/sbin/nginx';
+my $MODULE = $ENV{MODULE} or die "MODULE is not set\n";
+my $WRK = $ENV{WRK} || 'wrk';
+my $DURATION = $ENV{BENCH_DURATION} || 5;
+my $ROUNDS = $ENV{BENCH_ROUNDS} || 3;
+my $CONNS = $ENV{BENCH_CONNECTIONS} || 32;
+my $CG_REQUESTS = $ENV{BENCH_CALLGRIND} || 1000;
+my $CG_WARMUP = 200;
+my $RSS_REQUESTS = $ENV{BENCH_RSS_REQUESTS} || 100000;
+
+my %TARGET = (token => 0.85, incoming => 0.80, fallback => 0.85);
+my $RSS_LIMIT_KB = 1024;
+
+my $started = time();
+
+my $top = $ENV{BENCH_TMP} || '/tmp';
+my $dir = tempdir('twanon-bench-XXXXXX', DIR => $top,
+	CLEANUP => !$ENV{BENCH_KEEP});
+chmod 0755, $dir;
+
+my @failures;
+my @started;
+
+END {
+	stop_nginx($_) for grep { kill 0, $_ } @started;
+}
+
+###############################################################################
+
+# the webhook: what Twilio posts for an inbound call, with its signature
+
+my $AUTH_TOKEN = 'bench-auth-token-0123456789abcdef';
+my $WEBHOOK_URL = 'https://bench.twanon.invalid/incoming';
+
+my @params = (
+	[ AccountSid => 'AC' . '0' x 32 ],
+	[ ApiVersion => '2010-04-01' ],
+	[ CallSid => 'CA' . '1' x 32 ],
+	[ CallStatus => 'ringing' ],
+	[ Called => '+15557654321' ],
+	[ CalledCity => 'SAN FRANCISCO' ],
+	[ CalledCountry => 'US' ],
+	[ CalledState => 'CA' ],
+	[ CalledZip => '94105' ],
+	[ Caller => '+15551234567' ],
+	[ CallerCity => 'OAKLAND' ],
+	[ CallerCountry => 'US' ],
+	[ CallerState => 'CA' ],
+	[ CallerZip => '94612' ],
+	[ Direction => 'inbound' ],
+	[ From => '+15551234567' ],
+	[ FromCity => 'OAKLAND' ],
+	[ FromCountry => 'US' ],
+	[ FromState => 'CA' ],
+	[ FromZip => '94612' ],
+	[ To => '+15557654321' ],
+	[ ToCity => 'SAN FRANCISCO' ],
+	[ ToCountry => 'US' ],
+	[ ToState => 'CA' ],
+	[ ToZip => '94105' ],
+);
+
+sub form_escape {
+	my ($s) = @_;
+	$s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord($1))/ge;
+	return $s;
+}
+
+my $BODY = join('&', map { "$_->[0]=" . form_escape($_->[1]) } @params);
+
+my $SIGNATURE = encode_base64(hmac_sha1($WEBHOOK_URL
+	. join('', map { $_->[0] . $_->[1] }
+		sort { $a->[0] cmp $b->[0] } @params), $AUTH_TOKEN), '');
+
+my $RESOLVER_REPLY =
+	'{"appId":"operator1","customerName":"Hanako Yamada",'
+	. '"customerId":"C-1001"}';
+
+# the six sides: what wrk requests and what a correct reply looks like
+
+my %side = (
+	token => { uri => '/token', check => qr/^\{"identity":"operator1","token":"eyJ/ },
+	static_token => { uri => '/static/token' },
+	incoming => { uri => '/incoming', post => 1,
+		check => qr!<Client><Identity>operator1</Identity>! },
+	proxy => { uri => '/proxy', post => 1,
+		check => qr/^\Q$RESOLVER_REPLY\E$/ },
+	fallback => { uri => '/incoming-down', post => 1,
+		check => qr!<Say[ >]! },
+	static_fallback => { uri => '/static/fallback', post => 1 },
+);
+
+my @pairs = (
+	[ token => 'token', 'static_token', '/token vs return 200' ],
+	[ incoming => 'incoming', 'proxy', '/incoming vs proxy_pass' ],
+	[ fallback => 'fallback', 'static_fallback',
+		'fallback vs return 200' ],
+);
+
+###############################################################################
+
+# CPUs: nginx's worker on one, wrk and the resolver on another
+
+my $ncpu = () = `cat /proc/cpuinfo` =~ /^processor\s*:/mg;
+my $pin = $ncpu >= 2 && system('command -v taskset >/dev/null') == 0;
+my ($cpu_model) = `cat /proc/cpuinfo` =~ /^model name\s*:\s*(.*)$/m;
+$cpu_model ||= 'unknown CPU';
+
+my $port = free_port();
+my $rport = free_port($port);
+my $dead = free_port($port, $rport);
+my $dead2 = free_port($port, $rport, $dead);
+
+my $ngx_version = `$NGINX -v 2>&1`;
+$ngx_version =~ s/^nginx version: //; chomp $ngx_version;
+
+my ($mod_version) = read_file("$ENV{TOP}/ngx_http_twanon_module/"
+	. 'ngx_http_twanon_module.h') =~ /NGX_HTTP_TWANON_VERSION\s+"([^"]+)"/
+	if $ENV{TOP};
+$mod_version ||= 'unknown';
+my $git = `git -C '$ENV{TOP}' describe --always --dirty 2>/dev/null` || '';
+chomp $git;
+
+printf "twanon benchmark: %s, twanon %s%s\n", $ngx_version, $mod_version,
+	$git ? " ($git)" : '';
+printf "%s, %d CPUs%s; wrk 1 thread, %d connections, %d x %d s per side;"
+	. " access_log off, error_log crit\n",
+	$cpu_model, $ncpu,
+	$pin ? '; nginx on CPU 1, wrk and resolver on CPU 0' : '',
+	$CONNS, $ROUNDS, $DURATION;
+
+###############################################################################
+
+# the resolver: another nginx, returning one customer for any POST
+
+write_file("$dir/resolver.conf", <<"EOF");
+worker_processes  1;
+@{[ $pin ? 'worker_cpu_affinity  01;' : '' ]}
+pid        $dir/resolver.pid;
+error_log  $dir/resolver.log error;
+events {
+    worker_connections  1024;
+}
+http {
+    access_log  off;
+    keepalive_requests  1000000;
+    client_body_temp_path  $dir/tmp/rbody;
+    server {
+        listen  127.0.0.1:$rport;
+        location = /resolve {
+            default_type  application/json;
+            return  200 '$RESOLVER_REPLY';
+        }
+    }
+}
+EOF
+
+make_path("$dir/tmp");
+chmod 0755, "$dir/tmp";
+
+my $resolver = start_nginx('resolver.conf');
+
+# phase 1: the module's replies, to size the static sides to them
+
+write_conf(undef);
+my $master = start_nginx('nginx.conf');
+
+my %reply;
+
+for my $name (qw/ token incoming proxy fallback /) {
+	my $c = client();
+	my $r = request($c, $side{$name});
+	die "$side{$name}{uri}: status $r->{status}\n$r->{body}\n"
+		unless $r->{status} == 200;
+	die "$side{$name}{uri}: unexpected reply\n$r->{body}\n"
+		unless $r->{body} =~ $side{$name}{check};
+	$reply{$name} = $r;
+}
+
+stop_nginx($master);
+
+# phase 2: the same bytes and headers from return 200
+
+write_conf(\%reply);
+$master = start_nginx('nginx.conf');
+
+for my $pair ([ static_token => 'token' ],
+	[ static_fallback => 'fallback' ])
+{
+	my ($static, $module) = @$pair;
+	my $r = request(client(), $side{$static});
+	die "$side{$static}{uri}: status $r->{status}\n"
+		unless $r->{status} == 200;
+	die "$side{$static}{uri}: not the size of $side{$module}{uri}\n"
+		unless length($r->{body}) == length($reply{$module}{body});
+	$side{$static}{check} = qr/^\Q$r->{body}\E$/;
+}
+
+my $worker = worker_of($master);
+
+###############################################################################
+
+# throughput and latency: a warm-up second each, then A B A B
+
+for my $name (map { @$_[1, 2] } @pairs) {
+	wrk($name, 1);
+}
+
+my %runs;
+
+for my $round (1 .. $ROUNDS) {
+	for my $pair (@pairs) {
+		for my $name (@$pair[1, 2]) {
+			push @{$runs{$name}}, wrk($name, $DURATION);
+		}
+	}
+}
+
+# The ratio of requests per second holds only while nginx is the
+# bottleneck on both sides; a client that cannot saturate the worker on
+# the cheap side understates it.  The worker's CPU time per request does
+# not depend on the client, so each pair is held to the lower of the two
+# ratios.
+
+print "\n";
+printf "%-24s %9s %8s %8s %6s %8s %7s %7s %8s\n",
+	'', 'req/s', 'p50 ms', 'p99 ms', 'CPU', 'CPU us', 'req/s', 'CPU',
+	'target';
+printf "%-24s %9s %8s %8s %6s %8s %7s %7s\n",
+	'', '', '', '', '', '/req', 'ratio', 'ratio';
+
+my %ratio;
+
+for my $pair (@pairs) {
+	my ($key, $x, $y, $title) = @$pair;
+
+	my %s;
+	for my $name ($x, $y) {
+		my @r = @{$runs{$name}};
+		$s{$name} = {
+			rps => sum(map { $_->{requests} } @r)
+				/ sum(map { $_->{seconds} } @r),
+			p50 => median(map { $_->{p50} } @r),
+			p99 => median(map { $_->{p99} } @r),
+			cpu => sum(map { $_->{cpu} } @r) / @r,
+			us => 1e6 * sum(map { $_->{cpu_seconds} } @r)
+				/ sum(map { $_->{requests} } @r),
+		};
+	}
+
+	my $rps_ratio = $s{$x}{rps} / $s{$y}{rps};
+	my $cpu_ratio = $s{$y}{us} / $s{$x}{us};
+
+	$ratio{$key} = $rps_ratio < $cpu_ratio ? $rps_ratio : $cpu_ratio;
+	my $ok = $ratio{$key} >= $TARGET{$key};
+	push @failures, sprintf('%s: %.2f, target %.2f', $title,
+		$ratio{$key}, $TARGET{$key}) unless $ok;
+
+	print "$title\n";
+	for my $name ($x, $y) {
+		my $first = $name eq $x;
+		printf "  %-22s %9.0f %8.3f %8.3f %5.0f%% %8.1f %7s %7s %8s\n",
+			$side{$name}{uri}, $s{$name}{rps}, $s{$name}{p50},
+			$s{$name}{p99}, $s{$name}{cpu}, $s{$name}{us},
+			$first ? sprintf('%.2f', $rps_ratio) : '',
+			$first ? sprintf('%.2f', $cpu_ratio) : '',
+			$first ? sprintf('>= %.2f', $TARGET{$key})
+				. ($ok ? '' : ' MISS') : '';
+	}
+}
+
+###############################################################################
+
+# resident memory of the worker before and after RSS_REQUESTS requests
+
+print "\nworker resident memory, kB\n";
+printf "  %-24s %10s %10s %10s %10s\n", '', 'before', 'after', 'growth',
+	'requests';
+
+for my $name (qw/ token incoming fallback /) {
+	my $rps = sum(map { $_->{requests} } @{$runs{$name}})
+		/ sum(map { $_->{seconds} } @{$runs{$name}});
+	my $seconds = int($RSS_REQUESTS / $rps * 1.5) + 2;
+
+	my $before = rss($worker);
+	my $run = wrk($name, $seconds);
+	my $after = rss($worker);
+	my $growth = ($after - $before) * 100000 / $run->{requests};
+
+	printf "  %-24s %10d %10d %+10d %10d%s\n", $side{$name}{uri},
+		$before, $after, $after - $before, $run->{requests},
+		$growth < $RSS_LIMIT_KB ? '' : ' MISS';
+
+	push @failures, sprintf('%s: %d requests, fewer than %d',
+		$side{$name}{uri}, $run->{requests}, $RSS_REQUESTS)
+		if $run->{requests} < $RSS_REQUESTS;
+
+	push @failures, sprintf('%s: RSS +%d kB per 100,000 requests',
+		$side{$name}{uri}, $growth) if $growth >= $RSS_LIMIT_KB;
+}
+
+stop_nginx($master);
+
+###############################################################################
+
+# instructions per request: nginx in one process under callgrind, twice
+
+print "\ninstructions per request (callgrind, nginx process only)\n";
+
+write_conf(\%reply, 1);
+
+my %ir;
+
+for my $pair (@pairs) {
+	my ($key, $x, $y, $title) = @$pair;
+	for my $name ($x, $y) {
+		my $short = callgrind($name, $CG_WARMUP);
+		my $long = callgrind($name, $CG_WARMUP + $CG_REQUESTS);
+		$ir{$name} = ($long - $short) / $CG_REQUESTS;
+	}
+	printf "  %-24s %10.0f\n  %-24s %10.0f   %.2fx\n",
+		$side{$x}{uri}, $ir{$x}, $side{$y}{uri}, $ir{$y},
+		$ir{$x} / $ir{$y};
+}
+
+stop_nginx($resolver);
+
+###############################################################################
+
+printf "\n%d s\n", time() - $started;
+
+if (@failures) {
+	print "MISSED: $_\n" for @failures;
+	exit 1;
+}
+
+print "all targets met\n";
+exit 0;
+
+###############################################################################
+
+sub write_conf {
+	my ($reply, $callgrind) = @_;
+
+	my %static;
+	for my $pair ([ static_token => 'token' ],
+		[ static_fallback => 'fallback' ])
+	{
+		my ($static, $module) = @$pair;
+		my $r = $reply && $reply->{$module};
+		my $body = $r ? $r->{body} : 'x';
+		die "a \$ or a quote in the reply to $module\n"
+			if $body =~ /[\$'\\]/;
+		my $type = $r ? $r->{headers}{'content-type'} : 'text/plain';
+		my $cc = $r && $r->{headers}{'cache-control'};
+		$static{$static} = "default_type  \"$type\";\n"
+			. ($cc ? "            add_header  Cache-Control  \"$cc\";\n"
+				: '')
+			. "            return  200 '$body';";
+	}
+
+	my $global = $callgrind
+		? "master_process  off;\ndaemon  off;"
+		: "worker_processes  1;\n" . ($pin ? 'worker_cpu_affinity  10;' : '');
+
+	write_file("$dir/nginx.conf", <<"EOF");
+load_module  $MODULE;
+
+$global
+pid        $dir/nginx.pid;
+
+# like the access log, the error log is left out of the timings: with the
+# resolver down, nginx and the module each log a line per call at "error",
+# which on this path costs more than the module's work (docs/performance.md)
+
+error_log  $dir/error.log crit;
+
+events {
+    worker_connections  1024;
+}
+
+http {
+    access_log  off;
+    keepalive_requests  1000000;
+
+    client_body_temp_path  $dir/tmp/body;
+    proxy_temp_path        $dir/tmp/proxy;
+    fastcgi_temp_path      $dir/tmp/fastcgi;
+    uwsgi_temp_path        $dir/tmp/uwsgi;
+    scgi_temp_path         $dir/tmp/scgi;
+
+    upstream resolver {
+        server  127.0.0.1:$rport;
+        keepalive  32;
+    }
+
+    # nothing listens there: a refused server is not tried again for
+    # fail_timeout (nginx's defaults), and with both down nginx answers
+    # "no live upstreams" at once, as a resolver group in production does
+
+    upstream resolver_down {
+        server  127.0.0.1:$dead;
+        server  127.0.0.1:$dead2;
+    }
+
+    server {
+        listen  127.0.0.1:$port;
+
+        twanon_account_sid  AC00000000000000000000000000000000;
+        twanon_api_key      SK00000000000000000000000000000000;
+        twanon_api_secret   bench-api-secret-0123456789abcdef;
+
+        twanon_auth_token   $AUTH_TOKEN;
+        twanon_webhook_url  $WEBHOOK_URL;
+
+        location = /token {
+            twanon_token;
+            twanon_token_identity  operator1;
+        }
+
+        location = /static/token {
+            $static{static_token}
+        }
+
+        location = /incoming {
+            twanon_incoming;
+            twanon_resolver  /resolver;
+        }
+
+        location = /resolver {
+            internal;
+            proxy_pass  http://resolver/resolve;
+            proxy_http_version  1.1;
+            proxy_set_header  Connection  "";
+        }
+
+        location = /proxy {
+            proxy_pass  http://resolver/resolve;
+            proxy_http_version  1.1;
+            proxy_set_header  Connection  "";
+        }
+
+        location = /incoming-down {
+            twanon_incoming;
+            twanon_resolver  /resolver-down;
+        }
+
+        location = /resolver-down {
+            internal;
+            proxy_pass  http://resolver_down/resolve;
+        }
+
+        location = /static/fallback {
+            $static{static_fallback}
+        }
+    }
+}
+EOF
+}
+
+sub start_nginx {
+	my ($conf) = @_;
+
+	my $pidfile = $conf eq 'resolver.conf' ? 'resolver.pid' : 'nginx.pid';
+	unlink "$dir/$pidfile";
+
+	system($NGINX, '-q', '-p', "$dir/", '-c', "$dir/$conf") == 0
+		or die "nginx -c $conf failed:\n" . read_file("$dir/error.log");
+
+	for (1 .. 50) {
+		last if -s "$dir/$pidfile";
+		sleep 0.1;
+	}
+
+	my $pid = read_file("$dir/$pidfile");
+	chomp $pid;
+
+	push @started, $pid;
+	worker_of($pid);
+	return $pid;
+}
+
+sub stop_nginx {
+	my ($pid) = @_;
+
+	kill 'QUIT', $pid;
+
+	for (1 .. 100) {
+		return unless kill 0, $pid;
+		waitpid($pid, WNOHANG);
+		sleep 0.05;
+	}
+
+	kill 'KILL', $pid;
+}
+
+# the one worker of a master, once it is up
+
+sub worker_of {
+	my ($master) = @_;
+
+	for (1 .. 100) {
+		for my $stat (glob '/proc/[0-9]*/stat') {
+			my $s = read_file($stat) // next;
+			my ($pid, $ppid) = $s =~ /^(\d+) \(.*\) \S+ (\d+)/;
+			return $pid if defined $ppid && $ppid == $master;
+		}
+		sleep 0.05;
+	}
+
+	die "no worker for nginx $master\n";
+}
+
+sub rss {
+	my ($pid) = @_;
+	my ($kb) = read_file("/proc/$pid/status") =~ /^VmRSS:\s+(\d+)/m;
+	return $kb;
+}
+
+sub cpu_ticks {
+	my ($pid) = @_;
+	my $s = read_file("/proc/$pid/stat");
+	$s =~ s/^.*\) //s;
+	my @f = split ' ', $s;
+	return $f[11] + $f[12];
+}
+
+# one wrk run
+
+sub wrk {
+	my ($name, $seconds) = @_;
+
+	my $s = $side{$name};
+	my $lua = "$dir/$name.lua";
+
+	write_file($lua, !$s->{post} ? '' : "wrk.method = \"POST\"\n"
+		. "wrk.body = \"$BODY\"\n"
+		. "wrk.headers[\"Content-Type\"] = "
+		. "\"application/x-www-form-urlencoded\"\n"
+		. "wrk.headers[\"X-Twilio-Signature\"] = \"$SIGNATURE\"\n");
+
+	my @cmd = ($WRK, '-t1', "-c$CONNS", "-d${seconds}s", '--latency',
+		'-s', $lua, "http://127.0.0.1:$port$s->{uri}");
+	unshift @cmd, 'taskset', '-c', '0' if $pin;
+
+	my $ticks = cpu_ticks($worker);
+	my $t0 = time();
+
+	open my $fh, '-|', @cmd or die "can't run wrk: $!\n";
+	my $out = do { local $/; <$fh> };
+	close $fh;
+
+	my $elapsed = time() - $t0;
+	$ticks = cpu_ticks($worker) - $ticks;
+
+	die "wrk failed:\n$out" if $?;
+
+	my %r;
+	my $unit;
+	($r{requests}, $r{seconds}, $unit) =
+		$out =~ /(\d+) requests in ([\d.]+)(ms|s|m)\b/
+		or die "no requests in wrk's output:\n$out";
+	$r{seconds} *= { ms => 0.001, s => 1, m => 60 }->{$unit};
+	$r{p50} = latency($out, 50);
+	$r{p99} = latency($out, 99);
+	$r{cpu_seconds} = $ticks / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+	$r{cpu} = 100 * $r{cpu_seconds} / $elapsed;
+
+	my @errors;
+	push @errors, "$1 non-2xx replies" if $out =~ /Non-2xx or 3xx responses: (\d+)/;
+	push @errors, "socket errors: $1" if $out =~ /Socket errors: (.*)/;
+
+	if (@errors) {
+		push @failures, "$s->{uri}: @errors";
+		print "$s->{uri}: @errors\n";
+	}
+
+	return \%r;
+}
+
+sub latency {
+	my ($out, $pct) = @_;
+	my ($v, $unit) = $out =~ /^\s+$pct%\s+([\d.]+)(us|ms|s)$/m
+		or die "no $pct% latency in wrk's output:\n$out";
+	return $unit eq 'us' ? $v / 1000 : $unit eq 's' ? $v * 1000 : $v;
+}
+
+# total instructions of an nginx process that served $n requests
+
+sub callgrind {
+	my ($name, $n) = @_;
+
+	my $out = "$dir/callgrind.out";
+	unlink $out;
+
+	my $pid = fork() // die "fork: $!\n";
+
+	if ($pid == 0) {
+		open STDOUT, '>', '/dev/null';
+		open STDERR, '>', "$dir/callgrind.log";
+		exec('valgrind', '--tool=callgrind', "--callgrind-out-file=$out",
+			$NGINX, '-p', "$dir/", '-c', "$dir/nginx.conf")
+			or die "valgrind: $!\n";
+	}
+
+	push @started, $pid;
+
+	my $c;
+	for (1 .. 600) {
+		$c = IO::Socket::INET->new("127.0.0.1:$port") and last;
+		die "nginx under callgrind exited:\n"
+			. read_file("$dir/callgrind.log")
+			if waitpid($pid, WNOHANG) == $pid;
+		sleep 0.05;
+	}
+	die "nginx under callgrind did not start\n" unless $c;
+
+	for (1 .. $n) {
+		my $r = request($c, $side{$name});
+		die "$side{$name}{uri} under callgrind: status $r->{status}\n"
+			unless $r->{status} == 200
+				&& $r->{body} =~ $side{$name}{check};
+	}
+
+	close $c;
+
+	# with master_process off, a signal that comes just before epoll_wait()
+	# is only seen on the next event: ask until nginx has gone
+
+	for (1 .. 600) {
+		kill 'QUIT', $pid;
+		last if waitpid($pid, WNOHANG) == $pid;
+		sleep 0.1;
+	}
+
+	my ($total) = read_file($out) =~ /^(?:totals|summary):\s+(\d+)/m
+		or die "no totals in callgrind's output\n";
+	return $total;
+}
+
+# a minimal HTTP/1.1 keep-alive client
+
+sub client {
+	my $c = IO::Socket::INET->new("127.0.0.1:$port")
+		or die "can't connect to 127.0.0.1:$port: $!\n";
+	return $c;
+}
+
+sub request {
+	my ($c, $s) = @_;
+
+	my $req = ($s->{post} ? 'POST' : 'GET') . " $s->{uri} HTTP/1.1\r\n"
+		. "Host: bench\r\n";
+
+	if ($s->{post}) {
+		$req .= "Content-Type: application/x-www-form-urlencoded\r\n"
+			. "X-Twilio-Signature: $SIGNATURE\r\n"
+			. 'Content-Length: ' . length($BODY) . "\r\n\r\n$BODY";
+	} else {
+		$req .= "\r\n";
+	}
+
+	$c->print($req) or die "write: $!\n";
+
+	my $head = '';
+	while ($head !~ /\r\n\r\n/) {
+		$c->sysread($head, 4096, length $head) or die "read: $!\n";
+	}
+
+	my ($h, $body) = split /\r\n\r\n/, $head, 2;
+	my ($status) = $h =~ m!^HTTP/1\.1 (\d+)!;
+	my %headers = map { /^([^:]+):\s*(.*)$/ ? (lc $1, $2) : () }
+		split /\r\n/, $h;
+
+	if ($headers{'transfer-encoding'}) {
+		until ($body =~ /(?:^|\r\n)0\r\n\r\n$/) {
+			$c->sysread($body, 4096, length $body) or die "read: $!\n";
+		}
+		my $plain = '';
+		while ($body =~ s/^([0-9a-fA-F]+)\r\n//) {
+			my $len = hex $1;
+			$plain .= substr($body, 0, $len, '');
+			$body =~ s/^\r\n//;
+		}
+		$body = $plain;
+
+	} else {
+		my $len = $headers{'content-length'} // 0;
+		while (length $body < $len) {
+			$c->sysread($body, $len - length $body, length $body)
+				or die "read: $!\n";
+		}
+	}
+
+	return { status => $status, headers => \%headers, body => $body };
+}
+
+sub free_port {
+	my %used = map { $_ => 1 } @_;
+
+	for (1 .. 20) {
+		my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1:0',
+			Listen => 1, ReuseAddr => 1) or next;
+		my $port = $s->sockport();
+		close $s;
+		return $port unless $used{$port};
+	}
+
+	die "no free port\n";
+}
+
+sub read_file {
+	my ($name) = @_;
+	open my $fh, '<', $name or return undef;
+	local $/;
+	return <$fh>;
+}
+
+sub write_file {
+	my ($name, $text) = @_;
+	open my $fh, '>', $name or die "can't write $name: $!\n";
+	print $fh $text;
+	close $fh;
+}
+
+sub sum {
+	my $s = 0;
+	$s += $_ for @_;
+	return $s;
+}
+
+sub median {
+	my @v = sort { $a <=> $b } @_;
+	return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
+###############################################################################
