@@ -3,6 +3,8 @@
 #   make          build build/ngx_http_twanon_module.so
 #   make test     install what is missing, build, run the whole suite
 #   make bench    the handlers against nginx's own ceiling (t/bench/)
+#   make deb      the Debian package, build/libnginx-mod-http-twanon_*.deb
+#   make test-deb install the package, run it, purge it (t/deb/)
 #
 # NGINX_SRC may name another nginx source tree (configured with the same
 # flags as the nginx that loads the module); NGINX names the binary the
@@ -29,7 +31,8 @@ CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
 .PHONY: all build deps npm-deps nginx-source console demo call fuzz \
-        test-valgrind test-asan test bench bench-deps clean
+        test-valgrind test-asan test bench bench-deps clean \
+        deb deb-deps test-deb
 
 all: build
 
@@ -177,3 +180,82 @@ test: build npm-deps
 
 clean:
 	rm -rf $(BUILD)
+
+# The Debian package libnginx-mod-http-twanon (debian/), built the way
+# Debian's own nginx modules are (dh-sequence-nginx from nginx-dev), from
+# a copy of the tree in build/deb/src so that the work tree stays clean;
+# the .deb is copied to build/ and lintian must find no error or warning.
+# The console's Twilio Voice SDK comes from "make console" beforehand, so
+# that dpkg-buildpackage itself never needs the network.
+DEB_PACKAGE := libnginx-mod-http-twanon
+DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+DEB_ARCH    := $(shell dpkg --print-architecture)
+DEB_DIR     := $(BUILD)/deb
+DEB_FILE    := $(BUILD)/$(DEB_PACKAGE)_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_CHANGES := $(DEB_DIR)/$(DEB_PACKAGE)_$(DEB_VERSION)_$(DEB_ARCH).changes
+DEB_TOOLS   := dpkg-dev lintian
+DEB_INPUTS  := $(SOURCES) $(wildcard debian/* debian/*/*) README.md \
+               $(wildcard docs/*.md docs/*.png docs/examples/*) \
+               $(wildcard html/*.html html/*.js html/*.css html/*.json) \
+               html/vendor/twilio.min.js
+
+deb: $(DEB_FILE)
+
+# dpkg-dev and lintian, then debian/control's Build-Depends through
+# "apt-get build-dep" on the tree, only when something is missing
+deb-deps:
+	@missing=""; \
+	for p in $(DEB_TOOLS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	        --no-install-recommends $$missing || exit 1; \
+	fi; \
+	if ! dpkg-checkbuilddeps 2>/dev/null; then \
+	    apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q \
+	        --no-install-recommends ./; \
+	fi
+
+html/vendor/twilio.min.js: html/package-lock.json
+	$(MAKE) console
+
+# the files git would see (tracked and untracked, not ignored), plus the
+# console's SDK, which is ignored
+$(DEB_FILE): $(DEB_INPUTS) | deb-deps
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src/html/vendor
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    git ls-files -z -c -o --exclude-standard \
+	        | tar -c --null -T - --ignore-failed-read -f - \
+	        | tar -x -C $(DEB_DIR)/src -f -; \
+	else \
+	    tar -c --exclude-vcs --exclude=./build --exclude=node_modules \
+	        -f - . | tar -x -C $(DEB_DIR)/src -f -; \
+	fi
+	cp html/vendor/twilio.min.js $(DEB_DIR)/src/html/vendor/
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	lintian -I --pedantic --fail-on error,warning $(DEB_CHANGES)
+	cp $(DEB_DIR)/$(notdir $@) $@.tmp
+	mv -f $@.tmp $@
+
+# installs the .deb, checks its files and the modules-enabled symlink,
+# runs nginx with the packaged example configuration on loopback ports,
+# then removes and purges the package (t/deb/test-deb.sh)
+test-deb: $(DEB_FILE)
+	@missing=""; \
+	for p in curl openssl perl libio-socket-ssl-perl; do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	        --no-install-recommends $$missing; \
+	fi
+	t/deb/test-deb.sh $(DEB_FILE)
