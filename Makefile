@@ -161,9 +161,9 @@ bench: build bench-deps
 	TOP=$(CURDIR) NGINX=$(NGINX) MODULE=$(MODULE) BENCH_TMP=$(BUILD) \
 	    perl t/bench/bench.pl
 
-bench-deps: | deps
-	@missing=""; \
-	for p in wrk valgrind util-linux; do \
+# $(call apt_install,packages): installs those of them that are missing
+apt_install = missing=""; \
+	for p in $(1); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -171,8 +171,11 @@ bench-deps: | deps
 	    echo "installing:$$missing"; \
 	    apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	        --no-install-recommends $$missing; \
+	        --no-install-recommends $$missing || exit 1; \
 	fi
+
+bench-deps: | deps
+	@$(call apt_install,wrk valgrind util-linux)
 
 test: build npm-deps
 	cd t && TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_MODULE=$(MODULE) \
@@ -204,17 +207,7 @@ deb: $(DEB_FILE)
 # dpkg-dev and lintian, then debian/control's Build-Depends through
 # "apt-get build-dep" on the tree, only when something is missing
 deb-deps:
-	@missing=""; \
-	for p in $(DEB_TOOLS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	        --no-install-recommends $$missing || exit 1; \
-	fi; \
+	@$(call apt_install,$(DEB_TOOLS)); \
 	if ! dpkg-checkbuilddeps 2>/dev/null; then \
 	    apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q \
