@@ -5,6 +5,7 @@
 #   make bench    the handlers against nginx's own ceiling (t/bench/)
 #   make deb      the Debian package, build/libnginx-mod-http-twanon_*.deb
 #   make test-deb install the package, run it, purge it (t/deb/)
+#   make test-1.26  the suite against nginx 1.26 from Debian 13's source
 #
 # NGINX_SRC may name another nginx source tree (configured with the same
 # flags as the nginx that loads the module); NGINX names the binary the
@@ -32,7 +33,7 @@ SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
 .PHONY: all build deps npm-deps nginx-source console demo call fuzz \
         test-valgrind test-asan test bench bench-deps clean \
-        deb deb-deps test-deb
+        deb deb-deps test-deb nginx-1.26 test-1.26
 
 all: build
 
@@ -100,6 +101,77 @@ $(NGINX_ORIG)/configure: | deps
 	    [ -f nginx_$(NGINX_VERSION).orig.tar.gz ]; }
 	cd $(BUILD) && tar xzf nginx_$(NGINX_VERSION).orig.tar.gz
 	touch $@
+
+# nginx 1.26 from Debian 13 (trixie): the upstream tarball of trixie's
+# source package, fetched through a deb-src entry that lives in a private
+# apt state under build/trixie (its own sources file, lists and cache), so
+# that the machine's apt sees no trixie entry at all.  The tree is built
+# into a test binary with Debian's core flags and --with-compat, and the
+# same flags are written to its conf_flags, which the module build reads:
+#
+#   make nginx-1.26     build/nginx-1.26/objs/nginx and the source tree
+#   make test-1.26      the module built against it, and the whole suite
+#                       run against that binary (build/test-1.26/)
+NEWER_VERSION := 1.26.3
+NEWER_SUITE   := trixie
+NEWER_DIR     := $(BUILD)/nginx-1.26
+NEWER_NGINX   := $(NEWER_DIR)/objs/nginx
+NEWER_APT_DIR := $(BUILD)/$(NEWER_SUITE)
+NEWER_APT     := -o Dir::Etc::SourceList=$(NEWER_APT_DIR)/$(NEWER_SUITE).sources \
+                 -o Dir::Etc::SourceParts=/dev/null \
+                 -o Dir::State::Lists=$(NEWER_APT_DIR)/lists \
+                 -o Dir::Cache=$(NEWER_APT_DIR)/cache \
+                 -o APT::Sandbox::User=root
+NEWER_ORIG    := $(NEWER_APT_DIR)/nginx_$(NEWER_VERSION).orig.tar.gz
+NEWER_PREFIX  := $(NEWER_DIR)/prefix
+NEWER_CONF    := --prefix=$(NEWER_PREFIX) \
+    --conf-path=$(NEWER_PREFIX)/conf/nginx.conf --error-log-path=stderr \
+    --http-log-path=$(NEWER_PREFIX)/logs/access.log \
+    --pid-path=$(NEWER_PREFIX)/nginx.pid \
+    --lock-path=$(NEWER_PREFIX)/nginx.lock \
+    --modules-path=$(NEWER_PREFIX)/modules \
+    --http-client-body-temp-path=$(NEWER_PREFIX)/body \
+    --http-proxy-temp-path=$(NEWER_PREFIX)/proxy \
+    --http-fastcgi-temp-path=$(NEWER_PREFIX)/fastcgi \
+    --http-uwsgi-temp-path=$(NEWER_PREFIX)/uwsgi \
+    --http-scgi-temp-path=$(NEWER_PREFIX)/scgi \
+    --with-compat --with-debug --with-pcre-jit --with-threads \
+    --with-http_ssl_module --with-http_stub_status_module \
+    --with-http_realip_module --with-http_auth_request_module \
+    --with-http_v2_module --with-http_dav_module --with-http_slice_module \
+    --with-http_sub_module --with-http_gunzip_module \
+    --with-http_gzip_static_module --with-http_secure_link_module
+NEWER_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
+                 -Werror=format-security -D_FORTIFY_SOURCE=2 -fPIC
+
+nginx-1.26: $(NEWER_NGINX)
+
+$(NEWER_ORIG): | deps
+	mkdir -p $(NEWER_APT_DIR)/lists/partial $(NEWER_APT_DIR)/cache
+	printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' \
+	    'Suites: $(NEWER_SUITE)' 'Components: main' \
+	    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+	    > $(NEWER_APT_DIR)/$(NEWER_SUITE).sources
+	apt-get $(NEWER_APT) update -q
+	cd $(NEWER_APT_DIR) && { apt-get $(NEWER_APT) source -q \
+	    --download-only nginx/$(NEWER_SUITE) || [ -f $@ ]; }
+	touch $@
+
+$(NEWER_NGINX): $(NEWER_ORIG)
+	rm -rf $(NEWER_DIR)
+	mkdir -p $(NEWER_DIR)
+	tar xzf $< -C $(NEWER_DIR) --strip-components=1
+	cd $(NEWER_DIR) && \
+	    printf 'NGX_CONF_FLAGS=( %s )\n' '$(NEWER_CONF)' > conf_flags && \
+	    ./configure $(NEWER_CONF) --with-cc-opt='$(NEWER_CC_OPT)' \
+	        --with-ld-opt='$(LD_OPT)' > configure.log \
+	        || { tail -20 configure.log; exit 1; }
+	$(MAKE) -j$$(nproc) -C $(NEWER_DIR) -f objs/Makefile
+	mkdir -p $(NEWER_PREFIX)/logs $(NEWER_PREFIX)/modules
+
+test-1.26: $(NEWER_NGINX)
+	$(MAKE) test BUILD=$(BUILD)/test-1.26 NGINX_SRC=$(NEWER_DIR) \
+	    NGINX=$(NEWER_NGINX)
 
 # npm ci in each folder with a lock file, unless node_modules is current
 npm-deps: | deps
@@ -240,15 +312,5 @@ $(DEB_FILE): $(DEB_INPUTS) | deb-deps
 # runs nginx with the packaged example configuration on loopback ports,
 # then removes and purges the package (t/deb/test-deb.sh)
 test-deb: $(DEB_FILE)
-	@missing=""; \
-	for p in curl openssl perl libio-socket-ssl-perl; do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	        --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install,curl openssl perl libio-socket-ssl-perl)
 	t/deb/test-deb.sh $(DEB_FILE)

@@ -505,6 +505,9 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ngx_str_set(&h->key, "Content-Type");
     ngx_str_set(&h->value, "application/x-www-form-urlencoded");
     h->lowcase_key = (u_char *) "content-type";
+#if (nginx_version >= 1023000)
+    h->next = NULL;                 /* $content_type follows the chain */
+#endif
 
     sr->headers_in.content_type = h;
     sr->headers_in.content_length = NULL;

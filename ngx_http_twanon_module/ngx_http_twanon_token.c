@@ -227,6 +227,12 @@ ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
 
     body.len = p - body.data;
 
+    /*
+     * a plain header, not linked into r->headers_out.cache_control, so
+     * that an "expires" in the location adds its own beside it instead of
+     * rewriting "no-store"
+     */
+
     h = ngx_http_twanon_add_header(r, "Cache-Control",
                                    &ngx_http_twanon_no_store);
     if (h == NULL) {

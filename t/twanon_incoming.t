@@ -165,10 +165,16 @@ EOF
 for my $name (sort(keys %replies), sort(keys %daemon)) {
 	my $port = $daemon{$name} ? 8082 : 8081;
 
+	# the subrequest's own header variables, as a resolver location
+	# may use them (in nginx 1.23+ they follow each header's "next")
+
+	my $vars = $daemon{$name} ? "            proxy_set_header  "
+		. "X-Resolver-Vars  \"\$content_type|\$content_length\";\n" : '';
+
 	$resolvers .= <<"EOF";
         location = /res/$name {
             internal;
-            proxy_pass  http://127.0.0.1:$port/$name;
+$vars            proxy_pass  http://127.0.0.1:$port/$name;
         }
 
 EOF
@@ -265,7 +271,7 @@ $t->write_file('fallback.xml', $FALLBACK_FILE);
 
 $t->run_daemon(\&echo_daemon, $t->port(8082), $t->testdir());
 
-$t->try_run('no twanon')->plan(106);
+$t->try_run('no twanon')->plan(107);
 
 $t->waitforsocket('127.0.0.1:' . port(8082))
 	or die "Can't start the echo backend\n";
@@ -642,6 +648,8 @@ like($head, qr!^POST /echo HTTP/1\.[01]\x0d\n!, 'resolver request line');
 like($head, qr!^Content-Type: application/x-www-form-urlencoded\x0d?$!mi,
 	'resolver content type');
 like($head, qr!^Content-Length: 51\x0d?$!mi, 'resolver content length');
+like($head, qr!^X-Resolver-Vars: application/x-www-form-urlencoded\|51\x0d?$!mi,
+	'resolver variables');
 unlike($head, qr/twilio|signature/i, 'resolver no signature');
 unlike($head, qr/c00k1e|idem-|us1|^(?:Cookie|User-Agent|X-Home-Region):/mi,
 	'resolver no webhook headers');

@@ -80,6 +80,11 @@ http {
             twanon_token_ttl                       10m;
         }
 
+        location = /token_expires {
+            twanon_token;
+            expires  1h;
+        }
+
         location = /token_user {
             twanon_token;
             twanon_token_identity  \$http_x_user;
@@ -128,7 +133,7 @@ EOF
 $t->write_file('file.secret', "$FILE_SECRET \t\r\n");
 chmod 0600, $t->testdir() . '/file.secret';
 
-$t->try_run('no twanon')->plan(141);
+$t->try_run('no twanon')->plan(142);
 
 ###############################################################################
 
@@ -263,6 +268,9 @@ is($r->{status}, 200, 'status');
 like(header_of($r, 'Content-Type'), qr!^application/json(;|$)!,
 	'content type');
 is(header_of($r, 'Cache-Control'), 'no-store', 'cache control');
+
+like(header_of(req('GET', '/token_expires?identity=alice'), 'Cache-Control'),
+	qr/(^|, )no-store(,|$)/, 'expires keeps no-store');
 is(identity_of($r), 'alice', 'identity');
 is(join(',', sort keys %{$r->{json} || {}}), 'identity,token', 'body members');
 
