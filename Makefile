@@ -32,7 +32,7 @@ CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
 .PHONY: all build deps npm-deps nginx-source console demo call fuzz \
-        test-valgrind test-asan test bench bench-deps clean \
+        test-valgrind test-asan test bench bench-deps clean fuzz-targets \
         deb deb-deps test-deb nginx-1.26 test-1.26
 
 all: build
@@ -72,57 +72,60 @@ $(MODULE): $(SOURCES) | deps
 	cp $(BUILD)/nginx/objs/ngx_http_twanon_module.so $@.tmp
 	mv -f $@.tmp $@
 
-# nginx's own source, for the sanitizer and fuzzing builds: the upstream
-# tarball of Debian's source package (Debian's patches are not needed to
-# build a test binary), through a deb-src entry that only this adds
+# nginx's upstream tarballs, from Debian's source packages (Debian's
+# patches are not needed to build a test binary).  Each suite's deb-src
+# entry lives in a private apt state under build/<suite>/ (its own
+# sources file, lists and cache), so that the machine's apt configuration
+# never changes.  apt checks the tarball against the suite's signed
+# Sources index; the .dsc of an older upload may be gone (404), which
+# leaves the tarball in place.
+APT_SUITE = -o Dir::Etc::SourceList=$(BUILD)/$(1)/$(1).sources \
+            -o Dir::Etc::SourceParts=/dev/null \
+            -o Dir::State::Lists=$(BUILD)/$(1)/lists \
+            -o Dir::Cache=$(BUILD)/$(1)/cache -o APT::Sandbox::User=root
+
+# $(call nginx_orig,suite,version): the recipe for build/suite/
+# nginx_version.orig.tar.gz
+nginx_orig = mkdir -p $(BUILD)/$(1)/lists/partial $(BUILD)/$(1)/cache; \
+	printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' \
+	    'Suites: $(1)' 'Components: main' \
+	    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+	    > $(BUILD)/$(1)/$(1).sources; \
+	apt-get $(call APT_SUITE,$(1)) update -q || exit 1; \
+	cd $(BUILD)/$(1) && { apt-get $(call APT_SUITE,$(1)) source -q \
+	    --download-only nginx/$(1); \
+	    [ -f nginx_$(2).orig.tar.gz ] || { echo "no nginx $(2) in $(1)"; \
+	    exit 1; }; }
+
+# nginx 1.22.1 of Debian 12, for the sanitizer and fuzzing builds
 NGINX_VERSION := 1.22.1
 NGINX_ORIG    := $(BUILD)/nginx-$(NGINX_VERSION)
-DEB_SRC_LIST  := /etc/apt/sources.list.d/twanon-deb-src.sources
+NGINX_TAR     := $(BUILD)/bookworm/nginx_$(NGINX_VERSION).orig.tar.gz
 
 nginx-source: $(NGINX_ORIG)/configure
 
-$(NGINX_ORIG)/configure: | deps
-	mkdir -p $(BUILD)
-	command -v dpkg-source >/dev/null || \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q dpkg-dev
-	if [ ! -f $(DEB_SRC_LIST) ]; then \
-	    sed -n '/^Types: deb$$/,/^$$/p' /etc/apt/sources.list.d/debian.sources \
-	        2>/dev/null | sed 's/^Types: deb$$/Types: deb-src/' \
-	        > $(DEB_SRC_LIST); \
-	    [ -s $(DEB_SRC_LIST) ] || printf '%s\n' 'Types: deb-src' \
-	        'URIs: http://deb.debian.org/debian' 'Suites: bookworm' \
-	        'Components: main' \
-	        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-	        > $(DEB_SRC_LIST); \
-	    apt-get update -q; \
-	fi
-	cd $(BUILD) && { [ -f nginx_$(NGINX_VERSION).orig.tar.gz ] || \
-	    apt-get source -q --download-only nginx || \
-	    [ -f nginx_$(NGINX_VERSION).orig.tar.gz ]; }
-	cd $(BUILD) && tar xzf nginx_$(NGINX_VERSION).orig.tar.gz
+$(NGINX_TAR): | deps
+	@$(call nginx_orig,bookworm,$(NGINX_VERSION))
+
+$(NGINX_ORIG)/configure: $(NGINX_TAR)
+	rm -rf $(NGINX_ORIG)
+	mkdir -p $(NGINX_ORIG)
+	tar xzf $< -C $(NGINX_ORIG) --strip-components=1
 	touch $@
 
-# nginx 1.26 from Debian 13 (trixie): the upstream tarball of trixie's
-# source package, fetched through a deb-src entry that lives in a private
-# apt state under build/trixie (its own sources file, lists and cache), so
-# that the machine's apt sees no trixie entry at all.  The tree is built
-# into a test binary with Debian's core flags and --with-compat, and the
-# same flags are written to its conf_flags, which the module build reads:
+# nginx 1.26.3 of Debian 13 (trixie), built into a test binary with
+# Debian's core flags and --with-compat; the same flags go into its
+# conf_flags, which the module build reads:
 #
 #   make nginx-1.26     build/nginx-1.26/objs/nginx and the source tree
-#   make test-1.26      the module built against it, and the whole suite
-#                       run against that binary (build/test-1.26/)
+#   make test-1.26      the module built against it in build/test-1.26/,
+#                       and the whole suite run against that binary
 NEWER_VERSION := 1.26.3
-NEWER_SUITE   := trixie
 NEWER_DIR     := $(BUILD)/nginx-1.26
 NEWER_NGINX   := $(NEWER_DIR)/objs/nginx
-NEWER_APT_DIR := $(BUILD)/$(NEWER_SUITE)
-NEWER_APT     := -o Dir::Etc::SourceList=$(NEWER_APT_DIR)/$(NEWER_SUITE).sources \
-                 -o Dir::Etc::SourceParts=/dev/null \
-                 -o Dir::State::Lists=$(NEWER_APT_DIR)/lists \
-                 -o Dir::Cache=$(NEWER_APT_DIR)/cache \
-                 -o APT::Sandbox::User=root
-NEWER_ORIG    := $(NEWER_APT_DIR)/nginx_$(NEWER_VERSION).orig.tar.gz
+NEWER_TAR     := $(BUILD)/trixie/nginx_$(NEWER_VERSION).orig.tar.gz
+NEWER_BUILD   := $(BUILD)/test-1.26
+NEWER_MODULE  := $(NEWER_BUILD)/ngx_http_twanon_module.so
 NEWER_PREFIX  := $(NEWER_DIR)/prefix
 NEWER_CONF    := --prefix=$(NEWER_PREFIX) \
     --conf-path=$(NEWER_PREFIX)/conf/nginx.conf --error-log-path=stderr \
@@ -146,18 +149,10 @@ NEWER_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
 
 nginx-1.26: $(NEWER_NGINX)
 
-$(NEWER_ORIG): | deps
-	mkdir -p $(NEWER_APT_DIR)/lists/partial $(NEWER_APT_DIR)/cache
-	printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' \
-	    'Suites: $(NEWER_SUITE)' 'Components: main' \
-	    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-	    > $(NEWER_APT_DIR)/$(NEWER_SUITE).sources
-	apt-get $(NEWER_APT) update -q
-	cd $(NEWER_APT_DIR) && { apt-get $(NEWER_APT) source -q \
-	    --download-only nginx/$(NEWER_SUITE) || [ -f $@ ]; }
-	touch $@
+$(NEWER_TAR): | deps
+	@$(call nginx_orig,trixie,$(NEWER_VERSION))
 
-$(NEWER_NGINX): $(NEWER_ORIG)
+$(NEWER_NGINX): $(NEWER_TAR)
 	rm -rf $(NEWER_DIR)
 	mkdir -p $(NEWER_DIR)
 	tar xzf $< -C $(NEWER_DIR) --strip-components=1
@@ -169,9 +164,12 @@ $(NEWER_NGINX): $(NEWER_ORIG)
 	$(MAKE) -j$$(nproc) -C $(NEWER_DIR) -f objs/Makefile
 	mkdir -p $(NEWER_PREFIX)/logs $(NEWER_PREFIX)/modules
 
-test-1.26: $(NEWER_NGINX)
-	$(MAKE) test BUILD=$(BUILD)/test-1.26 NGINX_SRC=$(NEWER_DIR) \
-	    NGINX=$(NEWER_NGINX)
+# "make build" of this Makefile, into build/test-1.26
+$(NEWER_MODULE): $(NEWER_NGINX) $(SOURCES)
+	$(MAKE) build BUILD=$(NEWER_BUILD) NGINX_SRC=$(NEWER_DIR)
+
+test-1.26: $(NEWER_MODULE) npm-deps fuzz-targets
+	$(call run_suite,$(NEWER_NGINX),$(NEWER_MODULE))
 
 # npm ci in each folder with a lock file, unless node_modules is current
 npm-deps: | deps
@@ -218,7 +216,13 @@ fuzz: nginx-source
 	$(MAKE) -f t/fuzz/fuzz.mk TOP=$(CURDIR) BUILD=$(BUILD) \
 	    NGINX_ORIG=$(NGINX_ORIG) FUZZ_SECONDS=$(FUZZ_SECONDS) run
 
-test-valgrind: build npm-deps
+# the fuzz binaries (clang, libFuzzer, ASan + UBSan) that
+# t/twanon_fuzz_regress.t replays the seeds and regression inputs through
+fuzz-targets: nginx-source
+	$(MAKE) -f t/fuzz/fuzz.mk TOP=$(CURDIR) BUILD=$(BUILD) \
+	    NGINX_ORIG=$(NGINX_ORIG) targets
+
+test-valgrind: build npm-deps fuzz-targets
 	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
 	    NGINX=$(NGINX) MODULE=$(MODULE) valgrind
 
@@ -249,9 +253,13 @@ apt_install = missing=""; \
 bench-deps: | deps
 	@$(call apt_install,wrk valgrind util-linux)
 
-test: build npm-deps
-	cd t && TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_MODULE=$(MODULE) \
-	    prove -v -r .
+# $(call run_suite,nginx,module): every t/*.t against that pair, the
+# fuzz regression inputs through the binaries of fuzz-targets included
+run_suite = cd t && TEST_NGINX_BINARY=$(1) TEST_NGINX_MODULE=$(2) \
+	TEST_TWANON_FUZZ_BIN=$(BUILD)/fuzz/bin prove -v -r .
+
+test: build npm-deps fuzz-targets
+	$(call run_suite,$(NGINX),$(MODULE))
 
 clean:
 	rm -rf $(BUILD)

@@ -293,6 +293,12 @@ ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
     uint32_t    cp;
     ngx_str_t   text;
 
+    if (in->len == 0) {
+        /* an unset string has no data pointer to offset */
+        *out = *in;
+        return NGX_OK;
+    }
+
     p = in->data;
     last = in->data + in->len;
 

@@ -8,10 +8,10 @@
 # invariants, and must now pass under AddressSanitizer, LeakSanitizer
 # and UndefinedBehaviorSanitizer.
 #
-# The binaries come from "make fuzz" (or make -f t/fuzz/fuzz.mk
-# TOP=$PWD targets) in build/fuzz/bin/, or TEST_TWANON_FUZZ_BIN; without
-# them, or when they are older than the module's pure sources they were
-# built from, the test is skipped.
+# The binaries come from "make fuzz-targets" (which "make test" runs
+# first, and which passes TEST_TWANON_FUZZ_BIN) in build/fuzz/bin/;
+# without them, or when they are older than the module's pure sources
+# they were built from, as when prove runs alone, the test is skipped.
 #
 # t/fuzz/regress/route/int64-min-customerId: a resolver reply with
 # "customerId": -9223372036854775808 reached ngx_sprintf("%L"), which
