@@ -30,7 +30,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response /;
+use Test::Twanon qw/ :DEFAULT parse_response form_escape
+	twilio_signature /;
 
 ###############################################################################
 
@@ -144,15 +145,6 @@ $t->try_run('no twanon')->plan(82);
 
 ###############################################################################
 
-sub escape {
-	my ($s) = @_;
-
-	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
-	$s =~ tr/ /+/;
-
-	return $s;
-}
-
 sub form {
 	my (@pairs) = @_;
 
@@ -160,32 +152,10 @@ sub form {
 
 	while (@pairs) {
 		my ($k, $v) = splice(@pairs, 0, 2);
-		push @out, escape($k) . '=' . escape($v);
+		push @out, form_escape($k) . '=' . form_escape($v);
 	}
 
 	return join('&', @out);
-}
-
-# Twilio's signature: the URL, then each name in sorted order with each
-# of its distinct values, sorted
-
-sub signature {
-	my ($url, @pairs) = @_;
-
-	my %values;
-
-	while (@pairs) {
-		my ($k, $v) = splice(@pairs, 0, 2);
-		$values{$k}{$v} = 1;
-	}
-
-	my $data = $url;
-
-	for my $k (sort keys %values) {
-		$data .= $k . $_ for sort keys %{$values{$k}};
-	}
-
-	return encode_base64(hmac_sha1($data, $TOKEN), '');
 }
 
 my $n = 0;
@@ -218,7 +188,8 @@ sub webhook {
 	my $body = defined $o{body} ? $o{body} : form(@pairs);
 	my $url = defined $o{url} ? $o{url} : "http://localhost$uri";
 
-	my $sigs = exists $o{sigs} ? $o{sigs} : [ signature($url, @pairs) ];
+	my $sigs = exists $o{sigs} ? $o{sigs}
+		: [ twilio_signature($TOKEN, $url, @pairs) ];
 
 	my $type = defined $o{type} ? $o{type}
 		: 'application/x-www-form-urlencoded';
@@ -553,14 +524,14 @@ is(worker(), $pid, 'content types worker');
 # signature headers: two valid copies, two different ones, none
 
 my @pairs = fields();
-my $sig = signature('http://localhost/incoming', @pairs);
+my $sig = twilio_signature($TOKEN, 'http://localhost/incoming', @pairs);
 
 is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
 	sigs => [ $sig, $sig ]))), text(403, "forbidden\n"),
 	'repeated valid signature');
 
 @pairs = fields();
-$sig = signature('http://localhost/incoming', @pairs);
+$sig = twilio_signature($TOKEN, 'http://localhost/incoming', @pairs);
 
 is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
 	sigs => [ $sig, 'AAAA' ]))), text(403, "forbidden\n"),
@@ -588,7 +559,8 @@ is(reply($x), "200 text/xml; charset=utf-8\n" . $DECL
 	'empty form, no caller id: fallback');
 
 $x = exchange(webhook(uri => '/echo', connection => 'close', pairs => [],
-	body => '', sigs => [ signature('http://localhost/other') ]));
+	body => '',
+	sigs => [ twilio_signature($TOKEN, 'http://localhost/other') ]));
 
 is(reply($x), text(403, "forbidden\n"), 'empty form bad signature');
 

@@ -31,7 +31,8 @@ use POSIX qw//;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response /;
+use Test::Twanon qw/ :DEFAULT parse_response form_escape
+	twilio_signature /;
 
 ###############################################################################
 
@@ -72,15 +73,6 @@ my $PORT = port(8080);
 # demo's /demo/simulate proxies them to /incoming, as a newcomer's
 # "Simulate incoming call" does
 
-sub escape {
-	my ($s) = @_;
-
-	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
-	$s =~ tr/ /+/;
-
-	return $s;
-}
-
 sub webhook {
 	my ($uri, $from, $n) = @_;
 
@@ -102,7 +94,7 @@ sub webhook {
 
 	while (@pairs) {
 		my ($k, $v) = splice(@pairs, 0, 2);
-		push @body, escape($k) . '=' . escape($v);
+		push @body, form_escape($k) . '=' . form_escape($v);
 	}
 
 	return (join('&', @body), encode_base64(hmac_sha1($data, $TOKEN), ''));

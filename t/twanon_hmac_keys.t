@@ -21,13 +21,13 @@ use strict;
 
 use Test::More;
 
-use Digest::SHA qw/ hmac_sha1 hmac_sha256 hmac_sha256_hex /;
-use MIME::Base64 qw/ encode_base64 encode_base64url decode_base64url /;
+use Digest::SHA qw/ hmac_sha256 hmac_sha256_hex /;
+use MIME::Base64 qw/ encode_base64url decode_base64url /;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
 
 ###############################################################################
 
@@ -244,22 +244,7 @@ sub token_of {
 		(@valid ? @valid : 'none');
 }
 
-sub escape {
-	my ($s) = @_;
-	$s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
-	return $s;
-}
-
 # X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted name.value))
-
-sub signature {
-	my ($token, $url, @pairs) = @_;
-
-	my $data = $url . join('', map { $_->[0] . $_->[1] }
-		sort { $a->[0] cmp $b->[0] or $a->[1] cmp $b->[1] } @pairs);
-
-	return encode_base64(hmac_sha1($data, $token), '');
-}
 
 # a webhook POST to a location, signed with a token for its configured
 # twanon_webhook_url, from a caller, with more request headers
@@ -283,13 +268,15 @@ sub call {
 		[ To => $CALLED ],
 	);
 
-	my $body = join '&', map { escape($_->[0]) . '=' . escape($_->[1]) }
+	my $body = join '&',
+		map { form_escape($_->[0]) . '=' . form_escape($_->[1]) }
 		@pairs;
 
 	my $r = http_request('POST', $location, body => $body, headers => {
 		'Content-Type' => 'application/x-www-form-urlencoded',
-		'X-Twilio-Signature' => signature($token,
-			"https://voice.example.com$location", @pairs),
+		'X-Twilio-Signature' => twilio_signature($token,
+			"https://voice.example.com$location",
+			map { @$_ } @pairs),
 		%headers,
 	});
 

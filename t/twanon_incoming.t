@@ -23,7 +23,7 @@ use MIME::Base64 qw/ encode_base64 /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
 
 ###############################################################################
 
@@ -289,25 +289,8 @@ sub ngx_quote {
 	return "'$s'";
 }
 
-sub escape {
-	my ($s) = @_;
-	$s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
-	return $s;
-}
-
 # X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted name.value));
 # a name repeated contributes each distinct value once, values sorted
-
-sub signature {
-	my ($token, $url, @pairs) = @_;
-
-	my %seen;
-	my $data = $url . join('', map { $_->[0] . $_->[1] }
-		grep { !$seen{"$_->[0]\0$_->[1]"}++ }
-		sort { $a->[0] cmp $b->[0] or $a->[1] cmp $b->[1] } @pairs);
-
-	return encode_base64(hmac_sha1($data, $token), '');
-}
 
 # a signed webhook POST to /in/name, or any URI starting with /
 
@@ -334,13 +317,15 @@ sub call {
 		@{$o{extra} || []},
 	);
 
-	my $body = join '&', map { escape($_->[0]) . '=' . escape($_->[1]) }
+	my $body = join '&',
+		map { form_escape($_->[0]) . '=' . form_escape($_->[1]) }
 		@pairs;
 
 	my %headers = (
 		'Content-Type' => 'application/x-www-form-urlencoded',
 		'X-Twilio-Signature' =>
-			signature($TOKEN, "http://localhost$uri", @pairs),
+			twilio_signature($TOKEN, "http://localhost$uri",
+				map { @$_ } @pairs),
 		%{$o{headers} || {}},
 	);
 
@@ -576,7 +561,8 @@ is(reply(call('routed', headers => { 'Content-Type' =>
 
 # body size: 65536 bytes route, 65537 do not
 
-my $fixed = length join '&', map { escape($_->[0]) . '=' . escape($_->[1]) }
+my $fixed = length join '&',
+	map { form_escape($_->[0]) . '=' . form_escape($_->[1]) }
 	[ AccountSid => $ACCOUNT ], [ ApiVersion => '2010-04-01' ],
 	[ CallSid => 'CA' . '0' x 32 ], [ CallStatus => 'ringing' ],
 	[ Called => $CALLED ], [ Caller => $CALLER ],

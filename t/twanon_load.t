@@ -24,17 +24,16 @@ use strict;
 
 use Test::More;
 
-use Digest::SHA qw/ hmac_sha1 /;
 use IO::Select;
 use IO::Socket::INET;
-use MIME::Base64 qw/ encode_base64 /;
 use POSIX qw/ WNOHANG /;
 use Time::HiRes qw/ time sleep /;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response /;
+use Test::Twanon qw/ :DEFAULT parse_response form_escape
+	twilio_signature /;
 
 ###############################################################################
 
@@ -181,20 +180,6 @@ my $PORT = port(8080);
 my $MASTER = $t->read_file('nginx.pid');
 chomp $MASTER;
 
-sub signature {
-	my ($url, %p) = @_;
-
-	my $data = $url . join('', map { $_ . $p{$_} } sort keys %p);
-
-	return encode_base64(hmac_sha1($data, $TOKEN), '');
-}
-
-sub escape {
-	my ($s) = @_;
-	$s =~ s/([^A-Za-z0-9\-_.~])/sprintf('%%%02X', ord($1))/ge;
-	return $s;
-}
-
 my %WEBHOOK = (
 	AccountSid => $ACCOUNT,
 	ApiVersion => '2010-04-01',
@@ -205,8 +190,9 @@ my %WEBHOOK = (
 	To => $CALLED,
 );
 
-my $BODY = join('&', map { "$_=" . escape($WEBHOOK{$_}) } sort keys %WEBHOOK);
-my $SIGNATURE = signature($URL, %WEBHOOK);
+my $BODY = join('&',
+	map { "$_=" . form_escape($WEBHOOK{$_}) } sort keys %WEBHOOK);
+my $SIGNATURE = twilio_signature($TOKEN, $URL, %WEBHOOK);
 
 my $ROUTED = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
 	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'

@@ -20,15 +20,14 @@ use strict;
 
 use Test::More;
 
-use Digest::SHA qw/ hmac_sha1 hmac_sha256_hex /;
+use Digest::SHA qw/ hmac_sha256_hex /;
 use File::Find qw//;
 use File::Temp qw/ tempdir /;
-use MIME::Base64 qw/ encode_base64 /;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
 
 ###############################################################################
 
@@ -234,23 +233,6 @@ $t->plan(2 * (3 * @flows + 1) + @flows + 26);
 
 my $json = JSON::PP->new;
 
-sub escape {
-	my ($s) = @_;
-
-	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
-	$s =~ tr/ /+/;
-
-	return $s;
-}
-
-sub signature {
-	my ($token, $url, %params) = @_;
-
-	my $data = $url . join('', map { $_ . $params{$_} } sort keys %params);
-
-	return encode_base64(hmac_sha1($data, $token), '');
-}
-
 # every flow once on an instance; returns { name => response } and the
 # CallSid of each flow, plus the tokens issued
 
@@ -278,13 +260,15 @@ sub flows {
 			To => $TO,
 		);
 
-		my $body = join('&', map { escape($_) . '=' . escape($params{$_}) }
+		my $body = join('&',
+			map { form_escape($_) . '=' . form_escape($params{$_}) }
 			sort keys %params);
 
-		my $sig = signature($TOKEN, "http://localhost:$port$uri", %params);
+		my $url = "http://localhost:$port$uri";
+		my $sig = twilio_signature($TOKEN, $url, %params);
 
-		$sig = signature($TOKEN . 'x', "http://localhost:$port$uri",
-			%params) if $how eq 'wrong';
+		$sig = twilio_signature("${TOKEN}x", $url, %params)
+			if $how eq 'wrong';
 
 		$body .= '&Bad=%zz' if $how eq 'malformed';
 
@@ -414,8 +398,8 @@ is(scalar(grep { /^"\/resolver_unknown" "\/unknown" 404 / } @resolver), 1,
 my $got = do { local $/; open my $fh, '<', "$bodies/info.log"; <$fh> };
 $got = '' unless defined $got;
 
-my $escaped = escape($FROM);
-my $to = escape($TO);
+my $escaped = form_escape($FROM);
+my $to = form_escape($TO);
 
 my $line = qr!^"POST /route HTTP/1\.0" 200 body=!m;
 

@@ -17,16 +17,14 @@ use strict;
 
 use Test::More;
 
-use Digest::SHA qw/ hmac_sha1 /;
 use IO::Socket::INET;
-use MIME::Base64 qw/ encode_base64 /;
 use POSIX qw//;
 use Time::HiRes qw/ time sleep /;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
 
 ###############################################################################
 
@@ -139,21 +137,6 @@ $t->waitforsocket('127.0.0.1:' . port(8081))
 
 ###############################################################################
 
-sub escape {
-	my ($s) = @_;
-	$s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
-	return $s;
-}
-
-sub signature {
-	my ($token, $url, @pairs) = @_;
-
-	my $data = $url . join('', map { $_->[0] . $_->[1] }
-		sort { $a->[0] cmp $b->[0] or $a->[1] cmp $b->[1] } @pairs);
-
-	return encode_base64(hmac_sha1($data, $token), '');
-}
-
 my $calls = 0;
 my %sid;
 my @bodies;
@@ -178,11 +161,13 @@ sub call {
 	my $start = time();
 
 	my $r = http_request('POST', $uri,
-		body => join('&', map { "$_->[0]=" . escape($_->[1]) } @pairs),
+		body => join('&',
+			map { "$_->[0]=" . form_escape($_->[1]) } @pairs),
 		headers => {
 			'Content-Type' => 'application/x-www-form-urlencoded',
 			'X-Twilio-Signature' =>
-				signature($TOKEN, "http://localhost$uri", @pairs),
+				twilio_signature($TOKEN, "http://localhost$uri",
+					map { @$_ } @pairs),
 		},
 		timeout => 10 * $t->slow);
 

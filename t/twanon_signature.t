@@ -24,7 +24,7 @@ use MIME::Base64 qw/ encode_base64 /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
 
 ###############################################################################
 
@@ -155,40 +155,12 @@ chmod 0600, $t->testdir() . '/auth.token';
 my $PORT = port(8080);
 my $BASE = "http://localhost:$PORT";
 
-# the signature as Twilio computes it: the URL, then for each name in
-# sorted order the name and each of its distinct values, sorted
-
-sub signature {
-	my ($token, $url, @pairs) = @_;
-
-	my %values;
-
-	while (@pairs) {
-		my ($k, $v) = splice(@pairs, 0, 2);
-		$values{$k}{$v} = 1;
-	}
-
-	my $data = $url;
-
-	for my $k (sort keys %values) {
-		$data .= $k . $_ for sort keys %{$values{$k}};
-	}
-
-	return raw_signature($token, $data);
-}
+# the signature of data as given; twilio_signature() (Test::Twanon) makes
+# Twilio's data of a URL and a form
 
 sub raw_signature {
 	my ($token, $data) = @_;
 	return encode_base64(hmac_sha1($data, $token), '');
-}
-
-sub escape {
-	my ($s) = @_;
-
-	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
-	$s =~ tr/ /+/;
-
-	return $s;
 }
 
 sub form {
@@ -198,7 +170,7 @@ sub form {
 
 	while (@pairs) {
 		my ($k, $v) = splice(@pairs, 0, 2);
-		push @out, escape($k) . '=' . escape($v);
+		push @out, form_escape($k) . '=' . form_escape($v);
 	}
 
 	return join('&', @out);
@@ -250,7 +222,7 @@ sub case {
 	if (!exists $c{sigs}) {
 		my $token = defined $c{token} ? $c{token} : $TOKEN;
 		my $url = defined $c{url} ? $c{url} : "$BASE$c{uri}";
-		$c{sigs} = [ signature($token, $url, @{$c{pairs}}) ];
+		$c{sigs} = [ twilio_signature($token, $url, @{$c{pairs}}) ];
 	}
 
 	push @cases, \%c;
@@ -275,7 +247,7 @@ refused('missing header', 'missing', sigs => []);
 {
 	my $sid = call_sid();
 	my @pairs = fields($sid);
-	my $sig = signature($TOKEN, "$BASE/incoming", @pairs);
+	my $sig = twilio_signature($TOKEN, "$BASE/incoming", @pairs);
 
 	case(name => 'header repeated', sid => $sid, pairs => \@pairs,
 		body => form(@pairs), sigs => [ $sig, $sig ],
@@ -289,7 +261,7 @@ refused('token prefix', 'invalid', token => substr($TOKEN, 0, -1));
 {
 	my $sid = call_sid();
 	my @pairs = fields($sid);
-	my $sig = signature($TOKEN, "$BASE/incoming", @pairs);
+	my $sig = twilio_signature($TOKEN, "$BASE/incoming", @pairs);
 	my $body = form(@pairs);
 
 	$body =~ s/CallStatus=ringing/CallStatus=ringinf/ or die "no status\n";
@@ -301,7 +273,7 @@ refused('token prefix', 'invalid', token => substr($TOKEN, 0, -1));
 {
 	my $sid = call_sid();
 	my @pairs = fields($sid);
-	my $sig = signature($TOKEN, "$BASE/incoming", @pairs);
+	my $sig = twilio_signature($TOKEN, "$BASE/incoming", @pairs);
 
 	substr($sig, 5, 1) = substr($sig, 5, 1) eq 'A' ? 'B' : 'A';
 
@@ -313,7 +285,7 @@ refused('token prefix', 'invalid', token => substr($TOKEN, 0, -1));
 {
 	my $sid = call_sid();
 	my @pairs = (fields($sid), Extra => 'x');
-	my $sig = signature($TOKEN, "$BASE/incoming", fields($sid));
+	my $sig = twilio_signature($TOKEN, "$BASE/incoming", fields($sid));
 
 	case(name => 'parameter added', sid => $sid, body => form(@pairs),
 		sigs => [ $sig ], expect => '403 forbidden', log => 'invalid');
@@ -416,7 +388,7 @@ refused('query string not signed', 'invalid', uri => '/incoming?tenant=x',
 
 	case(name => 'query string signed as params', sid => $sid,
 		uri => '/incoming?tenant=x', pairs => \@pairs, body => form(@pairs),
-		sigs => [ signature($TOKEN, "$BASE/incoming", @pairs,
+		sigs => [ twilio_signature($TOKEN, "$BASE/incoming", @pairs,
 			tenant => 'x') ],
 		expect => '403 forbidden', log => 'invalid');
 }
@@ -455,7 +427,7 @@ routed('account match', uri => '/account');
 
 	case(name => 'account mismatch', sid => $sid, uri => '/account',
 		pairs => \@pairs, body => form(@pairs),
-		sigs => [ signature($TOKEN, "$BASE/account", @pairs) ],
+		sigs => [ twilio_signature($TOKEN, "$BASE/account", @pairs) ],
 		expect => '403 forbidden', log => 'account');
 
 	$sid = call_sid();
@@ -464,7 +436,7 @@ routed('account match', uri => '/account');
 
 	case(name => 'account missing', sid => $sid, uri => '/account',
 		pairs => \@pairs, body => form(@pairs),
-		sigs => [ signature($TOKEN, "$BASE/account", @pairs) ],
+		sigs => [ twilio_signature($TOKEN, "$BASE/account", @pairs) ],
 		expect => '403 forbidden', log => 'account');
 
 	$sid = call_sid();
@@ -472,7 +444,7 @@ routed('account match', uri => '/account');
 
 	case(name => 'account case differs', sid => $sid, uri => '/account',
 		pairs => \@pairs, body => form(@pairs),
-		sigs => [ signature($TOKEN, "$BASE/account", @pairs) ],
+		sigs => [ twilio_signature($TOKEN, "$BASE/account", @pairs) ],
 		expect => '403 forbidden', log => 'account');
 }
 
@@ -508,7 +480,7 @@ routed('verify off wrong signature', uri => '/noverify', token => $TOKEN3);
 
 $t->try_run('no twanon')->plan(2 * @cases + 11);
 
-is(signature('12345', $DOCS_URL, @DOCS), $DOCS_SIG,
+is(twilio_signature('12345', $DOCS_URL, @DOCS), $DOCS_SIG,
 	'signature of the docs example');
 
 ###############################################################################

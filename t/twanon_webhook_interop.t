@@ -22,7 +22,7 @@ use POSIX qw//;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
 
 ###############################################################################
 
@@ -337,15 +337,6 @@ sub chars {
 	return $s;
 }
 
-sub escape {
-	my ($s) = @_;
-
-	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
-	$s =~ tr/ /+/;
-
-	return $s;
-}
-
 # the body: each name once per value, in the order given
 
 sub body {
@@ -357,7 +348,7 @@ sub body {
 		my ($k, $v) = splice(@params, 0, 2);
 
 		for my $value (ref $v ? @$v : $v) {
-			push @out, escape($k) . '=' . escape($value);
+			push @out, form_escape($k) . '=' . form_escape($value);
 		}
 	}
 
@@ -472,7 +463,8 @@ for my $case (@twiml) {
 	my @params = fields($sid);
 	my $c = { uri => $uri, host => "localhost:$PORT" };
 
-	my $r = webhook($c, signature_of($sid, $uri, @params), @params);
+	my $sig = twilio_signature($TOKEN, "$BASE$uri", @params);
+	my $r = webhook($c, $sig, @params);
 
 	is($r->{status}, 200, "twiml status: $name") or diag(outcome($r));
 
@@ -527,19 +519,6 @@ unlike($log, qr/\Q$TOKEN\E|\Q$TOKEN2\E/, 'no auth token in error log');
 
 # the signature for the TwiML requests, computed the way the module checks
 # it (twanon_signature.t covers this side)
-
-sub signature_of {
-	my ($sid, $uri, @params) = @_;
-
-	require Digest::SHA;
-	require MIME::Base64;
-
-	my %p = @params;
-	my $data = "$BASE$uri" . join('', map { $_ . $p{$_} } sort keys %p);
-
-	return MIME::Base64::encode_base64(
-		Digest::SHA::hmac_sha1($data, $TOKEN), '');
-}
 
 # runs node on a script with one argument; returns (exit code, output)
 

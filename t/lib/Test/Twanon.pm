@@ -40,17 +40,20 @@ use strict;
 use base qw/ Exporter /;
 
 our @EXPORT = qw/ http http_get http_request port /;
-our @EXPORT_OK = qw/ http_content parse_response log_in log_out /;
+our @EXPORT_OK = qw/ http_content parse_response log_in log_out
+	form_escape twilio_signature /;
 
 ###############################################################################
 
 use Cwd qw//;
+use Digest::SHA qw//;
 use File::Basename qw/ dirname /;
 use File::Find qw//;
 use File::Path qw/ rmtree /;
 use File::Spec qw//;
 use File::Temp qw/ tempdir /;
 use IO::Socket::INET;
+use MIME::Base64 qw//;
 use POSIX qw/ WNOHANG /;
 use Scalar::Util qw/ weaken blessed /;
 use Test::More qw//;
@@ -1360,6 +1363,47 @@ sub http_request {
 }
 
 ###############################################################################
+
+
+###############################################################################
+
+# Twilio's side of a webhook, for the tests that play Twilio.
+
+# a form value, application/x-www-form-urlencoded as Twilio sends it
+
+sub form_escape {
+	my ($s) = @_;
+
+	$s =~ s/([^A-Za-z0-9\-_.~ ])/sprintf('%%%02X', ord($1))/ge;
+	$s =~ tr/ /+/;
+
+	return $s;
+}
+
+# X-Twilio-Signature over a URL and a flat list of form names and values:
+# base64 of the HMAC-SHA1, keyed with the Auth Token, of the URL followed
+# by each name in sorted order with each of its distinct values, sorted
+
+sub twilio_signature {
+	my ($token, $url, @pairs) = @_;
+
+	my %values;
+
+	while (@pairs) {
+		my ($k, $v) = splice(@pairs, 0, 2);
+		$values{$k}{$v} = 1;
+	}
+
+	my $data = $url;
+
+	for my $k (sort keys %values) {
+		$data .= $k . $_ for sort keys %{$values{$k}};
+	}
+
+	my $mac = Digest::SHA::hmac_sha1($data, $token);
+
+	return MIME::Base64::encode_base64($mac, '');
+}
 
 1;
 
