@@ -22,6 +22,8 @@ static ngx_int_t ngx_http_twanon_pair_cmp(const void *one, const void *two);
 static ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *variants);
+static ngx_int_t ngx_http_twanon_hmac_start(ngx_http_twanon_hmac_t *h,
+    ngx_str_t *key);
 static void ngx_http_twanon_hmac_cleanup(void *data);
 
 
@@ -100,10 +102,9 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
     ngx_str_t *params, ngx_str_t *tokens, ngx_http_twanon_hmac_t *macs,
     ngx_uint_t ntokens, ngx_str_t *signature)
 {
-    u_char      *p;
     size_t       md_len;
     ngx_int_t    rc;
-    ngx_str_t    variants[2], data, md, b64;
+    ngx_str_t    variants[2], md, b64;
     ngx_uint_t   i, k, n;
     u_char       digest[EVP_MAX_MD_SIZE];
     u_char         expected[NGX_HTTP_TWANON_SIGNATURE_LEN];
@@ -124,21 +125,16 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
     }
 
     for (i = 0; i < n; i++) {
-
-        data.len = variants[i].len + params->len;
-        data.data = ngx_pnalloc(pool, data.len ? data.len : 1);
-        if (data.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = ngx_cpymem(data.data, variants[i].data, variants[i].len);
-        ngx_memcpy(p, params->data, params->len);
-
         for (k = 0; k < ntokens; k++) {
 
-            if (ngx_http_twanon_hmac(&macs[k], &tokens[k], data.data,
-                                     data.len, digest, &md_len)
-                != NGX_OK)
+            /* the URL and the parameters, without joining them first */
+
+            if (ngx_http_twanon_hmac_start(&macs[k], &tokens[k]) != NGX_OK
+                || !EVP_MAC_update(macs[k].ctx, variants[i].data,
+                                   variants[i].len)
+                || !EVP_MAC_update(macs[k].ctx, params->data, params->len)
+                || !EVP_MAC_final(macs[k].ctx, digest, &md_len,
+                                  EVP_MAX_MD_SIZE))
             {
                 return NGX_ERROR;
             }
@@ -347,6 +343,22 @@ ngx_int_t
 ngx_http_twanon_hmac(ngx_http_twanon_hmac_t *h, ngx_str_t *key, u_char *data,
     size_t len, u_char *md, size_t *md_len)
 {
+    if (ngx_http_twanon_hmac_start(h, key) != NGX_OK
+        || !EVP_MAC_update(h->ctx, data, len)
+        || !EVP_MAC_final(h->ctx, md, md_len, EVP_MAX_MD_SIZE))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the kept context, ready for EVP_MAC_update() under "key" */
+
+static ngx_int_t
+ngx_http_twanon_hmac_start(ngx_http_twanon_hmac_t *h, ngx_str_t *key)
+{
     EVP_MAC             *mac;
     OSSL_PARAM           params[2];
     ngx_pool_cleanup_t  *cln;
@@ -404,12 +416,6 @@ ngx_http_twanon_hmac(ngx_http_twanon_hmac_t *h, ngx_str_t *key, u_char *data,
 
         ngx_memcpy(h->key.data, key->data, key->len);
         h->key.len = key->len;
-    }
-
-    if (!EVP_MAC_update(h->ctx, data, len)
-        || !EVP_MAC_final(h->ctx, md, md_len, EVP_MAX_MD_SIZE))
-    {
-        return NGX_ERROR;
     }
 
     return NGX_OK;
