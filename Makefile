@@ -31,6 +31,8 @@ CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
+include t/nginx-test.mk
+
 .PHONY: all build deps npm-deps nginx-source console demo call fuzz \
         test-valgrind test-asan test bench bench-deps clean fuzz-targets \
         deb deb-deps test-deb nginx-1.26 test-1.26
@@ -113,9 +115,9 @@ $(NGINX_ORIG)/configure: $(NGINX_TAR)
 	tar xzf $< -C $(NGINX_ORIG) --strip-components=1
 	touch $@
 
-# nginx 1.26.3 of Debian 13 (trixie), built into a test binary with
-# Debian's core flags and --with-compat; the same flags go into its
-# conf_flags, which the module build reads:
+# nginx 1.26.3 of Debian 13 (trixie), built into a test binary with the
+# flags of t/nginx-test.mk (--with-compat among them); the same flags go
+# into its conf_flags, which the module build reads:
 #
 #   make nginx-1.26     build/nginx-1.26/objs/nginx and the source tree
 #   make test-1.26      the module built against it in build/test-1.26/,
@@ -127,23 +129,7 @@ NEWER_TAR     := $(BUILD)/trixie/nginx_$(NEWER_VERSION).orig.tar.gz
 NEWER_BUILD   := $(BUILD)/test-1.26
 NEWER_MODULE  := $(NEWER_BUILD)/ngx_http_twanon_module.so
 NEWER_PREFIX  := $(NEWER_DIR)/prefix
-NEWER_CONF    := --prefix=$(NEWER_PREFIX) \
-    --conf-path=$(NEWER_PREFIX)/conf/nginx.conf --error-log-path=stderr \
-    --http-log-path=$(NEWER_PREFIX)/logs/access.log \
-    --pid-path=$(NEWER_PREFIX)/nginx.pid \
-    --lock-path=$(NEWER_PREFIX)/nginx.lock \
-    --modules-path=$(NEWER_PREFIX)/modules \
-    --http-client-body-temp-path=$(NEWER_PREFIX)/body \
-    --http-proxy-temp-path=$(NEWER_PREFIX)/proxy \
-    --http-fastcgi-temp-path=$(NEWER_PREFIX)/fastcgi \
-    --http-uwsgi-temp-path=$(NEWER_PREFIX)/uwsgi \
-    --http-scgi-temp-path=$(NEWER_PREFIX)/scgi \
-    --with-compat --with-debug --with-pcre-jit --with-threads \
-    --with-http_ssl_module --with-http_stub_status_module \
-    --with-http_realip_module --with-http_auth_request_module \
-    --with-http_v2_module --with-http_dav_module --with-http_slice_module \
-    --with-http_sub_module --with-http_gunzip_module \
-    --with-http_gzip_static_module --with-http_secure_link_module
+NEWER_CONF    := $(call nginx_test_conf,$(NEWER_PREFIX),$(NEWER_PREFIX)/modules)
 NEWER_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
                  -Werror=format-security -D_FORTIFY_SOURCE=2 -fPIC
 

@@ -31,6 +31,8 @@ PROVE       ?= prove -r .
 
 .PHONY: valgrind valgrind-deps asan asan-build FORCE
 
+include $(TOP)/t/nginx-test.mk
+
 # make exports variables given on its command line to the commands it
 # runs, and nginx reads an NGINX environment variable as inherited sockets
 
@@ -58,10 +60,9 @@ valgrind-deps:
 
 # asan: nginx's upstream source, copied (configure writes a Makefile into
 # the tree it runs in; NGINX_ORIG is shared with the fuzzing build and
-# stays pristine), configured with Debian's flags
-# (nginx -V of Debian 12's nginx) less what no test uses and needs more
-# libraries (mail, stream, geoip, image_filter, perl, xslt), and the
-# module added as Debian's dynamic modules are.
+# stays pristine), configured with the test flags of t/nginx-test.mk
+# (Debian's, less what no test uses), and the module added as Debian's
+# dynamic modules are.
 #
 # NGX_DEBUG_PALLOC=1 makes every ngx_palloc() a malloc() of its own, so
 # that ASan sees the bounds of each allocation from a pool instead of one
@@ -78,28 +79,8 @@ ASAN_CC_OPT := -fsanitize=address,undefined -fno-omit-frame-pointer -g -O1 \
                -DNGX_DEBUG_PALLOC=1 -Wformat -Werror=format-security
 ASAN_LD_OPT := -fsanitize=address,undefined -Wl,-z,nodelete
 
-ASAN_CONF   := --prefix=$(ASAN_PREFIX) \
-    --conf-path=$(ASAN_PREFIX)/conf/nginx.conf \
-    --http-log-path=$(ASAN_PREFIX)/logs/access.log \
-    --error-log-path=stderr \
-    --lock-path=$(ASAN_PREFIX)/nginx.lock \
-    --pid-path=$(ASAN_PREFIX)/nginx.pid \
-    --modules-path=$(ASAN_OBJS) \
-    --http-client-body-temp-path=$(ASAN_PREFIX)/body \
-    --http-fastcgi-temp-path=$(ASAN_PREFIX)/fastcgi \
-    --http-proxy-temp-path=$(ASAN_PREFIX)/proxy \
-    --http-scgi-temp-path=$(ASAN_PREFIX)/scgi \
-    --http-uwsgi-temp-path=$(ASAN_PREFIX)/uwsgi \
-    --builddir=$(ASAN_OBJS) \
-    --with-compat --with-debug --with-pcre-jit --with-threads \
-    --with-http_ssl_module --with-http_stub_status_module \
-    --with-http_realip_module --with-http_auth_request_module \
-    --with-http_v2_module --with-http_dav_module --with-http_slice_module \
-    --with-http_addition_module --with-http_flv_module \
-    --with-http_gunzip_module --with-http_gzip_static_module \
-    --with-http_mp4_module --with-http_random_index_module \
-    --with-http_secure_link_module --with-http_sub_module \
-    --add-dynamic-module=$(TOP)
+ASAN_CONF   := $(call nginx_test_conf,$(ASAN_PREFIX),$(ASAN_OBJS)) \
+               --builddir=$(ASAN_OBJS) --add-dynamic-module=$(TOP)
 
 # Sanitizer options.
 #

@@ -30,7 +30,7 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_escape
+use Test::Twanon qw/ :DEFAULT parse_response form_body
 	twilio_signature /;
 
 ###############################################################################
@@ -145,19 +145,6 @@ $t->try_run('no twanon')->plan(82);
 
 ###############################################################################
 
-sub form {
-	my (@pairs) = @_;
-
-	my @out;
-
-	while (@pairs) {
-		my ($k, $v) = splice(@pairs, 0, 2);
-		push @out, form_escape($k) . '=' . form_escape($v);
-	}
-
-	return join('&', @out);
-}
-
 my $n = 0;
 
 sub fields {
@@ -185,7 +172,7 @@ sub webhook {
 	my $host = exists $o{host} ? $o{host} : 'localhost';
 	my @pairs = $o{pairs} ? @{$o{pairs}} : fields();
 
-	my $body = defined $o{body} ? $o{body} : form(@pairs);
+	my $body = defined $o{body} ? $o{body} : form_body(@pairs);
 	my $url = defined $o{url} ? $o{url} : "http://localhost$uri";
 
 	my $sigs = exists $o{sigs} ? $o{sigs}
@@ -603,12 +590,12 @@ is(worker(), $pid, 'field counts worker');
 
 for my $tail ('%', '%4', '%zz') {
 	is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
-		body => form(@pairs) . "&Pad=$tail"))),
+		body => form_body(@pairs) . "&Pad=$tail"))),
 		text(400, "malformed form body\n"), "body ending in $tail");
 }
 
 is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
-	body => form(@pairs) . '%'))),
+	body => form_body(@pairs) . '%'))),
 	text(400, "malformed form body\n"), 'value ending in %');
 
 is(worker(), $pid, 'bad escapes worker');
@@ -631,7 +618,7 @@ is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
 is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
 	chunked => 1, headers => [ 'Transfer-Encoding: chunked' ],
 	body => sprintf("%x\x0d\x0a%s\x0d\x0a0\x0d\x0a\x0d\x0a",
-		length form(@pairs), form(@pairs))))),
+		length form_body(@pairs), form_body(@pairs))))),
 	text(413, "request body too large\n"), '64 KiB value chunked');
 
 is(worker(), $pid, 'long values worker');

@@ -24,7 +24,7 @@ use MIME::Base64 qw/ encode_base64 /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
+use Test::Twanon qw/ :DEFAULT form_body twilio_signature /;
 
 ###############################################################################
 
@@ -163,19 +163,6 @@ sub raw_signature {
 	return encode_base64(hmac_sha1($data, $token), '');
 }
 
-sub form {
-	my (@pairs) = @_;
-
-	my @out;
-
-	while (@pairs) {
-		my ($k, $v) = splice(@pairs, 0, 2);
-		push @out, form_escape($k) . '=' . form_escape($v);
-	}
-
-	return join('&', @out);
-}
-
 # the fields of a voice webhook, with a CallSid of its own per case
 
 my $n = 0;
@@ -216,7 +203,7 @@ sub case {
 	if (!defined $c{body}) {
 		my @pairs = (fields($c{sid}), @{$c{extra} || []});
 		$c{pairs} = \@pairs;
-		$c{body} = form(@pairs);
+		$c{body} = form_body(@pairs);
 	}
 
 	if (!exists $c{sigs}) {
@@ -250,7 +237,7 @@ refused('missing header', 'missing', sigs => []);
 	my $sig = twilio_signature($TOKEN, "$BASE/incoming", @pairs);
 
 	case(name => 'header repeated', sid => $sid, pairs => \@pairs,
-		body => form(@pairs), sigs => [ $sig, $sig ],
+		body => form_body(@pairs), sigs => [ $sig, $sig ],
 		expect => '403 forbidden', log => 'missing');
 }
 
@@ -262,7 +249,7 @@ refused('token prefix', 'invalid', token => substr($TOKEN, 0, -1));
 	my $sid = call_sid();
 	my @pairs = fields($sid);
 	my $sig = twilio_signature($TOKEN, "$BASE/incoming", @pairs);
-	my $body = form(@pairs);
+	my $body = form_body(@pairs);
 
 	$body =~ s/CallStatus=ringing/CallStatus=ringinf/ or die "no status\n";
 
@@ -278,7 +265,7 @@ refused('token prefix', 'invalid', token => substr($TOKEN, 0, -1));
 	substr($sig, 5, 1) = substr($sig, 5, 1) eq 'A' ? 'B' : 'A';
 
 	case(name => 'one byte of signature changed', sid => $sid,
-		pairs => \@pairs, body => form(@pairs), sigs => [ $sig ],
+		pairs => \@pairs, body => form_body(@pairs), sigs => [ $sig ],
 		expect => '403 forbidden', log => 'invalid');
 }
 
@@ -287,7 +274,7 @@ refused('token prefix', 'invalid', token => substr($TOKEN, 0, -1));
 	my @pairs = (fields($sid), Extra => 'x');
 	my $sig = twilio_signature($TOKEN, "$BASE/incoming", fields($sid));
 
-	case(name => 'parameter added', sid => $sid, body => form(@pairs),
+	case(name => 'parameter added', sid => $sid, body => form_body(@pairs),
 		sigs => [ $sig ], expect => '403 forbidden', log => 'invalid');
 }
 
@@ -333,7 +320,7 @@ sub keys_case {
 	my $sid = call_sid();
 
 	case(name => $name, sid => $sid,
-		body => form(CallSid => $sid, From => $FROM, To => $TO) . $body,
+		body => form_body(CallSid => $sid, From => $FROM, To => $TO) . $body,
 		sigs => [ raw_signature($TOKEN, base_data($sid) . $tail) ],
 		expect => $expect,
 		log => $expect =~ /^403/ ? 'invalid' : undef);
@@ -387,7 +374,7 @@ refused('query string not signed', 'invalid', uri => '/incoming?tenant=x',
 	my @pairs = fields($sid);
 
 	case(name => 'query string signed as params', sid => $sid,
-		uri => '/incoming?tenant=x', pairs => \@pairs, body => form(@pairs),
+		uri => '/incoming?tenant=x', pairs => \@pairs, body => form_body(@pairs),
 		sigs => [ twilio_signature($TOKEN, "$BASE/incoming", @pairs,
 			tenant => 'x') ],
 		expect => '403 forbidden', log => 'invalid');
@@ -426,7 +413,7 @@ routed('account match', uri => '/account');
 	my @pairs = fields($sid, account => $OTHER_ACCOUNT);
 
 	case(name => 'account mismatch', sid => $sid, uri => '/account',
-		pairs => \@pairs, body => form(@pairs),
+		pairs => \@pairs, body => form_body(@pairs),
 		sigs => [ twilio_signature($TOKEN, "$BASE/account", @pairs) ],
 		expect => '403 forbidden', log => 'account');
 
@@ -435,7 +422,7 @@ routed('account match', uri => '/account');
 	splice(@pairs, 0, 2);
 
 	case(name => 'account missing', sid => $sid, uri => '/account',
-		pairs => \@pairs, body => form(@pairs),
+		pairs => \@pairs, body => form_body(@pairs),
 		sigs => [ twilio_signature($TOKEN, "$BASE/account", @pairs) ],
 		expect => '403 forbidden', log => 'account');
 
@@ -443,7 +430,7 @@ routed('account match', uri => '/account');
 	@pairs = fields($sid, account => lc $ACCOUNT);
 
 	case(name => 'account case differs', sid => $sid, uri => '/account',
-		pairs => \@pairs, body => form(@pairs),
+		pairs => \@pairs, body => form_body(@pairs),
 		sigs => [ twilio_signature($TOKEN, "$BASE/account", @pairs) ],
 		expect => '403 forbidden', log => 'account');
 }
@@ -468,7 +455,7 @@ my $DOCS_URL = 'https://mycompany.com/myapp.php?foo=1&bar=2';
 my $DOCS_SIG = '0/KCTR6DLpKmkAf8muzZqo1nDgQ=';
 
 case(name => 'twilio docs example', sid => 'CA1234567890ABCDE',
-	uri => '/docs', pairs => \@DOCS, body => form(@DOCS),
+	uri => '/docs', pairs => \@DOCS, body => form_body(@DOCS),
 	sigs => [ $DOCS_SIG ], expect => '200 docs');
 
 # twanon_verify_signature off

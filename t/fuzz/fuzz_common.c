@@ -302,3 +302,32 @@ twanon_fuzz_utf8_valid(const u_char *p, size_t len)
 
     return 1;
 }
+
+
+/*
+ * The reference for the default identity pattern, ^[A-Za-z0-9_]{1,121}$,
+ * written without a regex.
+ */
+
+ngx_uint_t
+twanon_fuzz_identity_ok(ngx_str_t *id)
+{
+    size_t  i;
+    u_char  c;
+
+    if (id->len < 1 || id->len > 121) {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}

@@ -70,5 +70,7 @@ u_char *twanon_fuzz_copy(ngx_pool_t *pool, const u_char *data, size_t len);
 ngx_uint_t twanon_fuzz_utf8_valid(const u_char *p, size_t len);
 size_t twanon_fuzz_utf8_decode(const u_char *p, size_t len, uint32_t *cp);
 
+ngx_uint_t twanon_fuzz_identity_ok(ngx_str_t *id);
+
 
 #endif /* _TWANON_FUZZ_COMMON_H_INCLUDED_ */

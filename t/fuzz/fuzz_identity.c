@@ -23,30 +23,6 @@
 static ngx_regex_t  *re;
 
 
-static ngx_uint_t
-ref_valid(ngx_str_t *id)
-{
-    size_t  i;
-    u_char  c;
-
-    if (id->len < 1 || id->len > 121) {
-        return 0;
-    }
-
-    for (i = 0; i < id->len; i++) {
-        c = id->data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -110,7 +86,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = ngx_http_twanon_identity_valid(re, &identity);
 
     twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
-    twanon_fuzz_assert((rc == NGX_OK) == ref_valid(&identity));
+    twanon_fuzz_assert((rc == NGX_OK) == twanon_fuzz_identity_ok(&identity));
 
 done:
 

@@ -31,30 +31,6 @@ static ngx_regex_t  *re;
 static ngx_array_t  *wanted2, *wanted3;
 
 
-static ngx_uint_t
-identity_ok(ngx_str_t *id)
-{
-    size_t  i;
-    u_char  c;
-
-    if (id->len < 1 || id->len > 121) {
-        return 0;
-    }
-
-    for (i = 0; i < id->len; i++) {
-        c = id->data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 static ngx_array_t *
 wanted_params(ngx_uint_t n)
 {
@@ -149,7 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     id = route.identities.elts;
 
     for (i = 0; i < route.identities.nelts; i++) {
-        twanon_fuzz_assert(identity_ok(&id[i]));
+        twanon_fuzz_assert(twanon_fuzz_identity_ok(&id[i]));
     }
 
     twanon_fuzz_assert(route.params.nelts <= wanted->nelts);

@@ -41,7 +41,7 @@ use base qw/ Exporter /;
 
 our @EXPORT = qw/ http http_get http_request port /;
 our @EXPORT_OK = qw/ http_content parse_response log_in log_out
-	form_escape twilio_signature /;
+	form_escape form_body twilio_signature /;
 
 ###############################################################################
 
@@ -1378,6 +1378,21 @@ sub form_escape {
 	$s =~ tr/ /+/;
 
 	return $s;
+}
+
+# a form body of a flat list of names and values, in the order given
+
+sub form_body {
+	my (@pairs) = @_;
+
+	my @out;
+
+	while (@pairs) {
+		my ($k, $v) = splice(@pairs, 0, 2);
+		push @out, form_escape($k) . '=' . form_escape($v);
+	}
+
+	return join('&', @out);
 }
 
 # X-Twilio-Signature over a URL and a flat list of form names and values:
