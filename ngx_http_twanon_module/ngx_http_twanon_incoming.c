@@ -18,6 +18,12 @@ static ngx_int_t ngx_http_twanon_webhook_url(ngx_http_request_t *r,
     ngx_str_t *url);
 static ngx_int_t ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
+static ngx_http_request_body_t *ngx_http_twanon_resolver_body(
+    ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx);
+static ngx_int_t ngx_http_twanon_resolver_request(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_request_body_t *rb);
+static ngx_int_t ngx_http_twanon_resolver_arm(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_resolver_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static void ngx_http_twanon_incoming_resume(ngx_http_request_t *r);
@@ -28,8 +34,8 @@ static ngx_int_t ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
     ngx_str_t *twiml);
 static ngx_int_t ngx_http_twanon_incoming_refuse(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *text);
-static void ngx_http_twanon_incoming_field(ngx_array_t *pairs,
-    const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_twanon_incoming_fields(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
 static ngx_int_t ngx_http_twanon_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_twanon_resolver_deadline(ngx_event_t *ev);
@@ -46,10 +52,21 @@ static ngx_str_t  ngx_http_twanon_text_type =
 
 
 /*
- * A body filter that only watches: the resolver's reply is complete when
- * its last buffer passes (last_in_chain, from ngx_http_send_special()).
- * An upstream that breaks off after the header only flushes, so a
- * chunked reply cut at a chunk boundary is told from a whole one.
+ * The module is an HTTP_FILTER module (see "config"), so that its body
+ * filter has the same place in a static build as in a dynamic one: above
+ * the postpone filter, which keeps an in-memory subrequest's reply.  It
+ * only looks at the resolver subrequest of a webhook:
+ *
+ *   - the reply is complete when its last buffer passes (last_in_chain,
+ *     from ngx_http_send_special()); an upstream that breaks off after
+ *     the header only flushes, so a chunked reply cut at a chunk
+ *     boundary is told from a whole one;
+ *
+ *   - a reply larger than the location's subrequest_output_buffer_size
+ *     is marked too big and dropped here.  Passed on, it would make the
+ *     postpone filter return NGX_ERROR, and ngx_http_output_filter() set
+ *     the error flag of the client's connection, which belongs to the
+ *     client alone.
  */
 
 ngx_int_t
@@ -65,8 +82,10 @@ ngx_http_twanon_incoming_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_twanon_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t            *cl;
-    ngx_http_twanon_ctx_t  *ctx;
+    off_t                      size;
+    ngx_chain_t               *cl;
+    ngx_http_twanon_ctx_t     *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (r == r->main) {
         return ngx_http_next_body_filter(r, in);
@@ -74,15 +93,45 @@ ngx_http_twanon_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
 
-    if (ctx != NULL && ctx->resolver == r) {
-        for (cl = in; cl; cl = cl->next) {
-            if (cl->buf->last_in_chain || cl->buf->last_buf) {
-                ctx->complete = 1;
-            }
+    if (ctx == NULL || ctx->resolver != r) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    size = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_in_chain || cl->buf->last_buf) {
+            ctx->complete = 1;
+        }
+
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (!ctx->too_big) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ctx->received += size;
+
+        if (ctx->received > (off_t) clcf->subrequest_output_buffer_size
+            || r->headers_out.content_length_n
+               > (off_t) clcf->subrequest_output_buffer_size)
+        {
+            ctx->too_big = 1;
         }
     }
 
-    return ngx_http_next_body_filter(r, in);
+    if (!ctx->too_big) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* dropped: marked as sent, so that the upstream reads on to its end */
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -97,7 +146,6 @@ ngx_http_twanon_incoming_handler(ngx_http_request_t *r)
     static ngx_str_t  not_allowed = ngx_string("method not allowed\n");
     static ngx_str_t  unsupported =
         ngx_string("expected application/x-www-form-urlencoded\n");
-    static ngx_str_t  too_large = ngx_string("request body too large\n");
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twanon incoming handler");
@@ -140,11 +188,13 @@ ngx_http_twanon_incoming_handler(ngx_http_request_t *r)
                                            &unsupported);
     }
 
-    if (r->headers_in.content_length_n > NGX_HTTP_TWANON_WEBHOOK_BODY_MAX) {
-        return ngx_http_twanon_incoming_refuse(r,
-                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                           &too_large);
-    }
+    /*
+     * A body over NGX_HTTP_TWANON_WEBHOOK_BODY_MAX never gets here: the
+     * location's client_max_body_size is capped at that size when the
+     * configuration loads, so nginx itself answers 413 for a declared
+     * length before reading anything (and before "100 Continue"), and
+     * stops reading a chunked or HTTP/2 body at the limit.
+     */
 
     rc = ngx_http_read_client_request_body(r,
                                         ngx_http_twanon_incoming_body_handler);
@@ -167,6 +217,8 @@ ngx_http_twanon_incoming_body_handler(ngx_http_request_t *r)
 
     static ngx_str_t  too_large = ngx_string("request body too large\n");
     static ngx_str_t  malformed = ngx_string("malformed form body\n");
+    static ngx_str_t  empty = ngx_string("empty webhook body\n");
+    static ngx_str_t  invalid = ngx_string("invalid webhook fields\n");
     static ngx_str_t  forbidden = ngx_string("forbidden\n");
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_twanon_module);
@@ -186,6 +238,14 @@ ngx_http_twanon_incoming_body_handler(ngx_http_request_t *r)
         rc = ngx_http_twanon_incoming_refuse(r,
                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                            &too_large);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (body.len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: empty webhook body");
+        rc = ngx_http_twanon_incoming_refuse(r, NGX_HTTP_BAD_REQUEST, &empty);
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -214,9 +274,12 @@ ngx_http_twanon_incoming_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_twanon_incoming_field(&pairs, "CallSid", &ctx->call_sid);
-    ngx_http_twanon_incoming_field(&pairs, "From", &ctx->from);
-    ngx_http_twanon_incoming_field(&pairs, "To", &ctx->to);
+    if (ngx_http_twanon_incoming_fields(r, ctx, &pairs) != NGX_OK) {
+        rc = ngx_http_twanon_incoming_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                             &invalid);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     rc = ngx_http_twanon_incoming_verify(r, &pairs);
 
@@ -275,7 +338,7 @@ ngx_http_twanon_incoming_verify(ngx_http_request_t *r, ngx_array_t *pairs)
             return NGX_ERROR;
         }
 
-        ngx_http_twanon_incoming_field(pairs, "AccountSid", &sid);
+        sid = ctx->account_sid;
 
         if (account.len
             && (sid.len != account.len
@@ -397,75 +460,25 @@ ngx_http_twanon_webhook_url(ngx_http_request_t *r, ngx_str_t *url)
 /*
  * The resolver subrequest: a POST to the configured location whose small
  * form body carries the caller (or its keyed hash) and the called number.
- * Nothing of the webhook is passed on: not its headers, not its body.
+ * Nothing of the webhook is passed on: not its headers, not its body, not
+ * the values of its variables.
  */
 
 static ngx_int_t
 ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx)
 {
-    u_char                       *p;
-    size_t                        len;
-    ngx_buf_t                    *b;
-    ngx_str_t                    *from, from_name;
-    ngx_chain_t                  *cl;
-    ngx_table_elt_t              *h;
-    ngx_http_request_t           *sr;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_request_body_t      *rb;
-    ngx_http_post_subrequest_t   *ps;
-    ngx_http_twanon_loc_conf_t   *tlcf;
+    ngx_http_request_t          *sr;
+    ngx_http_request_body_t     *rb;
+    ngx_http_post_subrequest_t  *ps;
+    ngx_http_twanon_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-    if (tlcf->resolver_send == NGX_HTTP_TWANON_SEND_HASH) {
-        if (ngx_http_twanon_caller_hash(r, ctx) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        from = &ctx->caller_hash;
-        ngx_str_set(&from_name, "from_hash=");
-
-    } else {
-        from = &ctx->from;
-        ngx_str_set(&from_name, "from_number=");
-    }
-
-    len = from_name.len + from->len
-          + 2 * ngx_escape_uri(NULL, from->data, from->len, NGX_ESCAPE_ARGS)
-          + sizeof("&to_number=") - 1 + ctx->to.len
-          + 2 * ngx_escape_uri(NULL, ctx->to.data, ctx->to.len,
-                               NGX_ESCAPE_ARGS);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(b->last, from_name.data, from_name.len);
-    p = (u_char *) ngx_escape_uri(p, from->data, from->len, NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&to_number=", sizeof("&to_number=") - 1);
-    p = (u_char *) ngx_escape_uri(p, ctx->to.data, ctx->to.len,
-                                  NGX_ESCAPE_ARGS);
-    b->last = p;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    rb = ngx_http_twanon_resolver_body(r, ctx);
     if (rb == NULL) {
         return NGX_ERROR;
     }
-
-    rb->bufs = cl;
-    rb->buf = b;
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -487,7 +500,111 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ngx_str_set(&sr->method_name, "POST");
     sr->request_body = rb;
 
-    /* a fresh set of request headers: only what describes our body */
+    if (ngx_http_twanon_resolver_request(r, sr, rb) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->resolver = sr;
+
+    if (ngx_http_twanon_resolver_arm(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->write_event_handler = ngx_http_twanon_incoming_resume;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twanon resolver subrequest \"%V\"", &tlcf->resolver);
+
+    return NGX_OK;
+}
+
+
+/* from_number= or from_hash=, and to_number=, escaped as form values */
+
+static ngx_http_request_body_t *
+ngx_http_twanon_resolver_body(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_buf_t                   *b;
+    ngx_str_t                   *from, from_name;
+    ngx_chain_t                 *cl;
+    ngx_http_request_body_t     *rb;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    if (tlcf->resolver_send == NGX_HTTP_TWANON_SEND_HASH) {
+        if (ngx_http_twanon_caller_hash(r, ctx) != NGX_OK) {
+            return NULL;
+        }
+
+        from = &ctx->caller_hash;
+        ngx_str_set(&from_name, "from_hash=");
+
+    } else {
+        from = &ctx->from;
+        ngx_str_set(&from_name, "from_number=");
+    }
+
+    len = from_name.len + from->len
+          + 2 * ngx_escape_uri(NULL, from->data, from->len, NGX_ESCAPE_ARGS)
+          + sizeof("&to_number=") - 1 + ctx->to.len
+          + 2 * ngx_escape_uri(NULL, ctx->to.data, ctx->to.len,
+                               NGX_ESCAPE_ARGS);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(b->last, from_name.data, from_name.len);
+    p = (u_char *) ngx_escape_uri(p, from->data, from->len, NGX_ESCAPE_ARGS);
+    p = ngx_cpymem(p, "&to_number=", sizeof("&to_number=") - 1);
+    p = (u_char *) ngx_escape_uri(p, ctx->to.data, ctx->to.len,
+                                  NGX_ESCAPE_ARGS);
+    b->last = p;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NULL;
+    }
+
+    rb->bufs = cl;
+    rb->buf = b;
+
+    return rb;
+}
+
+
+/*
+ * ngx_http_subrequest() copies the webhook's headers_in and shares its
+ * cache of variable values.  The resolver gets headers of its own, with
+ * only what describes its body, and an empty cache: $http_user_agent,
+ * $cookie_*, $host, $proxy_add_x_forwarded_for and the like are then
+ * the resolver request's own (empty, or the server's name for $host),
+ * never the webhook's.
+ */
+
+static ngx_int_t
+ngx_http_twanon_resolver_request(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_request_body_t *rb)
+{
+    ngx_table_elt_t            *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool, 2,
                       sizeof(ngx_table_elt_t))
@@ -495,6 +612,26 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
+
+#if (nginx_version < 1023000)
+
+    if (ngx_array_init(&sr->headers_in.cookies, r->pool, 1,
+                       sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    if (ngx_array_init(&sr->headers_in.x_forwarded_for, r->pool, 1,
+                       sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+#endif
+
+#endif
 
     h = ngx_list_push(&sr->headers_in.headers);
     if (h == NULL) {
@@ -510,12 +647,29 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
 #endif
 
     sr->headers_in.content_type = h;
-    sr->headers_in.content_length = NULL;
-    sr->headers_in.content_length_n = b->last - b->pos;
-    sr->headers_in.transfer_encoding = NULL;
-    sr->headers_in.chunked = 0;
+    sr->headers_in.content_length_n = rb->buf->last - rb->buf->pos;
+    sr->headers_in.keep_alive_n = -1;
 
-    ctx->resolver = sr;
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pcalloc(r->pool, cmcf->variables.nelts
+                                         * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_resolver_arm(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -531,77 +685,60 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
 
     ngx_add_timer(&ctx->deadline, tlcf->resolver_timeout);
 
-    r->write_event_handler = ngx_http_twanon_incoming_resume;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twanon resolver subrequest \"%V\"", &tlcf->resolver);
-
     return NGX_OK;
 }
 
 
 /*
- * twanon_resolver_timeout: the whole lookup, however the resolver
- * location is set up.  proxy_read_timeout bounds the gaps between reads
- * only, and a reply that trickles in never trips it.  The upstream's
- * connection is made to time out as if its own timer had fired, so that
- * the upstream module ends the subrequest its usual way (a next server
- * or an error) and the caller hears the fallback.  The timer re-arms
- * until the subrequest is done, for upstreams that move to a next
- * server.
+ * twanon_resolver_timeout: one timer for the whole lookup, however the
+ * resolver location is set up.  proxy_read_timeout and its kin bound the
+ * gaps between reads only, and a reply that trickles in never trips
+ * them.  When the timer fires the subrequest is ended the way nginx ends
+ * one: an upstream still at work is stopped by its own cleanup handler
+ * (which closes its connection, frees the peer and, as it does when a
+ * request is terminated, drops the reference the subrequest holds on the
+ * webhook request; that reference is taken again for the subrequest's
+ * own end), and the subrequest is finalized with NGX_ERROR, which
+ * ngx_http_twanon_resolver_done() records as a failed lookup.
  */
 
 static void
 ngx_http_twanon_resolver_deadline(ngx_event_t *ev)
 {
     ngx_connection_t            *c;
-    ngx_http_request_t          *r;
+    ngx_http_request_t          *r, *sr;
     ngx_http_upstream_t         *u;
     ngx_http_twanon_ctx_t       *ctx;
     ngx_http_twanon_loc_conf_t  *tlcf;
 
     r = ev->data;
+    c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_twanon_module);
 
     if (ctx->done) {
         return;
     }
 
-    if (!ctx->timed_out) {
-        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twanon: resolver \"%V\" did not answer within %M ms, "
-                      "call \"%V\"", &tlcf->resolver, tlcf->resolver_timeout,
-                      &ctx->call_sid);
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "twanon: resolver \"%V\" did not answer within %M ms, "
+                  "call \"%V\"", &tlcf->resolver, tlcf->resolver_timeout,
+                  &ctx->call_sid);
 
-        ctx->timed_out = 1;
-        ctx->failed = 1;
+    ctx->timed_out = 1;
+    ctx->failed = 1;
+
+    sr = ctx->resolver;
+    u = sr->upstream;
+
+    if (u != NULL && u->cleanup != NULL) {
+        r->main->count++;
+        (*u->cleanup)(sr);
     }
 
-    ngx_add_timer(ev, 100);
-
-    u = ctx->resolver->upstream;
-
-    if (u == NULL || u->peer.connection == NULL) {
-        return;
-    }
-
-    c = u->peer.connection;
-
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    c->read->timedout = 1;
-
-    /* this may end the webhook request: nothing is touched after it */
-
-    c->read->handler(c->read);
+    ngx_http_finalize_request(sr, NGX_ERROR);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -618,14 +755,14 @@ ngx_http_twanon_deadline_cleanup(void *data)
 
 /*
  * Runs as the subrequest ends, possibly more than once (again after
- * nginx has made an error page): it only records what happened.
+ * nginx has made an error page), and only records what happened.
  *
- * A filter error inside the in-memory subrequest, such as a reply over
- * subrequest_output_buffer_size, makes ngx_http_output_filter() set
- * c->error, which would close the webhook connection without a reply.
- * Nothing has been written to the client while the subrequest ran, so
- * the error is the resolver's, not the client's: it is cleared, and the
- * caller hears the fallback.
+ * An upstream that fails after its header ends the subrequest with
+ * NGX_ERROR, which would terminate the webhook request without a reply:
+ * the failure is the resolver's, recorded here, and the subrequest ends
+ * as done (NGX_OK) so that the caller hears the fallback.  The client's
+ * connection is never touched: when the client went away (c->error) the
+ * request is terminated by nginx, and nothing is sent.
  */
 
 static ngx_int_t
@@ -642,7 +779,7 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
                    (ngx_uint_t) r->connection->error);
 
     if (rc == NGX_ERROR || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
-        || rc >= NGX_HTTP_SPECIAL_RESPONSE || r->connection->error)
+        || rc >= NGX_HTTP_SPECIAL_RESPONSE)
     {
         ctx->failed = 1;
     }
@@ -662,6 +799,7 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
     len = ctx->reply ? ctx->reply->last - ctx->reply->pos : 0;
 
     if (!ctx->complete
+        || ctx->too_big
         || (r->headers_out.content_length_n >= 0
             && r->headers_out.content_length_n != len))
     {
@@ -670,8 +808,7 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
 
     ctx->done = 1;
 
-    if (rc == NGX_ERROR || r->connection->error) {
-        r->connection->error = 0;
+    if (rc == NGX_ERROR && !r->connection->error) {
         return NGX_OK;
     }
 
@@ -951,43 +1088,86 @@ ngx_http_twanon_incoming_refuse(ngx_http_request_t *r, ngx_uint_t status,
 
 
 /*
- * A field of the webhook; missing or repeated reads as empty.  A CallSid
- * is only kept when it looks like one, so that it can be logged.
+ * The fields the module reads.  Twilio sends each of them once at most,
+ * and always a CallSid: a repeated one, or a CallSid that is missing or
+ * does not look like one, is the client's error (NGX_DECLINED).  Kept
+ * as they were, two readers of a doubled field could disagree, and an
+ * appended exact copy keeps the signature valid.
  */
 
-static void
-ngx_http_twanon_incoming_field(ngx_array_t *pairs, const char *name,
-    ngx_str_t *value)
+static ngx_int_t
+ngx_http_twanon_incoming_fields(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
-    size_t     i;
-    ngx_str_t  key;
+    size_t                   i;
+    ngx_uint_t               n, k, seen[4];
+    ngx_str_t               *value[4];
+    ngx_http_twanon_pair_t  *pair;
 
-    key.data = (u_char *) name;
-    key.len = ngx_strlen(name);
+    static ngx_str_t  names[] = {
+        ngx_string("CallSid"),
+        ngx_string("From"),
+        ngx_string("To"),
+        ngx_string("AccountSid")
+    };
 
-    if (ngx_http_twanon_form_get(pairs, &key, value) != NGX_OK) {
-        ngx_str_null(value);
-        return;
-    }
+    value[0] = &ctx->call_sid;
+    value[1] = &ctx->from;
+    value[2] = &ctx->to;
+    value[3] = &ctx->account_sid;
 
-    if (ngx_strcmp(name, "CallSid") != 0) {
-        return;
-    }
+    ngx_memzero(seen, sizeof(seen));
 
-    if (value->len > 64) {
-        ngx_str_null(value);
-        return;
-    }
+    pair = pairs->elts;
 
-    for (i = 0; i < value->len; i++) {
-        if (!((value->data[i] >= '0' && value->data[i] <= '9')
-              || (value->data[i] >= 'a' && value->data[i] <= 'z')
-              || (value->data[i] >= 'A' && value->data[i] <= 'Z')))
-        {
-            ngx_str_null(value);
-            return;
+    for (n = 0; n < pairs->nelts; n++) {
+        for (k = 0; k < 4; k++) {
+            if (pair[n].key.len != names[k].len
+                || ngx_memcmp(pair[n].key.data, names[k].data,
+                              names[k].len) != 0)
+            {
+                continue;
+            }
+
+            if (seen[k]++) {
+                ngx_str_null(&ctx->call_sid);
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "twanon: webhook repeats \"%V\"", &names[k]);
+                return NGX_DECLINED;
+            }
+
+            *value[k] = pair[n].value;
+            break;
         }
     }
+
+    if (!seen[0]) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: webhook without \"CallSid\"");
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < ctx->call_sid.len; i++) {
+        if (!((ctx->call_sid.data[i] >= '0' && ctx->call_sid.data[i] <= '9')
+              || (ctx->call_sid.data[i] >= 'a'
+                  && ctx->call_sid.data[i] <= 'z')
+              || (ctx->call_sid.data[i] >= 'A'
+                  && ctx->call_sid.data[i] <= 'Z')))
+        {
+            break;
+        }
+    }
+
+    if (ctx->call_sid.len == 0 || ctx->call_sid.len > 64
+        || i != ctx->call_sid.len)
+    {
+        ngx_str_null(&ctx->call_sid);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: webhook with a malformed \"CallSid\"");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

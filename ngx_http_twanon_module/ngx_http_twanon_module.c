@@ -21,6 +21,14 @@ typedef struct {
 } ngx_http_twanon_sec_bounds_t;
 
 
+typedef struct {
+    ngx_conf_post_handler_pt       post_handler;
+    ngx_msec_t                     low;
+    ngx_msec_t                     high;
+    char                          *message;
+} ngx_http_twanon_msec_bounds_t;
+
+
 static ngx_int_t ngx_http_twanon_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twanon_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -52,6 +60,8 @@ static char *ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_twanon_msec_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -82,6 +92,11 @@ static ngx_http_handler_pt  ngx_http_twanon_token_handler_pt =
 static ngx_http_handler_pt  ngx_http_twanon_incoming_handler_pt =
     ngx_http_twanon_incoming_handler;
 
+
+static ngx_http_twanon_msec_bounds_t  ngx_http_twanon_resolver_timeout_post
+    = {
+    ngx_http_twanon_msec_bounds, 1, 600000, "must be between 1ms and 600s"
+};
 
 static ngx_http_twanon_sec_bounds_t  ngx_http_twanon_ttl_post = {
     ngx_http_twanon_sec_bounds, 1, 86400, "must be between 1s and 24h"
@@ -248,7 +263,7 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twanon_loc_conf_t, resolver_timeout),
-      NULL },
+      &ngx_http_twanon_resolver_timeout_post },
 
     { ngx_string("twanon_resolver_send"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -713,10 +728,11 @@ static char *
 ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf)
 {
-    char                    *missing;
-    ngx_str_t               *id, empty, text;
-    ngx_uint_t               i;
-    ngx_http_twanon_pair_t  *param;
+    char                      *missing;
+    ngx_str_t                 *id, empty, text;
+    ngx_uint_t                 i;
+    ngx_http_twanon_pair_t    *param;
+    ngx_http_core_loc_conf_t  *clcf;
 
     missing = NULL;
 
@@ -738,6 +754,22 @@ ngx_http_twanon_check_incoming(ngx_conf_t *cf,
                       "\"twanon_incoming\" in %V:%ui requires %s",
                       &conf->incoming.file, conf->incoming.line, missing);
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * No webhook is larger than NGX_HTTP_TWANON_WEBHOOK_BODY_MAX: the
+     * location's client_max_body_size (merged already, as the core module
+     * comes first) is capped at it, so that nginx refuses a larger
+     * declared length before reading the body or sending "100 Continue",
+     * and stops reading a chunked or HTTP/2 body at the limit.
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_max_body_size == 0
+        || clcf->client_max_body_size > NGX_HTTP_TWANON_WEBHOOK_BODY_MAX)
+    {
+        clcf->client_max_body_size = NGX_HTTP_TWANON_WEBHOOK_BODY_MAX;
     }
 
     if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK) {
@@ -1643,6 +1675,20 @@ ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /* a time between two bounds, named in the message as written */
+
+static char *
+ngx_http_twanon_msec_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_twanon_msec_bounds_t  *bounds = post;
+    ngx_msec_t                     *msec = data;
+
+    if (*msec < bounds->low || *msec > bounds->high) {
+        return bounds->message;
+    }
+
+    return NGX_CONF_OK;
+}
+
 
 static char *
 ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post, void *data)

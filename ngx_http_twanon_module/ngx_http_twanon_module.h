@@ -103,15 +103,18 @@ typedef struct {
     ngx_str_t                   from;        /* never logged */
     ngx_str_t                   to;
     ngx_str_t                   call_sid;
+    ngx_str_t                   account_sid;
     ngx_str_t                   caller_hash;
     ngx_str_t                   identities;  /* comma-separated */
     ngx_buf_t                  *reply;
+    off_t                       received;    /* bytes of the reply */
     ngx_uint_t                  status;
     ngx_uint_t                  route;
     unsigned                    done:1;
     unsigned                    complete:1;
     unsigned                    failed:1;
     unsigned                    timed_out:1;
+    unsigned                    too_big:1;
     unsigned                    replied:1;
 } ngx_http_twanon_ctx_t;
 

@@ -141,7 +141,7 @@ http {
 
 EOF
 
-$t->try_run('no twanon')->plan(82);
+$t->try_run('no twanon')->plan(87);
 
 ###############################################################################
 
@@ -327,6 +327,19 @@ sub replies {
 	return @out;
 }
 
+# nginx's own answer to a body over the webhook limit: the status and
+# the Connection header
+
+sub too_large {
+	my ($x) = @_;
+
+	my $r = parse_response($x->{data});
+	my $connection = $r->{headers}{connection};
+
+	return (defined $r->{status} ? $r->{status} : 'none') . ' '
+		. (defined $connection ? $connection : 'none');
+}
+
 sub text {
 	my ($status, $text) = @_;
 	return "$status text/plain; charset=utf-8\n$text";
@@ -437,16 +450,22 @@ is(worker(), $pid, 'incoming trickled body worker');
 
 $x = exchange(webhook(connection => 'close', body => 'x' x 70000));
 
-is(reply($x), text(413, "request body too large\n"),
-	'incoming content length 70000');
+is(too_large($x), '413 close', 'incoming content length 70000');
 is(worker(), $pid, 'incoming content length 70000 worker');
 
-# refused from the header alone, before the body is sent
+# refused from the header alone, before the body is sent, and before
+# "100 Continue" when the client waits for one
 
 $x = exchange(webhook(connection => 'close', length => 70000, body => ''));
 
-is(reply($x), text(413, "request body too large\n"),
-	'incoming content length 70000 without body');
+is(too_large($x), '413 close', 'incoming content length 70000 without body');
+
+$x = exchange(webhook(length => 1 << 30, body => '',
+	headers => [ 'Expect: 100-continue' ]));
+
+like($x->{data}, qr{^HTTP/1\.1 413 }, 'expect 100-continue: 413 first');
+unlike($x->{data}, qr{ 100 }, 'expect 100-continue: no 100 Continue');
+is(too_large($x), '413 close', 'expect 100-continue: closed');
 
 my $chunks = '';
 my $big = 'Pad=' . 'x' x (70000 - 4);
@@ -461,8 +480,7 @@ $chunks .= "0\x0d\x0a\x0d\x0a";
 $x = exchange(webhook(connection => 'close', chunked => 1,
 	headers => [ 'Transfer-Encoding: chunked' ], body => $chunks));
 
-is(reply($x), text(413, "request body too large\n"),
-	'incoming chunked 70000');
+is(too_large($x), '413 close', 'incoming chunked 70000');
 is(worker(), $pid, 'incoming chunked 70000 worker');
 
 $x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
@@ -532,31 +550,38 @@ is(reply(exchange(webhook(connection => 'close', sigs => [ '' ]))),
 
 is(worker(), $pid, 'signatures worker');
 
-# an empty form, signed over the URL alone: valid, and the resolver is
-# asked; but with no To there is no callerId to dial with, and a dial
-# without one would show the operator the caller's number: the caller
-# hears the spoken fallback instead
+# an empty body is refused before anything else, signed or not
 
 $x = exchange(webhook(uri => '/echo', connection => 'close', pairs => [],
 	body => ''));
 
-is(reply($x), "200 text/xml; charset=utf-8\n" . $DECL
-	. '<Response><Say>We are sorry, no one is available to take your call'
-	. " right now. Please try again later.</Say></Response>\n",
-	'empty form, no caller id: fallback');
+is(reply($x), text(400, "empty webhook body\n"), 'empty form');
 
 $x = exchange(webhook(uri => '/echo', connection => 'close', pairs => [],
 	body => '',
 	sigs => [ twilio_signature($TOKEN, 'http://localhost/other') ]));
 
-is(reply($x), text(403, "forbidden\n"), 'empty form bad signature');
+is(reply($x), text(400, "empty webhook body\n"), 'empty form bad signature');
+
+# a form with a CallSid alone, signed: valid, and the resolver is asked;
+# but with no To there is no callerId to dial with, and a dial without
+# one would show the operator the caller's number: the caller hears the
+# spoken fallback instead
+
+$x = exchange(webhook(uri => '/echo', connection => 'close',
+	pairs => [ CallSid => 'CA' . 'c0' x 16 ]));
+
+is(reply($x), "200 text/xml; charset=utf-8\n" . $DECL
+	. '<Response><Say>We are sorry, no one is available to take your call'
+	. " right now. Please try again later.</Say></Response>\n",
+	'call sid alone, no caller id: fallback');
 
 # with twanon_account_sid, the missing AccountSid is another account
 
 $x = exchange(webhook(uri => '/echo_account', connection => 'close',
-	pairs => [], body => ''));
+	pairs => [ CallSid => 'CA' . 'c1' x 16 ]));
 
-is(reply($x), text(403, "forbidden\n"), 'empty form for another account');
+is(reply($x), text(403, "forbidden\n"), 'call sid alone for another account');
 is(worker(), $pid, 'empty form worker');
 
 # field counts: 256 is the limit
@@ -610,16 +635,16 @@ is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
 
 @pairs = (fields(), Pad => "\xe2\x82\xac" x (20 * 1024));
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
-	text(413, "request body too large\n"), '60 KiB escaped value too large');
+is(too_large(exchange(webhook(connection => 'close', pairs => \@pairs))),
+	'413 close', '60 KiB escaped value too large');
 
 @pairs = (fields(), Pad => 'p' x 65536);
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+is(too_large(exchange(webhook(connection => 'close', pairs => \@pairs,
 	chunked => 1, headers => [ 'Transfer-Encoding: chunked' ],
 	body => sprintf("%x\x0d\x0a%s\x0d\x0a0\x0d\x0a\x0d\x0a",
 		length form_body(@pairs), form_body(@pairs))))),
-	text(413, "request body too large\n"), '64 KiB value chunked');
+	'413 close', '64 KiB value chunked');
 
 is(worker(), $pid, 'long values worker');
 
@@ -708,8 +733,9 @@ sub logged {
 
 ok(logged('info', 'client prematurely closed connection') >= 2,
 	'log truncated bodies');
-ok(logged('warn', 'twanon: webhook for another account, call ""') >= 1,
-	'log empty form for another account');
+is(logged('warn', 'twanon: webhook for another account, call "CA'
+	. 'c1' x 16 . '"'), 1, 'log call sid alone for another account');
+is(logged('info', 'twanon: empty webhook body'), 2, 'log empty forms');
 is(logged('error', 'twanon: no caller ID to dial with (the webhook has no'
 	. ' "To"), serving the fallback'), 1, 'log no caller id');
 
