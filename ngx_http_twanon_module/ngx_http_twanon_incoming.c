@@ -784,6 +784,16 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
         ctx->failed = 1;
     }
 
+    if ((r->connection->error || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+        && !ctx->done)
+    {
+        /* the client's doing: nginx ends the request, nothing is sent */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: client closed the connection during the "
+                      "lookup, call \"%V\"", &ctx->call_sid);
+    }
+
     if (ctx->status == 0) {
         ctx->status = r->headers_out.status;
 
@@ -919,14 +929,6 @@ ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: caller unknown to the resolver, "
                       "serving the fallback, call \"%V\"", &ctx->call_sid);
-
-    } else if (ctx->status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
-
-        /* the client went away during the lookup: its fault, not ours */
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "twanon: client closed the connection during the "
-                      "lookup, call \"%V\"", &ctx->call_sid);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -1,0 +1,669 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# Tests for the resolver lookup of the twanon_incoming webhook of
+# ngx_http_twanon_module, beyond the reply faults of twanon_resolver.t:
+#
+#   - twanon_resolver_timeout is one deadline for the whole lookup, which
+#     ends the subrequest whatever the resolver location is (proxy_pass
+#     with a reply that trickles in, an upstream group that moves on to a
+#     next server, fastcgi_pass, grpc_pass, return), with one error line;
+#   - the resolver location sees a request of its own: no request
+#     variable carries the webhook's values;
+#   - a client that leaves during the lookup gets nothing, over HTTP/1.1
+#     and HTTP/2 (RST_STREAM), and nothing is written to its stream;
+#   - the webhook's own fields are strict: a repeated CallSid, From, To or
+#     AccountSid, and a missing or malformed CallSid, are 400.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw//;
+use Time::HiRes qw/ time sleep /;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon qw/ :DEFAULT form_body twilio_signature /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
+my $TOKEN = 'auth-token-for-lookup-tests-5c2e';
+
+my $CALLER = '+15551234567';
+my $CALLED = '+15557654321';
+my $DIGITS = '5551234567';
+
+my $DECL = qq{<?xml version="1.0" encoding="UTF-8"?>\n};
+my $FALLBACK = $DECL . '<Response><Say>We are sorry, no one is available'
+	. ' to take your call right now. Please try again later.</Say>'
+	. "</Response>\n";
+
+my $JSON = '{"appId":"user001","customerName":"Ann","customerId":42}';
+
+my $VARS = '$http_user_agent|$http_cookie|$host|$proxy_add_x_forwarded_for'
+	. '|$http_x_twilio_signature|$remote_user|$cookie_a|$http_host'
+	. '|$content_type';
+
+my $t = Test::Twanon->new()->has(qw/http http_v2 proxy fastcgi grpc/);
+
+my $webhooks = '';
+
+for my $name (qw/ ok slow trickle trickle_unbuffered next fastcgi grpc /) {
+	$webhooks .= <<"EOF";
+        location = /in/$name {
+            twanon_incoming;
+            twanon_resolver  /res/in/$name;
+        }
+
+EOF
+}
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    upstream silent_pair {
+        server  127.0.0.1:8083;
+        server  127.0.0.1:8084;
+    }
+
+    server {
+        listen       127.0.0.1:8080;
+        listen       127.0.0.1:8085 http2;
+        server_name  resolver.internal;
+
+        twanon_auth_token        $TOKEN;
+        twanon_account_sid       $ACCOUNT;
+        twanon_resolver_timeout  1s;
+
+        proxy_connect_timeout  5s;
+        proxy_read_timeout     5s;
+
+        location = /pid {
+            return  200 \$pid;
+        }
+
+$webhooks
+        location = /in/vars {
+            # the webhook's own values are looked at, and cached, first
+
+            set  \$ua  "\$http_user_agent \$host \$http_cookie";
+
+            twanon_incoming;
+            twanon_resolver  /res/in/vars;
+        }
+
+        location = /res/in/ok {
+            internal;
+            return  200 '$JSON';
+        }
+
+        location = /res/in/slow {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/slow;
+        }
+
+        location = /res/in/trickle {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/trickle;
+        }
+
+        location = /res/in/trickle_unbuffered {
+            internal;
+            proxy_buffering  off;
+            proxy_pass  http://127.0.0.1:8081/trickle;
+        }
+
+        location = /res/in/next {
+            internal;
+            proxy_read_timeout    600ms;
+            proxy_next_upstream   error timeout non_idempotent;
+            proxy_pass  http://silent_pair;
+        }
+
+        location = /res/in/fastcgi {
+            internal;
+            fastcgi_read_timeout  5s;
+            fastcgi_pass  127.0.0.1:8083;
+        }
+
+        location = /res/in/grpc {
+            internal;
+            grpc_read_timeout  5s;
+            grpc_pass  grpc://127.0.0.1:8083;
+        }
+
+        location = /res/in/vars {
+            internal;
+            proxy_set_header  X-Vars  "$VARS";
+            proxy_pass  http://127.0.0.1:8081/vars;
+        }
+    }
+}
+
+EOF
+
+$t->run_daemon(\&backend, port(8081));
+$t->run_daemon(\&silent, port(8083));
+$t->run_daemon(\&silent, port(8084));
+
+$t->run()->plan(42);
+
+for my $p (8081, 8083, 8084) {
+	$t->waitforsocket('127.0.0.1:' . port($p))
+		or die "Can't start the backend on $p\n";
+}
+
+###############################################################################
+
+my $pid = http_get('/pid') =~ /(\d+)$/ ? $1 : 'none';
+like($pid, qr/^\d+$/, 'worker pid');
+
+is(reply(call('ok')), routed(), 'control routed');
+
+# one deadline, whatever the resolver location is: 200 and the fallback
+# after twanon_resolver_timeout (1s), not after the 5s read timeouts
+
+my $timed_out = 0;
+
+for my $name (qw/ trickle trickle_unbuffered next fastcgi grpc /) {
+	my $start = time();
+	my $r = call($name);
+	my $took = time() - $start;
+
+	is(reply($r), "200 text/xml; charset=utf-8\n$FALLBACK",
+		"deadline $name: fallback");
+	ok($took >= 0.9 && $took < 1 + 2 * $t->slow, "deadline $name: in time")
+		or diag(sprintf('took %.2fs', $took));
+
+	$timed_out++;
+}
+
+is(worker(), $pid, 'deadline worker');
+is(reply(call('ok')), routed(), 'routed after deadlines');
+
+# the resolver's request is its own: no header variable of the webhook,
+# no cached value, no Twilio header; $host is the server's name
+
+my $r = call('vars', host => 'webhook.example', headers => [
+	'User-Agent' => 'TwilioProxy/1.1',
+	'Cookie' => 'a=b; c=d',
+	'X-Forwarded-For' => '192.0.2.7',
+	'Authorization' => 'Basic ' . 'dTpw',
+]);
+
+is(reply($r), routed(name => '||resolver.internal|127.0.0.1||||'
+	. '|application/x-www-form-urlencoded'), 'resolver variables');
+
+# a client that leaves during the lookup: over HTTP/1.1 the connection
+# closes; over HTTP/2 the stream is reset (RST_STREAM CANCEL) and the
+# server writes nothing to it, then serves the next stream
+
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8080))
+	or die "Can't connect: $!\n";
+print $s request('slow');
+sleep(0.3);
+close $s;
+
+my ($frames, $h2) = h2_cancel('slow');
+
+ok(!grep({ $_->{sid} == 1 && $_->{type} <= 1 } @$frames),
+	'http2 cancelled stream: nothing written')
+	or diag(join ', ', map { "$_->{sid}:$_->{type}" } @$frames);
+is(h2_status($frames, 3), 200, 'http2 next stream answered');
+like($h2, qr!<Identity>user001</Identity>!, 'http2 next stream routed');
+
+sleep(1.5 * $t->slow);
+
+is(worker(), $pid, 'cancel worker');
+is(reply(call('ok')), routed(), 'routed after cancels');
+
+# strict fields: each of the four read once at most, a CallSid always
+
+my @base = (
+	AccountSid => $ACCOUNT,
+	CallSid => 'CA' . 'ab' x 16,
+	From => $CALLER,
+	To => $CALLED,
+);
+
+my %bad = (
+	'repeated CallSid' => [ @base, CallSid => 'CA' . 'cd' x 16 ],
+	'repeated From' => [ @base, From => '+15550000000' ],
+	'appended exact From' => [ @base, From => $CALLER ],
+	'repeated To' => [ @base, To => $CALLED ],
+	'repeated AccountSid' => [ @base, AccountSid => $ACCOUNT ],
+	'no CallSid' => [ AccountSid => $ACCOUNT, From => $CALLER,
+		To => $CALLED ],
+	'empty CallSid' => [ @base[0, 1], CallSid => '', @base[4 .. 7] ],
+	'malformed CallSid' => [ @base[0, 1], CallSid => 'CA-1',
+		@base[4 .. 7] ],
+	'long CallSid' => [ @base[0, 1], CallSid => 'CA' . 'f' x 63,
+		@base[4 .. 7] ],
+);
+
+for my $name (sort keys %bad) {
+	is(reply(call('ok', pairs => $bad{$name})),
+		"400 text/plain; charset=utf-8\ninvalid webhook fields\n", $name);
+}
+
+is(reply(call('ok', pairs => [ @base, Digits => '1', Digits => '2' ])),
+	routed(), 'other fields may repeat');
+is(reply(call('ok', pairs => [ @base[0, 1], CallSid => 'CA' . 'f' x 62,
+	@base[4 .. 7] ])), routed(), 'callsid of 64');
+
+is(worker(), $pid, 'strict worker');
+
+# twanon_resolver_timeout 0 would be no deadline at all: nginx -t fails
+
+my ($rc, $out) = $t->nginx_t(<<'EOF');
+%%TEST_GLOBALS%%
+
+events {
+}
+
+http {
+    server {
+        location = /in {
+            twanon_incoming;
+            twanon_verify_signature  off;
+            twanon_resolver          /res;
+            twanon_resolver_timeout  0;
+        }
+    }
+}
+EOF
+
+is($rc, 1, 'resolver timeout 0 fails');
+my $emerg = '"twanon_resolver_timeout" directive must be between 1ms and 600s';
+like($out, qr/\[emerg\] .*\Q$emerg\E in \S+nginx\.conf:12$/m,
+	'resolver timeout 0 message');
+
+###############################################################################
+
+$t->stop();
+
+my $log = $t->read_file('error.log');
+my @lines = split /\n/, $log;
+
+sub logged {
+	my ($level, $text) = @_;
+	return scalar grep { /\[$level\] / && index($_, $text) >= 0 } @lines;
+}
+
+is(logged('error', 'did not answer within 1000 ms'), $timed_out,
+	'one deadline line per lookup');
+is(logged('info', 'twanon: webhook repeats "From"'), 2, 'log repeated from');
+is(logged('info', 'twanon: webhook repeats "CallSid"'), 1,
+	'log repeated callsid');
+is(logged('info', 'twanon: webhook without "CallSid"'), 1, 'log no callsid');
+is(logged('info', 'twanon: webhook with a malformed "CallSid"'), 3,
+	'log malformed callsid');
+is(logged('info', 'twanon: client closed the connection during the lookup'),
+	2, 'log clients gone');
+is(scalar grep({ /output on closed stream/ } @lines), 0,
+	'no output on closed stream');
+unlike($log, qr/\Q$DIGITS\E/, 'error log without number');
+
+###############################################################################
+
+sub worker {
+	my $r = http_get('/pid');
+	return $r =~ /(\d+)$/ ? $1 : 'none';
+}
+
+sub reply {
+	my ($r) = @_;
+
+	my $type = $r->{headers}{'content-type'};
+
+	return (defined $r->{status} ? $r->{status} : 'none') . ' '
+		. (defined $type ? $type : 'none') . "\n"
+		. (defined $r->{body} ? $r->{body} : '');
+}
+
+sub routed {
+	my (%o) = @_;
+
+	my $name = defined $o{name} ? $o{name} : 'Ann';
+
+	return "200 text/xml; charset=utf-8\n" . $DECL
+		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
+		. qq{ timeout="30" callerId="$CALLED"><Client>}
+		. '<Identity>user001</Identity>'
+		. qq{<Parameter name="customerName" value="$name"/>}
+		. '<Parameter name="customerId" value="42"/>'
+		. "</Client></Dial></Response>\n";
+}
+
+my $calls = 0;
+
+sub pairs {
+	return (
+		AccountSid => $ACCOUNT,
+		CallSid => sprintf('CA%032d', ++$calls),
+		CallStatus => 'ringing',
+		From => $CALLER,
+		To => $CALLED,
+	);
+}
+
+# a signed webhook to /in/name
+
+sub call {
+	my ($name, %o) = @_;
+
+	my @pairs = $o{pairs} ? @{$o{pairs}} : pairs();
+	my $host = $o{host} || 'localhost';
+
+	return http_request('POST', "/in/$name", body => form_body(@pairs),
+		headers => [
+			'Host' => $host,
+			'Content-Type' => 'application/x-www-form-urlencoded',
+			'X-Twilio-Signature' => twilio_signature($TOKEN,
+				"http://$host/in/$name", @pairs),
+			@{$o{headers} || []},
+		]);
+}
+
+# the raw HTTP/1.1 request of call()
+
+sub request {
+	my ($name) = @_;
+
+	my @pairs = pairs();
+	my $body = form_body(@pairs);
+
+	return "POST /in/$name HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
+		. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
+		. 'X-Twilio-Signature: '
+		. twilio_signature($TOKEN, "http://localhost/in/$name", @pairs)
+		. "\x0d\x0aContent-Length: " . length($body) . "\x0d\x0a\x0d\x0a"
+		. $body;
+}
+
+###############################################################################
+
+# HTTP/2 with prior knowledge, just enough of it: frames, and HPACK
+# literals without indexing or Huffman coding
+
+sub h2_frame {
+	my ($type, $flags, $sid, $payload) = @_;
+
+	my $len = length $payload;
+
+	return pack('CnCCN', $len >> 16, $len & 0xffff, $type, $flags, $sid)
+		. $payload;
+}
+
+sub hpack_int {
+	my ($n) = @_;
+
+	return chr($n) if $n < 127;
+
+	my $s = chr(127);
+	$n -= 127;
+
+	while ($n >= 128) {
+		$s .= chr(($n & 0x7f) | 0x80);
+		$n >>= 7;
+	}
+
+	return $s . chr($n);
+}
+
+sub h2_request {
+	my ($sid, $name) = @_;
+
+	my @pairs = pairs();
+	my $body = form_body(@pairs);
+
+	my @headers = (
+		':method' => 'POST',
+		':scheme' => 'http',
+		':path' => "/in/$name",
+		':authority' => 'localhost',
+		'content-type' => 'application/x-www-form-urlencoded',
+		'content-length' => length $body,
+		'x-twilio-signature' => twilio_signature($TOKEN,
+			"http://localhost/in/$name", @pairs),
+	);
+
+	my $block = '';
+
+	while (@headers) {
+		my ($k, $v) = splice(@headers, 0, 2);
+		$block .= "\x00" . hpack_int(length $k) . $k
+			. hpack_int(length $v) . $v;
+	}
+
+	return h2_frame(1, 0x4, $sid, $block) . h2_frame(0, 0x1, $sid, $body);
+}
+
+# stream 1 asks for a slow lookup and is cancelled while it runs; stream
+# 3 is a whole webhook; returns the frames read and the data of stream 3
+
+sub h2_cancel {
+	my ($name) = @_;
+
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8085))
+		or die "Can't connect: $!\n";
+	$s->autoflush(1);
+
+	print $s "PRI * HTTP/2.0\x0d\x0a\x0d\x0aSM\x0d\x0a\x0d\x0a"
+		. h2_frame(4, 0, 0, '') . h2_request(1, $name);
+
+	sleep(0.3);
+
+	print $s h2_frame(3, 0, 1, pack('N', 0x8)) . h2_request(3, 'ok');
+
+	my (@frames, $data, $buf);
+	my $sel = IO::Select->new($s);
+	my $end = time() + 3 * $t->slow;
+
+	$buf = '';
+	$data = '';
+
+	while (time() < $end && $sel->can_read($end - time())) {
+		my $n = sysread($s, $buf, 65536, length $buf);
+		last unless $n;
+
+		while (length $buf >= 9) {
+			my ($l1, $l2, $type, $flags, $sid) = unpack('CnCCN', $buf);
+			my $len = ($l1 << 16) + $l2;
+			last if length $buf < 9 + $len;
+
+			my $payload = substr($buf, 9, $len);
+			substr($buf, 0, 9 + $len, '');
+			$sid &= 0x7fffffff;
+
+			push @frames, { type => $type, flags => $flags, sid => $sid,
+				payload => $payload };
+
+			$data .= $payload if $sid == 3 && $type == 0;
+
+			if ($type == 4 && !($flags & 0x1)) {
+				print $s h2_frame(4, 0x1, 0, '');
+			}
+		}
+
+		last if grep { $_->{sid} == 3 && $_->{type} == 0
+			&& $_->{flags} & 0x1 } @frames;
+	}
+
+	# the slow lookup of stream 1 ends after the last frame of stream 3:
+	# wait for it, and for anything the server might still write
+
+	my $rest = time() + 1.5 * $t->slow;
+
+	while (time() < $rest && $sel->can_read($rest - time())) {
+		my $n = sysread($s, $buf, 65536, length $buf);
+		last unless $n;
+
+		while (length $buf >= 9) {
+			my ($l1, $l2, $type, $flags, $sid) = unpack('CnCCN', $buf);
+			my $len = ($l1 << 16) + $l2;
+			last if length $buf < 9 + $len;
+
+			substr($buf, 0, 9 + $len, '');
+			push @frames, { type => $type, flags => $flags,
+				sid => $sid & 0x7fffffff, payload => '' };
+		}
+	}
+
+	close $s;
+
+	return (\@frames, $data);
+}
+
+# the :status of a stream's HEADERS, as nginx sends it: an indexed field
+# (0x88 is 200) or a literal with the indexed name :status (0x48)
+
+sub h2_status {
+	my ($frames, $sid) = @_;
+
+	for my $f (@$frames) {
+		next unless $f->{sid} == $sid && $f->{type} == 1;
+
+		my $first = ord($f->{payload});
+
+		return 200 if $first == 0x88;
+		return substr($f->{payload}, 2, 3) if $first == 0x48;
+		return "indexed $first";
+	}
+
+	return 'none';
+}
+
+###############################################################################
+
+# the resolver backend: /slow answers after a second; /trickle sends its
+# header and then a byte every 200ms; /vars answers with the X-Vars
+# header it got as the customer's name
+
+sub backend {
+	my ($port) = @_;
+
+	my $server = IO::Socket::INET->new(
+		Proto => 'tcp',
+		LocalAddr => "127.0.0.1:$port",
+		Listen => 64,
+		ReuseAddr => 1,
+	) or die "Can't create listening socket: $!\n";
+
+	local $SIG{PIPE} = 'IGNORE';
+	local $SIG{CHLD} = 'IGNORE';
+
+	while (1) {
+		my $client = $server->accept() or next;
+
+		my $pid = fork();
+
+		if (!defined $pid) {
+			close $client;
+			next;
+		}
+
+		if ($pid == 0) {
+			Test::Twanon::_die_with_parent();
+			close $server;
+
+			local $SIG{ALRM} = sub { POSIX::_exit(0) };
+			alarm(8);
+
+			eval { serve($client); };
+
+			close $client;
+			POSIX::_exit(0);
+		}
+
+		close $client;
+	}
+}
+
+sub serve {
+	my ($client) = @_;
+
+	my $req = '';
+
+	while ($req !~ /\x0d\x0a\x0d\x0a/) {
+		my $n = sysread($client, $req, 4096, length $req);
+		return unless $n;
+	}
+
+	my ($name) = $req =~ m!^POST /(\w+) HTTP!;
+	$name = '' unless defined $name;
+
+	my $head = "HTTP/1.0 200 OK\x0d\x0aContent-Type: application/json\x0d\x0a";
+
+	if ($name eq 'slow') {
+		sleep(1);
+		syswrite($client, $head . 'Content-Length: ' . length($JSON)
+			. "\x0d\x0a\x0d\x0a" . $JSON);
+
+	} elsif ($name eq 'trickle') {
+		syswrite($client, $head . "\x0d\x0a");
+
+		for (1 .. 40) {
+			syswrite($client, ' ') or last;
+			sleep(0.2);
+		}
+
+	} elsif ($name eq 'vars') {
+		my ($vars) = $req =~ /^X-Vars: ([^\x0d\x0a]*)/mi;
+		$vars = 'none' unless defined $vars;
+
+		my $json = '{"appId":"user001","customerName":"' . $vars
+			. '","customerId":42}';
+
+		syswrite($client, $head . 'Content-Length: ' . length($json)
+			. "\x0d\x0a\x0d\x0a" . $json);
+
+	} else {
+		syswrite($client, "HTTP/1.0 404 Not Found\x0d\x0a\x0d\x0a");
+	}
+}
+
+# accepts connections and never answers, for 8 seconds each
+
+sub silent {
+	my ($port) = @_;
+
+	my $server = IO::Socket::INET->new(
+		Proto => 'tcp',
+		LocalAddr => "127.0.0.1:$port",
+		Listen => 64,
+		ReuseAddr => 1,
+	) or die "Can't create listening socket: $!\n";
+
+	my @held;
+
+	while (1) {
+		my $client = $server->accept() or next;
+
+		push @held, [ $client, time() ];
+		@held = grep { time() - $_->[1] < 8 } @held;
+	}
+}
+
+###############################################################################
