@@ -71,7 +71,9 @@ $conf =~ s{^ *twanon_webhook_url .*\n}{}m;
 ($rc, $out) = $t->nginx_t($conf);
 
 is($rc, 0, 'example without webhook url passes') or diag($out);
-like($out, qr/\[warn\] .*"twanon_incoming" in \S+ has no literal "twanon_webhook_url"/,
+my $warn = quotemeta('has no literal "twanon_webhook_url"');
+
+like($out, qr/\[warn\] .*"twanon_incoming" in \S+ $warn/,
 	'example without webhook url warns');
 
 ###############################################################################

@@ -403,15 +403,15 @@ SKIP: {
 fails('auth token file bom',
 	conf(location => webhook('twanon_auth_token_file  next.token;')),
 	'twanon_auth_token_file',
-	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with a UTF-8 byte '
-	. 'order mark in FILE:LINE',
+	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with '
+	. 'a UTF-8 byte order mark in FILE:LINE',
 	files => { 'next.token' => [ "\xef\xbb\xbf$NEXT\n", 0600 ] });
 
 fails('auth token file leading space',
 	conf(location => webhook('twanon_auth_token_file  next.token;')),
 	'twanon_auth_token_file',
-	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with white space '
-	. 'in FILE:LINE',
+	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with '
+	. 'white space in FILE:LINE',
 	files => { 'next.token' => [ "  $NEXT\n", 0600 ] });
 
 # one content handler per location, in either order
