@@ -397,6 +397,11 @@ ngx_http_twanon_incoming_verify(ngx_http_request_t *r, ngx_array_t *pairs)
     rc = ngx_http_twanon_signature_check(r->pool, &url, &params, tokens,
                                          tlcf->auth_macs, n, &h->value);
 
+    if (rc == NGX_ERROR) {
+        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twanon: HMAC-SHA1 failed");
+    }
+
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: invalid signature, call \"%V\"",
@@ -1202,6 +1207,14 @@ ngx_http_twanon_caller_hash(ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    return ngx_http_twanon_hmac_hex(r->pool, &tlcf->hash_mac, &key,
-                                    &ctx->from, &ctx->caller_hash);
+    if (ngx_http_twanon_hmac_hex(r->pool, &tlcf->hash_mac, &key, &ctx->from,
+                                 &ctx->caller_hash)
+        != NGX_OK)
+    {
+        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twanon: HMAC-SHA256 failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

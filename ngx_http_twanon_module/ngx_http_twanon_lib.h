@@ -19,11 +19,6 @@
 #include <ngx_core.h>
 
 
-#if !(NGX_PCRE)
-#error "ngx_http_twanon_module requires nginx built with PCRE"
-#endif
-
-
 #define NGX_HTTP_TWANON_IDENTITIES_MAX   10
 #define NGX_HTTP_TWANON_PARAMS_MAX       8
 #define NGX_HTTP_TWANON_PARAM_NAME_MAX   32
@@ -39,13 +34,13 @@ typedef struct {
 
 
 /*
- * A keyed HMAC: the OpenSSL context is made on first use and kept, with
- * a cleanup in "pool", so that a request with the same key as the last
- * one only resets it; a new key (a variable's value changed) rekeys it.
+ * A keyed HMAC: the OpenSSL context is made when the configuration loads
+ * (ngx_http_twanon_hmac_init(), with a cleanup in the configuration's
+ * pool) and kept, so that a request with the same key as the last one
+ * only resets it; a new key (a variable's value changed) rekeys it.
  */
 
 typedef struct {
-    ngx_pool_t                 *pool;
     const char                 *digest;         /* "SHA1", "SHA256" */
     void                       *ctx;            /* EVP_MAC_CTX */
     ngx_str_t                   key;            /* a copy of ctx's key */
@@ -114,6 +109,8 @@ ngx_int_t ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
 ngx_int_t ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
     const char **reason);
 
+ngx_int_t ngx_http_twanon_hmac_init(ngx_http_twanon_hmac_t *h,
+    ngx_pool_t *pool, const char *digest);
 ngx_int_t ngx_http_twanon_hmac(ngx_http_twanon_hmac_t *h, ngx_str_t *key,
     u_char *data, size_t len, u_char *md, size_t *md_len);
 ngx_int_t ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_http_twanon_hmac_t *h,

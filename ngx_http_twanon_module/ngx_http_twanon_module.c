@@ -13,6 +13,16 @@
 #include "ngx_http_twanon_module.h"
 
 
+/* a location that "twanon_token" or "twanon_incoming" made ours */
+
+typedef struct {
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_handler_pt            handler;
+    ngx_str_t                     *name;
+    ngx_http_twanon_where_t       *where;
+} ngx_http_twanon_content_t;
+
+
 typedef struct {
     ngx_conf_post_handler_pt       post_handler;
     time_t                         low;
@@ -35,6 +45,7 @@ static ngx_int_t ngx_http_twanon_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twanon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_twanon_exit(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_twanon_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_twanon_check_contents(ngx_conf_t *cf);
 static void *ngx_http_twanon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_twanon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -45,6 +56,9 @@ static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 static ngx_int_t ngx_http_twanon_default_regex(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
+static ngx_int_t ngx_http_twanon_hmac_ready(ngx_conf_t *cf,
+    ngx_http_twanon_hmac_t *h, const char *digest, const char *name,
+    ngx_http_twanon_where_t *where);
 
 static char *ngx_http_twanon_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -496,7 +510,51 @@ ngx_http_twanon_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 static ngx_int_t
 ngx_http_twanon_init(ngx_conf_t *cf)
 {
+    if (ngx_http_twanon_check_contents(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_twanon_incoming_init(cf);
+}
+
+
+/*
+ * A location has one content handler, and the directive that sets it last
+ * wins: "twanon_incoming; proxy_pass ...;" would make the webhook an
+ * unauthenticated proxy.  A handler set before ours is refused by our
+ * directive; one set after it is found here, once every location is
+ * parsed, as a handler that is no longer ours.
+ */
+
+static ngx_int_t
+ngx_http_twanon_check_contents(ngx_conf_t *cf)
+{
+    ngx_uint_t                    i;
+    ngx_http_twanon_content_t    *content;
+    ngx_http_twanon_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+    content = mcf->contents.elts;
+
+    for (i = 0; i < mcf->contents.nelts; i++) {
+
+        if (content[i].clcf->handler == content[i].handler) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%V\" in %V:%ui is overridden by another content "
+                      "handler (\"proxy_pass\", \"fastcgi_pass\", "
+                      "\"stub_status\" and the like) set after it in the "
+                      "same location",
+                      content[i].name, &content[i].where->file,
+                      content[i].where->line);
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -532,6 +590,13 @@ ngx_http_twanon_create_main_conf(ngx_conf_t *cf)
      *     mcf->default_identity_regex = NULL;
      */
 
+    if (ngx_array_init(&mcf->contents, cf->pool, 4,
+                       sizeof(ngx_http_twanon_content_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return mcf;
 }
 
@@ -559,6 +624,8 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
      *     conf->fallback = { 0, NULL };
      *     conf->token = { { 0, NULL }, 0 };
      *     conf->incoming = { { 0, NULL }, 0 };
+     *     conf->secret_mac, conf->auth_macs, conf->hash_mac: all
+     *         NULL, made where a handler needs them, in merge
      */
 
     conf->account_sid = NGX_CONF_UNSET_PTR;
@@ -583,17 +650,6 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->dial_timeout = NGX_CONF_UNSET;
     conf->fallback_clients = NGX_CONF_UNSET_PTR;
     conf->hash_key = NGX_CONF_UNSET_PTR;
-
-    /* each location keeps its own keyed HMAC contexts, made on first use */
-
-    conf->secret_mac.pool = cf->pool;
-    conf->secret_mac.digest = "SHA256";
-    conf->auth_macs[0].pool = cf->pool;
-    conf->auth_macs[0].digest = "SHA1";
-    conf->auth_macs[1].pool = cf->pool;
-    conf->auth_macs[1].digest = "SHA1";
-    conf->hash_mac.pool = cf->pool;
-    conf->hash_mac.digest = "SHA256";
 
     return conf;
 }
@@ -715,6 +771,32 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_twanon_hmac_ready(cf, &conf->secret_mac, "SHA256",
+                                   "twanon_token", &conf->token)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the identity of the default is whatever the client asks for */
+
+    if (conf->identity == NULL && conf->cors_any) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_token\" in %V:%ui mints a token for any "
+                      "identity the client names, and with "
+                      "\"twanon_cors_origin *\" any web site can ask for "
+                      "one; set \"twanon_token_identity\" to an "
+                      "authenticated user",
+                      &conf->token.file, conf->token.line);
+
+    } else if (conf->identity == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_token\" in %V:%ui mints a token for any "
+                      "identity the client names; set "
+                      "\"twanon_token_identity\" to an authenticated user",
+                      &conf->token.file, conf->token.line);
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -730,7 +812,7 @@ ngx_http_twanon_check_incoming(ngx_conf_t *cf,
 {
     char                      *missing;
     ngx_str_t                 *id, empty, text;
-    ngx_uint_t                 i;
+    ngx_uint_t                 i, n;
     ngx_http_twanon_pair_t    *param;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -824,7 +906,66 @@ ngx_http_twanon_check_incoming(ngx_conf_t *cf,
         }
     }
 
+    n = (conf->verify_signature && conf->auth_tokens)
+        ? conf->auth_tokens->nelts : 0;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_twanon_hmac_ready(cf, &conf->auth_macs[i], "SHA1",
+                                       "twanon_incoming", &conf->incoming)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->hash_key
+        && ngx_http_twanon_hmac_ready(cf, &conf->hash_mac, "SHA256",
+                                      "twanon_incoming", &conf->incoming)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!conf->verify_signature) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_incoming\" in %V:%ui does not check "
+                      "signatures (\"twanon_verify_signature off\"): "
+                      "anyone who can reach it can post any caller",
+                      &conf->incoming.file, conf->incoming.line);
+
+    } else if (conf->webhook_url == NULL
+               || conf->webhook_url->lengths != NULL)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_incoming\" in %V:%ui has no literal "
+                      "\"twanon_webhook_url\": a webhook that Twilio "
+                      "signed for another URL under the same Auth Token "
+                      "is accepted here",
+                      &conf->incoming.file, conf->incoming.line);
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The kept HMAC contexts are made here, as the configuration loads, so
+ * that an OpenSSL that cannot do HMAC (a FIPS policy, a broken provider
+ * configuration) fails "nginx -t" with its reason, not each request.
+ */
+
+static ngx_int_t
+ngx_http_twanon_hmac_ready(ngx_conf_t *cf, ngx_http_twanon_hmac_t *h,
+    const char *digest, const char *name, ngx_http_twanon_where_t *where)
+{
+    if (ngx_http_twanon_hmac_init(h, cf->pool, digest) != NGX_OK) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" in %V:%ui cannot create an HMAC-%s context",
+                      name, &where->file, where->line, digest);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -858,7 +999,8 @@ ngx_http_twanon_default_regex(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
 /*
  * "twanon_token" and "twanon_incoming": install the content handler in
  * cmd->post and remember where the directive was written, for the
- * messages of the checks that run once the location is merged.
+ * messages of the checks that run once the location is merged, and the
+ * location, for ngx_http_twanon_check_contents().
  */
 
 static char *
@@ -866,9 +1008,12 @@ ngx_http_twanon_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_http_handler_pt       *handler;
-    ngx_http_twanon_where_t   *where;
-    ngx_http_core_loc_conf_t  *clcf;
+    char                         *other;
+    ngx_http_handler_pt          *handler;
+    ngx_http_twanon_where_t      *where;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_twanon_content_t    *content;
+    ngx_http_twanon_main_conf_t  *mcf;
 
     where = (ngx_http_twanon_where_t *) (p + cmd->offset);
 
@@ -878,8 +1023,29 @@ ngx_http_twanon_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
+    if (clcf->handler == ngx_http_twanon_token_handler) {
+        other = "twanon_token";
+
+    } else if (clcf->handler == ngx_http_twanon_incoming_handler) {
+        other = "twanon_incoming";
+
+    } else {
+        other = NULL;
+    }
+
+    if (other) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be mixed with \"%s\"",
+                           &cmd->name, other);
+        return NGX_CONF_ERROR;
+    }
+
     if (clcf->handler != NULL) {
-        return "conflicts with another content handler in this location";
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be mixed with another content "
+                           "handler (\"proxy_pass\", \"fastcgi_pass\", "
+                           "\"stub_status\" and the like)", &cmd->name);
+        return NGX_CONF_ERROR;
     }
 
     handler = cmd->post;
@@ -887,6 +1053,18 @@ ngx_http_twanon_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     where->file = cf->conf_file->file.name;
     where->line = cf->conf_file->line;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+    content = ngx_array_push(&mcf->contents);
+    if (content == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    content->clcf = clcf;
+    content->handler = *handler;
+    content->name = &cmd->name;
+    content->where = where;
 
     return NGX_CONF_OK;
 }
@@ -1040,9 +1218,12 @@ ngx_http_twanon_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Reads a file named in the configuration.  A secret loses its trailing
- * white space (files written with echo end in a newline), and a secret
- * that other users can read is warned about.
+ * Reads a file named in the configuration.  It is opened without
+ * blocking, so that a FIFO is refused rather than waited on.  A secret
+ * loses its trailing white space (files written with echo end in a
+ * newline), must not start with a byte order mark or white space (an
+ * editor's or a copy's, which would make every signature wrong), and a
+ * secret that other users can read is warned about.
  */
 
 static char *
@@ -1067,7 +1248,8 @@ ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value,
     file.name = path;
     file.log = cf->log;
 
-    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK,
+                            NGX_FILE_OPEN, 0);
 
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
@@ -1130,6 +1312,27 @@ ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value,
     if (value->len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" file \"%s\" is empty",
+                           &((ngx_str_t *) cf->args->elts)[0], path.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!secret) {
+        return NGX_CONF_OK;
+    }
+
+    if (value->len >= 3 && ngx_strncmp(value->data, "\xef\xbb\xbf", 3) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" file \"%s\" starts with a UTF-8 byte "
+                           "order mark", &((ngx_str_t *) cf->args->elts)[0],
+                           path.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value->data[0] == ' ' || value->data[0] == '\t'
+        || value->data[0] == CR || value->data[0] == LF)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" file \"%s\" starts with white space",
                            &((ngx_str_t *) cf->args->elts)[0], path.data);
         return NGX_CONF_ERROR;
     }

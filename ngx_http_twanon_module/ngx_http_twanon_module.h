@@ -27,6 +27,7 @@
 
 typedef struct {
     ngx_regex_t                *default_identity_regex;
+    ngx_array_t                 contents;    /* locations with a handler */
 } ngx_http_twanon_main_conf_t;
 
 

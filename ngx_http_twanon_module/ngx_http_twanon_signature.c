@@ -333,10 +333,62 @@ ngx_http_twanon_url_variants(ngx_pool_t *pool, ngx_str_t *url,
 
 
 /*
+ * A kept HMAC context for "digest", made when the configuration loads and
+ * freed with "pool".  NGX_ERROR leaves OpenSSL's error queue for the
+ * caller to log with ngx_ssl_error().
+ */
+
+ngx_int_t
+ngx_http_twanon_hmac_init(ngx_http_twanon_hmac_t *h, ngx_pool_t *pool,
+    const char *digest)
+{
+    EVP_MAC             *mac;
+    OSSL_PARAM           params[2];
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_memzero(h, sizeof(ngx_http_twanon_hmac_t));
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    if (mac == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    if (h->ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_twanon_hmac_cleanup;
+    cln->data = h;
+
+    h->digest = digest;
+
+    /* an unknown or forbidden digest (FIPS) fails here, not per request */
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (!EVP_MAC_CTX_set_params(h->ctx, params)) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * HMAC of "data" under "key": OpenSSL 3's one-shot HMAC() fetches the
  * algorithm and builds a context on every call, which costs more than
- * hashing a webhook; a kept context is only reset (EVP_MAC_init() without
- * a key reuses the key it holds).
+ * hashing a webhook; the kept context is only reset (EVP_MAC_init()
+ * without a key reuses the key it holds).
  */
 
 ngx_int_t
@@ -354,35 +406,17 @@ ngx_http_twanon_hmac(ngx_http_twanon_hmac_t *h, ngx_str_t *key, u_char *data,
 }
 
 
-/* the kept context, ready for EVP_MAC_update() under "key" */
+/*
+ * The kept context, ready for EVP_MAC_update() under "key": reset when
+ * the key is the one it holds, rekeyed when a variable's value changed.
+ */
 
 static ngx_int_t
 ngx_http_twanon_hmac_start(ngx_http_twanon_hmac_t *h, ngx_str_t *key)
 {
-    EVP_MAC             *mac;
-    OSSL_PARAM           params[2];
-    ngx_pool_cleanup_t  *cln;
-
     if (h->ctx == NULL) {
-        cln = ngx_pool_cleanup_add(h->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
-        if (mac == NULL) {
-            return NGX_ERROR;
-        }
-
-        h->ctx = EVP_MAC_CTX_new(mac);
-        EVP_MAC_free(mac);
-
-        if (h->ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_twanon_hmac_cleanup;
-        cln->data = h;
+        /* ngx_http_twanon_hmac_init() was not called: a bug of ours */
+        return NGX_ERROR;
     }
 
     if (h->key.data != NULL
@@ -393,30 +427,27 @@ ngx_http_twanon_hmac_start(ngx_http_twanon_hmac_t *h, ngx_str_t *key)
             return NGX_ERROR;
         }
 
-    } else {
-        OPENSSL_clear_free(h->key.data, h->key.len);
-        ngx_str_null(&h->key);
-
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                     (char *) h->digest, 0);
-        params[1] = OSSL_PARAM_construct_end();
-
-        /* a NULL key would mean "the key you hold" to EVP_MAC_init() */
-
-        if (!EVP_MAC_init(h->ctx, key->data ? key->data : (u_char *) "",
-                          key->len, params))
-        {
-            return NGX_ERROR;
-        }
-
-        h->key.data = OPENSSL_malloc(key->len ? key->len : 1);
-        if (h->key.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(h->key.data, key->data, key->len);
-        h->key.len = key->len;
+        return NGX_OK;
     }
+
+    OPENSSL_clear_free(h->key.data, h->key.len);
+    ngx_str_null(&h->key);
+
+    /* a NULL key would mean "the key you hold" to EVP_MAC_init() */
+
+    if (!EVP_MAC_init(h->ctx, key->data ? key->data : (u_char *) "",
+                      key->len, NULL))
+    {
+        return NGX_ERROR;
+    }
+
+    h->key.data = OPENSSL_malloc(key->len ? key->len : 1);
+    if (h->key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(h->key.data, key->data, key->len);
+    h->key.len = key->len;
 
     return NGX_OK;
 }

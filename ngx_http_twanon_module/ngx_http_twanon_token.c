@@ -201,7 +201,7 @@ ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
     if (ngx_http_twanon_jwt_sign(r->pool, &tlcf->jwt_header, &grant, &header)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "twanon: HMAC-SHA256 failed");
         return NGX_ERROR;
     }

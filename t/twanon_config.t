@@ -31,7 +31,7 @@ my $PUSH = 'CR' . 'aaaabbbbccccddddeeeeffff00001111';
 
 my $t = Test::Twanon->new()->has(qw/http/);
 
-$t->try_nginx_t('no twanon')->plan(94);
+$t->try_nginx_t('no twanon')->plan(142);
 
 ###############################################################################
 
@@ -294,6 +294,7 @@ chmod 0604, "$dir/public.secret";
 sub secret_file {
 	my ($path) = @_;
 	return conf(location => creds('secret') . "            twanon_token;\n"
+		. "            twanon_token_identity  \$remote_user;\n"
 		. "            twanon_api_secret_file  $path;\n");
 }
 
@@ -313,6 +314,43 @@ fails('secret file blank', secret_file("$dir/blank.secret"),
 	'twanon_api_secret_file',
 	qq{"twanon_api_secret_file" file "$dir/blank.secret" is empty}
 	. ' in FILE:LINE');
+
+# a FIFO is refused at once: nginx -t must not wait for a writer (the
+# harness kills an nginx -t that takes longer than its timeout)
+
+SKIP: {
+	skip 'mkfifo failed', 3
+		unless system('mkfifo', "$dir/fifo.secret") == 0;
+
+	my $start = time();
+
+	fails('secret file fifo', secret_file("$dir/fifo.secret"),
+		'twanon_api_secret_file',
+		qq{"twanon_api_secret_file" file "$dir/fifo.secret" is not a regular }
+		. 'file in FILE:LINE', timeout => 5);
+
+	cmp_ok(time() - $start, '<', 5 * $t->slow(),
+		'secret file fifo not waited on');
+}
+
+$t->write_file('bom.secret', "\xef\xbb\xbf$SECRET\n");
+$t->write_file('space.secret', " $SECRET\n");
+$t->write_file('newline.secret', "\n$SECRET\n");
+$t->write_file('tab.secret', "\t$SECRET");
+chmod 0600, "$dir/$_" for qw/ bom.secret space.secret newline.secret
+	tab.secret /;
+
+fails('secret file bom', secret_file("$dir/bom.secret"),
+	'twanon_api_secret_file',
+	qq{"twanon_api_secret_file" file "$dir/bom.secret" starts with a UTF-8 }
+	. 'byte order mark in FILE:LINE');
+
+for my $name (qw/ space newline tab /) {
+	fails("secret file leading $name", secret_file("$dir/$name.secret"),
+		'twanon_api_secret_file',
+		qq{"twanon_api_secret_file" file "$dir/$name.secret" starts with }
+		. 'white space in FILE:LINE');
+}
 
 fails('secret then file',
 	conf(location => creds() . "            twanon_token;\n"
@@ -335,9 +373,158 @@ fails('file twice',
 
 ###############################################################################
 
+# one content handler per location: ours refuses one set before it, and
+# one set after it is found once the configuration is parsed
+
+my %other = (
+	proxy_pass => 'proxy_pass  http://127.0.0.1:8081;',
+	fastcgi_pass => 'fastcgi_pass  127.0.0.1:8081;',
+	empty_gif => 'empty_gif;',
+	stub_status => 'stub_status;',
+);
+
+for my $name (sort keys %other) {
+	my $token = creds() . "            twanon_token;\n"
+		. "            twanon_token_identity  \$remote_user;\n";
+
+	fails("$name before twanon_token",
+		conf(location => "            $other{$name}\n" . $token),
+		'twanon_token;',
+		'"twanon_token" cannot be mixed with another content handler '
+		. '("proxy_pass", "fastcgi_pass", "stub_status" and the like) '
+		. 'in FILE:LINE');
+
+	fails("$name after twanon_token",
+		conf(location => $token . "            $other{$name}\n"),
+		'twanon_token;',
+		'"twanon_token" in FILE:LINE is overridden by another content '
+		. 'handler ("proxy_pass", "fastcgi_pass", "stub_status" and the '
+		. 'like) set after it in the same location');
+}
+
+my $webhook = "            twanon_verify_signature  off;\n"
+	. "            twanon_resolver  /resolver;\n";
+
+fails('twanon_incoming after twanon_token',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_incoming;\n" . $webhook),
+	'twanon_incoming;',
+	'"twanon_incoming" cannot be mixed with "twanon_token" in FILE:LINE');
+
+fails('twanon_token after twanon_incoming',
+	conf(location => creds() . "            twanon_incoming;\n"
+		. "            twanon_token;\n" . $webhook),
+	'twanon_token;',
+	'"twanon_token" cannot be mixed with "twanon_incoming" in FILE:LINE');
+
+fails('twanon_token twice',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_token;\n"),
+	[ 'twanon_token;', 2 ],
+	'"twanon_token" directive is duplicate in FILE:LINE');
+
+# in regex and named locations too
+
+fails('proxy_pass after twanon_token in regex location',
+	conf(server => "        location ~ ^/regex {\n" . creds()
+		. "            twanon_token;\n"
+		. "            proxy_pass  http://127.0.0.1:8081;\n"
+		. "        }\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE is overridden by another content '
+	. 'handler ("proxy_pass", "fastcgi_pass", "stub_status" and the '
+	. 'like) set after it in the same location');
+
+fails('stub_status after twanon_token in named location',
+	conf(server => "        location \@named {\n" . creds()
+		. "            twanon_token;\n"
+		. "            stub_status;\n"
+		. "        }\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE is overridden by another content '
+	. 'handler ("proxy_pass", "fastcgi_pass", "stub_status" and the '
+	. 'like) set after it in the same location');
+
+# a nested location has a handler of its own
+
+passes('proxy_pass in nested location', conf(location => creds()
+	. "            twanon_token;\n"
+	. "            twanon_token_identity  \$remote_user;\n"
+	. "            location /token/nested {\n"
+	. "                proxy_pass  http://127.0.0.1:8081;\n"
+	. "            }\n"));
+
+###############################################################################
+
+# warnings: a token for any identity, louder for any web site
+
+sub warns {
+	my ($name, $conf, $at, $message, %opts) = @_;
+
+	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
+	my $line = line_of($path, $at);
+
+	my $re = quotemeta($message);
+	my $where = quotemeta("$path:$line");
+
+	$re =~ s/FILE\\:LINE/$where/g;
+
+	is($rc, 0, "$name passes") or diag($out);
+	like($out, qr/\[warn\] (?:\d+#\d+: )?$re$/m, "$name warning");
+
+	return $out;
+}
+
+my $out = warns('identity from the request',
+	conf(location => creds() . "            twanon_token;\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE mints a token for any identity the '
+	. 'client names; set "twanon_token_identity" to an authenticated user');
+
+is(() = $out =~ /\[warn\]/g, 1, 'identity from the request one warning');
+
+$out = warns('identity from the request, any origin',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_cors_origin  *;\n"),
+	'twanon_token;',
+	'"twanon_token" in FILE:LINE mints a token for any identity the '
+	. 'client names, and with "twanon_cors_origin *" any web site can ask '
+	. 'for one; set "twanon_token_identity" to an authenticated user');
+
+is(() = $out =~ /\[warn\]/g, 1, 'any origin one warning');
+
+($out) = passes('identity bound, any origin',
+	conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_token_identity  \$remote_user;\n"
+		. "            twanon_cors_origin  *;\n"));
+
+unlike($out, qr/\[warn\]/, 'identity bound no warning');
+
+# an OpenSSL that cannot do HMAC (no provider loaded) fails nginx -t with
+# OpenSSL's own reason
+
+$t->write_file('no-provider.cnf', join("\n", 'openssl_conf = openssl_init',
+	'[openssl_init]', 'providers = provider_sect',
+	'[provider_sect]', 'null = null_sect',
+	'[null_sect]', 'activate = 1', ''));
+
+{
+	local $ENV{OPENSSL_CONF} = "$dir/no-provider.cnf";
+
+	fails('no hmac', conf(location => creds() . "            twanon_token;\n"
+		. "            twanon_token_identity  \$remote_user;\n"),
+		'twanon_token;',
+		'"twanon_token" in FILE:LINE cannot create an HMAC-SHA256 context '
+		. '(SSL: error:0308010C:digital envelope routines::unsupported:'
+		. 'Global default library context, Algorithm (HMAC : 0), '
+		. 'Properties (<null>))');
+}
+
+###############################################################################
+
 # good configurations
 
-my ($out) = passes('all directives', conf(location => <<"EOF"));
+($out) = passes('all directives', conf(location => <<"EOF"));
             twanon_token;
             twanon_account_sid                     $ACCOUNT;
             twanon_api_key                         $KEY;
@@ -358,6 +545,7 @@ unlike($out, qr/\[(?:warn|emerg|alert|crit)\]/, 'all directives quiet');
 
 passes('ttl 1s', conf(location => creds() . <<'EOF'));
             twanon_token;
+            twanon_token_identity  $remote_user;
             twanon_token_ttl  1s;
             twanon_token_region  us1;
             twanon_cors_origin  *;

@@ -30,7 +30,7 @@ my $HASH_KEY = 'hash-key-for-config-tests-44f0';
 
 my $t = Test::Twanon->new()->has(qw/http proxy/);
 
-$t->try_nginx_t('no twanon')->plan(121);
+$t->try_nginx_t('no twanon')->plan(167);
 
 ###############################################################################
 
@@ -102,13 +102,17 @@ sub line_of {
 }
 
 # nginx -t must fail with "[emerg] MESSAGE" as the whole rest of the line,
-# where "FILE:LINE" stands for the config path and the line holding $at
+# where "FILE:LINE" stands for the config path and the line holding $at,
+# and %%CONFDIR%% for the config's directory
 
 sub fails {
 	my ($name, $conf, $at, $message, %opts) = @_;
 
 	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
 	my $line = line_of($path, $at);
+
+	(my $confdir = $path) =~ s{/[^/]*$}{};
+	$message =~ s/%%CONFDIR%%/$confdir/g;
 
 	my $re = quotemeta($message);
 	my $where = quotemeta("$path:$line");
@@ -376,6 +380,125 @@ fails_with('fallback client 11',
 		. join(' ', map { "op_$_" } 1 .. 11) . ';')),
 	'twanon_fallback_client', [ 'twanon_fallback_client' ]);
 
+# auth token files: not a FIFO (refused at once, not waited on), no
+# byte order mark, no leading white space
+
+my $dir = $t->testdir();
+
+SKIP: {
+	skip 'mkfifo failed', 3
+		unless system('mkfifo', "$dir/fifo.token") == 0;
+
+	my $start = time();
+
+	fails('auth token file fifo',
+		conf(location => webhook("twanon_auth_token_file  $dir/fifo.token;")),
+		'twanon_auth_token_file',
+		qq{"twanon_auth_token_file" file "$dir/fifo.token" is not a regular }
+		. 'file in FILE:LINE', timeout => 5);
+
+	cmp_ok(time() - $start, '<', 5 * $t->slow(),
+		'auth token file fifo not waited on');
+}
+
+fails('auth token file bom',
+	conf(location => webhook('twanon_auth_token_file  next.token;')),
+	'twanon_auth_token_file',
+	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with '
+	. 'a UTF-8 byte order mark in FILE:LINE',
+	files => { 'next.token' => [ "\xef\xbb\xbf$NEXT\n", 0600 ] });
+
+fails('auth token file leading space',
+	conf(location => webhook('twanon_auth_token_file  next.token;')),
+	'twanon_auth_token_file',
+	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with '
+	. 'white space in FILE:LINE',
+	files => { 'next.token' => [ "  $NEXT\n", 0600 ] });
+
+# one content handler per location, in either order
+
+my %other = (
+	proxy_pass => 'proxy_pass  http://127.0.0.1:8081;',
+	fastcgi_pass => 'fastcgi_pass  127.0.0.1:8081;',
+	uwsgi_pass => 'uwsgi_pass  127.0.0.1:8081;',
+	grpc_pass => 'grpc_pass  127.0.0.1:8081;',
+	memcached_pass => 'memcached_pass  127.0.0.1:8081;',
+	empty_gif => 'empty_gif;',
+	stub_status => 'stub_status;',
+);
+
+for my $name (sort keys %other) {
+	fails("$name before twanon_incoming",
+		conf(location => "            $other{$name}\n" . webhook()),
+		'twanon_incoming;',
+		'"twanon_incoming" cannot be mixed with another content handler '
+		. '("proxy_pass", "fastcgi_pass", "stub_status" and the like) '
+		. 'in FILE:LINE');
+
+	fails("$name after twanon_incoming",
+		conf(location => webhook() . "            $other{$name}\n"),
+		'twanon_incoming;',
+		'"twanon_incoming" in FILE:LINE is overridden by another content '
+		. 'handler ("proxy_pass", "fastcgi_pass", "stub_status" and the '
+		. 'like) set after it in the same location');
+}
+
+###############################################################################
+
+# warnings: no signature check; a signed URL that is not a literal
+
+sub warns {
+	my ($name, $conf, $at, $message, %opts) = @_;
+
+	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
+	my $line = line_of($path, $at);
+
+	my $re = quotemeta($message);
+	my $where = quotemeta("$path:$line");
+
+	$re =~ s/FILE\\:LINE/$where/g;
+
+	is($rc, 0, "$name passes") or diag($out);
+	like($out, qr/\[warn\] (?:\d+#\d+: )?$re$/m, "$name warning");
+	is(() = $out =~ /\[warn\]/g, 1, "$name one warning");
+}
+
+my $unsigned = '"twanon_incoming" in FILE:LINE has no literal '
+	. '"twanon_webhook_url": a webhook that Twilio signed for another URL '
+	. 'under the same Auth Token is accepted here';
+
+warns('no webhook url', conf(location => webhook()), 'twanon_incoming;',
+	$unsigned);
+
+warns('webhook url with variables', conf(location =>
+	webhook('twanon_webhook_url  https://voice.example.com$request_uri;')),
+	'twanon_incoming;', $unsigned);
+
+warns('verify signature off', conf(location => "            twanon_incoming;\n"
+	. "            twanon_verify_signature  off;\n"
+	. "            twanon_resolver  /resolver;\n"),
+	'twanon_incoming;',
+	'"twanon_incoming" in FILE:LINE does not check signatures '
+	. '("twanon_verify_signature off"): anyone who can reach it can post '
+	. 'any caller');
+
+# an OpenSSL that cannot do HMAC fails nginx -t with OpenSSL's reason
+
+$t->write_file('no-provider.cnf', join("\n", 'openssl_conf = openssl_init',
+	'[openssl_init]', 'providers = provider_sect',
+	'[provider_sect]', 'null = null_sect',
+	'[null_sect]', 'activate = 1', ''));
+
+{
+	local $ENV{OPENSSL_CONF} = "$dir/no-provider.cnf";
+
+	fails('no hmac', conf(location => webhook()), 'twanon_incoming;',
+		'"twanon_incoming" in FILE:LINE cannot create an HMAC-SHA1 context '
+		. '(SSL: error:0308010C:digital envelope routines::unsupported:'
+		. 'Global default library context, Algorithm (HMAC : 0), '
+		. 'Properties (<null>))');
+}
+
 ###############################################################################
 
 # good configurations
@@ -385,7 +508,7 @@ my ($out) = passes('all directives', conf(location => <<"EOF"),
             twanon_auth_token             $TOKEN;
             twanon_auth_token_file        next.token;
             twanon_verify_signature       on;
-            twanon_webhook_url            https://voice.example.com\$request_uri;
+            twanon_webhook_url            https://voice.example.com/voice;
             twanon_resolver               /resolver;
             twanon_resolver_send          hash;
             twanon_hash_key               $HASH_KEY;
@@ -435,7 +558,8 @@ passes('dial caller id off', conf(location => webhook(
 
 my $path;
 ($out, $path) = passes('fallback twiml', conf(location =>
-	webhook('twanon_fallback_twiml  good.xml;')),
+	webhook('twanon_fallback_twiml  good.xml;',
+		'twanon_webhook_url  https://voice.example.com/voice;')),
 	files => { 'good.xml' => [ $GOOD, 0600 ] });
 
 unlike($out, qr/\[(?:warn|emerg)\]/, 'fallback twiml quiet');

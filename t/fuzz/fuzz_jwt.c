@@ -267,8 +267,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = ngx_http_twanon_jwt_header(pool, &region, &header);
     twanon_fuzz_assert(rc == NGX_OK);
 
-    secret_mac.pool = twanon_fuzz_conf_pool;
-    secret_mac.digest = "SHA256";
+    if (secret_mac.ctx == NULL) {
+        twanon_fuzz_assert(ngx_http_twanon_hmac_init(&secret_mac,
+                                                     twanon_fuzz_conf_pool,
+                                                     "SHA256")
+                           == NGX_OK);
+    }
+
     grant.mac = &secret_mac;
 
     rc = ngx_http_twanon_jwt_sign(pool, &header, &grant, &token);

@@ -465,9 +465,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
+    /* made once, as the configuration would */
+
     for (i = 0; i < 3; i++) {
-        macs[i].pool = twanon_fuzz_conf_pool;
-        macs[i].digest = "SHA1";
+        if (macs[i].ctx == NULL) {
+            twanon_fuzz_assert(ngx_http_twanon_hmac_init(&macs[i],
+                                                     twanon_fuzz_conf_pool,
+                                                     "SHA1")
+                               == NGX_OK);
+        }
     }
 
     rc = ngx_http_twanon_signature_check(pool, &url, &params, tokens, macs,
@@ -485,8 +491,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* $twanon_caller_hash: hex HMAC-SHA256, here of the URL */
 
-    hash_mac.pool = twanon_fuzz_conf_pool;
-    hash_mac.digest = "SHA256";
+    if (hash_mac.ctx == NULL) {
+        twanon_fuzz_assert(ngx_http_twanon_hmac_init(&hash_mac,
+                                                     twanon_fuzz_conf_pool,
+                                                     "SHA256")
+                           == NGX_OK);
+    }
 
     rc = ngx_http_twanon_hmac_hex(pool, &hash_mac, &tokens[0], &url, &hex);
     twanon_fuzz_assert(rc == NGX_OK);
