@@ -12,7 +12,8 @@
 #include "ngx_http_twanon_lib.h"
 
 
-static json_t *ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text);
+static ngx_int_t ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text,
+    json_t **root);
 static ngx_int_t ngx_http_twanon_json_huge(ngx_pool_t *pool, u_char *p,
     size_t len);
 static void ngx_http_twanon_json_cleanup(void *data);
@@ -77,11 +78,14 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
         return NGX_ERROR;
     }
 
-    root = ngx_http_twanon_route_load(pool, &text);
+    rc = ngx_http_twanon_route_load(pool, &text, &root);
 
-    if (root == NULL) {
+    if (rc == NGX_DECLINED) {
         *reason = "invalid JSON";
-        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     cln->handler = ngx_http_twanon_json_cleanup;
@@ -151,29 +155,29 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
 
 
 /*
- * The reply as jansson reads it; NULL if it is not JSON.  jansson refuses
- * a whole document for one number it cannot hold (an integer beyond 64
- * bits, a real beyond a double), wherever it is.  Only the listed members
- * matter here, so such a number counts as null: ignored in any other
- * member, left out of a parameter, refused as the identity.  Not
- * JSON_DECODE_INT_AS_REAL: that would write each integer parameter as a
- * real, and lose the digits of one above 2^53.  The common reply is
- * parsed once; only a refused one is scanned, and parsed again if it had
- * such a number.
+ * The reply as jansson reads it into "root"; NGX_DECLINED if it is not
+ * JSON.  jansson refuses a whole document for one number it cannot hold
+ * (an integer beyond 64 bits, a real beyond a double), wherever it is.
+ * Only the listed members matter here, so such a number counts as null:
+ * ignored in any other member, left out of a parameter, refused as the
+ * identity.  Not JSON_DECODE_INT_AS_REAL: that would write each integer
+ * parameter as a real, and lose the digits of one above 2^53.  The common
+ * reply is parsed once; only a refused one is scanned, and parsed again
+ * if it had such a number.
  */
 
-static json_t *
-ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text)
+static ngx_int_t
+ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text, json_t **root)
 {
     u_char        *p, *last, *copy, *start;
     size_t         len;
-    json_t        *root;
     json_error_t   error;
 
-    root = json_loadb((char *) text->data, text->len, JSON_ALLOW_NUL, &error);
+    *root = json_loadb((char *) text->data, text->len, JSON_ALLOW_NUL,
+                       &error);
 
-    if (root != NULL) {
-        return root;
+    if (*root != NULL) {
+        return NGX_OK;
     }
 
     copy = NULL;
@@ -221,13 +225,13 @@ ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text)
         switch (ngx_http_twanon_json_huge(pool, start, len)) {
 
         case NGX_ERROR:
-            return NULL;
+            return NGX_ERROR;
 
         case NGX_OK:
             if (copy == NULL) {
                 copy = ngx_pnalloc(pool, text->len);
                 if (copy == NULL) {
-                    return NULL;
+                    return NGX_ERROR;
                 }
 
                 ngx_memcpy(copy, text->data, text->len);
@@ -246,10 +250,12 @@ ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text)
     }
 
     if (copy == NULL) {
-        return NULL;
+        return NGX_DECLINED;
     }
 
-    return json_loadb((char *) copy, text->len, JSON_ALLOW_NUL, &error);
+    *root = json_loadb((char *) copy, text->len, JSON_ALLOW_NUL, &error);
+
+    return (*root != NULL) ? NGX_OK : NGX_DECLINED;
 }
 
 
