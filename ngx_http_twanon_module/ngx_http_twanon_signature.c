@@ -17,6 +17,9 @@
 /* base64 of a SHA-1 digest */
 #define NGX_HTTP_TWANON_SIGNATURE_LEN  28
 
+/* pairs sorted by insertion before the runs are merged */
+#define NGX_HTTP_TWANON_SORT_RUN       8
+
 
 static ngx_http_twanon_pair_t *ngx_http_twanon_pairs_sort(ngx_pool_t *pool,
     ngx_array_t *pairs);
@@ -153,69 +156,95 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
 
 
 /*
- * The pairs sorted by name, then value, into a copy: a bottom-up merge
- * sort, O(n log n) comparisons whatever the order of the pairs (a body of
- * keys sharing a long prefix, in reverse order, made ngx_sort(), an
- * insertion sort, compare each prefix n^2 / 2 times).  Not ngx_qsort():
- * qsort() is a merge sort in glibc, but a quicksort with a quadratic
- * worst case in other C libraries.  Two pairs compare equal only when
- * their bytes are, so stability does not matter: equal pairs are the
- * same bytes.
+ * The pairs sorted by name, then value, into a copy: runs of
+ * NGX_HTTP_TWANON_SORT_RUN pairs by insertion, then merged bottom-up,
+ * O(n log n) comparisons whatever the order of the pairs (a body of keys
+ * sharing a long prefix, in reverse order, made ngx_sort(), an insertion
+ * sort, compare each prefix n^2 / 2 times).  Two runs already in order
+ * are left as they are, so that a body in order, as Twilio's usually is,
+ * costs n comparisons and no copy.  Not ngx_qsort(): qsort() is a merge
+ * sort in glibc, but a quicksort with a quadratic worst case in other C
+ * libraries.  Two pairs compare equal only when their bytes are, so
+ * stability does not matter: equal pairs are the same bytes.
  */
 
 static ngx_http_twanon_pair_t *
 ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
 {
     ngx_uint_t               n, width, lo, mid, hi, i, j, k;
-    ngx_http_twanon_pair_t  *src, *dst, *tmp;
+    ngx_http_twanon_pair_t  *a, *tmp, pair;
 
     n = pairs->nelts;
 
-    src = ngx_palloc(pool, 2 * (n ? n : 1) * sizeof(ngx_http_twanon_pair_t));
-    if (src == NULL) {
+    a = ngx_palloc(pool, (n ? n : 1) * sizeof(ngx_http_twanon_pair_t));
+    if (a == NULL) {
         return NULL;
     }
 
-    dst = src + (n ? n : 1);
-
     if (n) {
-        ngx_memcpy(src, pairs->elts, n * sizeof(ngx_http_twanon_pair_t));
+        ngx_memcpy(a, pairs->elts, n * sizeof(ngx_http_twanon_pair_t));
     }
 
-    for (width = 1; width < n; width *= 2) {
+    for (lo = 0; lo < n; lo += NGX_HTTP_TWANON_SORT_RUN) {
+        hi = ngx_min(lo + NGX_HTTP_TWANON_SORT_RUN, n);
 
-        for (lo = 0; lo < n; lo += 2 * width) {
-            mid = ngx_min(lo + width, n);
-            hi = ngx_min(lo + 2 * width, n);
+        for (i = lo + 1; i < hi; i++) {
+            pair = a[i];
 
-            i = lo;
-            j = mid;
-            k = lo;
+            for (j = i;
+                 j > lo && ngx_http_twanon_pair_cmp(&a[j - 1], &pair) > 0;
+                 j--)
+            {
+                a[j] = a[j - 1];
+            }
 
-            while (i < mid && j < hi) {
-                if (ngx_http_twanon_pair_cmp(&src[j], &src[i]) < 0) {
-                    dst[k++] = src[j++];
+            a[j] = pair;
+        }
+    }
 
-                } else {
-                    dst[k++] = src[i++];
+    tmp = NULL;
+
+    for (width = NGX_HTTP_TWANON_SORT_RUN; width < n; width *= 2) {
+
+        for (lo = 0; lo + width < n; lo += 2 * width) {
+            mid = lo + width;
+            hi = ngx_min(mid + width, n);
+
+            if (ngx_http_twanon_pair_cmp(&a[mid - 1], &a[mid]) <= 0) {
+                continue;
+            }
+
+            if (tmp == NULL) {
+                tmp = ngx_palloc(pool, n * sizeof(ngx_http_twanon_pair_t));
+                if (tmp == NULL) {
+                    return NULL;
                 }
             }
 
-            while (i < mid) {
-                dst[k++] = src[i++];
+            /* the left run aside; the merge never overtakes the right one */
+
+            ngx_memcpy(tmp, &a[lo], width * sizeof(ngx_http_twanon_pair_t));
+
+            i = 0;
+            j = mid;
+            k = lo;
+
+            while (i < width && j < hi) {
+                if (ngx_http_twanon_pair_cmp(&a[j], &tmp[i]) < 0) {
+                    a[k++] = a[j++];
+
+                } else {
+                    a[k++] = tmp[i++];
+                }
             }
 
-            while (j < hi) {
-                dst[k++] = src[j++];
+            while (i < width) {
+                a[k++] = tmp[i++];
             }
         }
-
-        tmp = src;
-        src = dst;
-        dst = tmp;
     }
 
-    return src;
+    return a;
 }
 
 
@@ -281,8 +310,20 @@ ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b)
         return 0;
     }
 
-    if (i < n && a->data[i] < 0x80 && b->data[i] < 0x80) {
-        return (a->data[i] < b->data[i]) ? -1 : 1;
+    if (i < n) {
+        if (a->data[i] < 0x80 && b->data[i] < 0x80) {
+            return (a->data[i] < b->data[i]) ? -1 : 1;
+        }
+
+    } else if (((i == a->len ? b->data[i] : a->data[i]) & 0xc0) != 0x80) {
+
+        /*
+         * A proper prefix, followed by a byte that starts a unit: every
+         * unit of the prefix is read from the same bytes in both, and
+         * comes first.
+         */
+
+        return (i == a->len) ? -1 : 1;
     }
 
     start = i;
