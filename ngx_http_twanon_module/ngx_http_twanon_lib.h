@@ -93,6 +93,7 @@ ngx_int_t ngx_http_twanon_signature_params(ngx_pool_t *pool,
 ngx_int_t ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
     ngx_str_t *params, ngx_str_t *tokens, ngx_http_twanon_hmac_t *macs,
     ngx_uint_t ntokens, ngx_str_t *signature);
+ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
 
 ngx_int_t ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,

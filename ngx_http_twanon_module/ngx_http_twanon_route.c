@@ -6,11 +6,16 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <math.h>
 #include <jansson.h>
 
 #include "ngx_http_twanon_lib.h"
 
 
+static ngx_int_t ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text,
+    json_t **root);
+static ngx_int_t ngx_http_twanon_json_huge(ngx_pool_t *pool, u_char *p,
+    size_t len);
 static void ngx_http_twanon_json_cleanup(void *data);
 static ngx_int_t ngx_http_twanon_route_identity(ngx_pool_t *pool,
     json_t *value, ngx_regex_t *re, ngx_array_t *identities);
@@ -33,9 +38,8 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     u_char                  *name;
     json_t                  *root, *value;
     ngx_int_t                rc;
-    ngx_str_t                text;
+    ngx_str_t                body, text;
     ngx_uint_t               i;
-    json_error_t             error;
     ngx_pool_cleanup_t      *cln;
     ngx_http_twanon_pair_t  *want, *param;
 
@@ -49,14 +53,23 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
         return NGX_ERROR;
     }
 
-    if (reply->len == 0) {
+    /* a UTF-8 byte order mark, which some JSON writers put first */
+
+    body = *reply;
+
+    if (body.len >= 3 && ngx_memcmp(body.data, "\xef\xbb\xbf", 3) == 0) {
+        body.data += 3;
+        body.len -= 3;
+    }
+
+    if (body.len == 0) {
         *reason = "empty reply";
         return NGX_DECLINED;
     }
 
     /* jansson refuses invalid UTF-8; a stray byte must not lose a call */
 
-    if (ngx_http_twanon_utf8_fix(pool, reply, &text) != NGX_OK) {
+    if (ngx_http_twanon_utf8_fix(pool, &body, &text) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -65,12 +78,14 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
         return NGX_ERROR;
     }
 
-    root = json_loadb((char *) text.data, text.len,
-                      JSON_ALLOW_NUL, &error);
+    rc = ngx_http_twanon_route_load(pool, &text, &root);
 
-    if (root == NULL) {
+    if (rc == NGX_DECLINED) {
         *reason = "invalid JSON";
-        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     cln->handler = ngx_http_twanon_json_cleanup;
@@ -136,6 +151,207 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The reply as jansson reads it into "root"; NGX_DECLINED if it is not
+ * JSON.  jansson refuses a whole document for one number it cannot hold
+ * (an integer beyond 64 bits, a real beyond a double), wherever it is.
+ * Only the listed members matter here, so such a number counts as null:
+ * ignored in any other member, left out of a parameter, refused as the
+ * identity.  Not JSON_DECODE_INT_AS_REAL: that would write each integer
+ * parameter as a real, and lose the digits of one above 2^53.  The common
+ * reply is parsed once; only a refused one is scanned, and parsed again
+ * if it had such a number.
+ */
+
+static ngx_int_t
+ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text, json_t **root)
+{
+    u_char        *p, *last, *copy, *start;
+    size_t         len;
+    json_error_t   error;
+
+    *root = json_loadb((char *) text->data, text->len, JSON_ALLOW_NUL,
+                       &error);
+
+    if (*root != NULL) {
+        return NGX_OK;
+    }
+
+    copy = NULL;
+    p = text->data;
+    last = text->data + text->len;
+
+    while (p < last) {
+
+        if (*p == '"') {
+
+            /* a string: to its closing quote, over escaped characters */
+
+            for (p++; p < last && *p != '"'; p++) {
+                if (*p == '\\' && p + 1 < last) {
+                    p++;
+                }
+            }
+
+            if (p < last) {
+                p++;
+            }
+
+            continue;
+        }
+
+        if (*p != '-' && (*p < '0' || *p > '9')) {
+            p++;
+            continue;
+        }
+
+        /* a number, outside strings: jansson's token, [-+.0-9eE]+ */
+
+        start = p;
+
+        while (p < last
+               && ((*p >= '0' && *p <= '9')
+                   || *p == '-' || *p == '+' || *p == '.'
+                   || *p == 'e' || *p == 'E'))
+        {
+            p++;
+        }
+
+        len = p - start;
+
+        switch (ngx_http_twanon_json_huge(pool, start, len)) {
+
+        case NGX_ERROR:
+            return NGX_ERROR;
+
+        case NGX_OK:
+            if (copy == NULL) {
+                copy = ngx_pnalloc(pool, text->len);
+                if (copy == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ngx_memcpy(copy, text->data, text->len);
+            }
+
+            /* "null" and spaces in its place: such a number has 5 bytes */
+
+            start = copy + (start - text->data);
+            ngx_memcpy(start, "null", 4);
+            ngx_memset(start + 4, ' ', len - 4);
+            break;
+
+        default: /* NGX_DECLINED */
+            break;
+        }
+    }
+
+    if (copy == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *root = json_loadb((char *) copy, text->len, JSON_ALLOW_NUL, &error);
+
+    return (*root != NULL) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * NGX_OK when "p" is a JSON number, as RFC 8259 writes one, that jansson
+ * refuses: an integer outside int64_t, or a number whose double is
+ * infinite; NGX_DECLINED otherwise (a number it reads, or not a number).
+ */
+
+static ngx_int_t
+ngx_http_twanon_json_huge(ngx_pool_t *pool, u_char *p, size_t len)
+{
+    u_char      *q, *last, *digits, *s;
+    size_t       n;
+    const char  *max;
+    ngx_uint_t   integer;
+
+    last = p + len;
+    q = p;
+
+    if (q < last && *q == '-') {
+        q++;
+    }
+
+    digits = q;
+
+    if (q < last && *q == '0') {
+        q++;
+
+    } else if (q < last && *q >= '1' && *q <= '9') {
+        while (q < last && *q >= '0' && *q <= '9') {
+            q++;
+        }
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    n = q - digits;
+    integer = (q == last);
+
+    if (q < last && *q == '.') {
+        for (s = ++q; q < last && *q >= '0' && *q <= '9'; q++) {
+            /* void */
+        }
+
+        if (q == s) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (q < last && (*q == 'e' || *q == 'E')) {
+        q++;
+
+        if (q < last && (*q == '+' || *q == '-')) {
+            q++;
+        }
+
+        for (s = q; q < last && *q >= '0' && *q <= '9'; q++) {
+            /* void */
+        }
+
+        if (q == s) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (q != last) {
+        return NGX_DECLINED;
+    }
+
+    if (integer) {
+
+        /* beyond 9223372036854775807, or -9223372036854775808 */
+
+        if (n < 19) {
+            return NGX_DECLINED;
+        }
+
+        if (n > 19) {
+            return NGX_OK;
+        }
+
+        max = (*p == '-') ? "9223372036854775808" : "9223372036854775807";
+
+        return (ngx_memcmp(digits, max, 19) > 0) ? NGX_OK : NGX_DECLINED;
+    }
+
+    s = ngx_pnalloc(pool, len + 1);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(s, p, len + 1);
+
+    return isinf(strtod((char *) s, NULL)) ? NGX_OK : NGX_DECLINED;
 }
 
 

@@ -17,9 +17,16 @@
 /* base64 of a SHA-1 digest */
 #define NGX_HTTP_TWANON_SIGNATURE_LEN  28
 
+/* pairs sorted by insertion before the runs are merged */
+#define NGX_HTTP_TWANON_SORT_RUN       8
 
-static ngx_int_t ngx_http_twanon_pair_cmp(const void *one, const void *two);
-static ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
+
+static ngx_http_twanon_pair_t *ngx_http_twanon_pairs_sort(ngx_pool_t *pool,
+    ngx_array_t *pairs);
+static ngx_int_t ngx_http_twanon_pair_cmp(ngx_http_twanon_pair_t *a,
+    ngx_http_twanon_pair_t *b);
+static ngx_uint_t ngx_http_twanon_utf16_units(u_char **p, u_char *last,
+    uint32_t *units);
 static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *variants);
 static ngx_int_t ngx_http_twanon_hmac_start(ngx_http_twanon_hmac_t *h,
@@ -45,19 +52,10 @@ ngx_http_twanon_signature_params(ngx_pool_t *pool, ngx_array_t *pairs,
     ngx_http_twanon_pair_t  *sorted, *prev;
 
     len = 0;
-    sorted = NULL;
 
-    if (pairs->nelts) {
-        sorted = ngx_palloc(pool, pairs->nelts * sizeof(ngx_http_twanon_pair_t));
-        if (sorted == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(sorted, pairs->elts,
-                   pairs->nelts * sizeof(ngx_http_twanon_pair_t));
-
-        ngx_sort(sorted, pairs->nelts, sizeof(ngx_http_twanon_pair_t),
-                 ngx_http_twanon_pair_cmp);
+    sorted = ngx_http_twanon_pairs_sort(pool, pairs);
+    if (sorted == NULL) {
+        return NGX_ERROR;
     }
 
     for (i = 0; i < pairs->nelts; i++) {
@@ -157,14 +155,103 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
 }
 
 
-static ngx_int_t
-ngx_http_twanon_pair_cmp(const void *one, const void *two)
-{
-    ngx_int_t                rc;
-    ngx_http_twanon_pair_t  *a, *b;
+/*
+ * The pairs sorted by name, then value, into a copy: runs of
+ * NGX_HTTP_TWANON_SORT_RUN pairs by insertion, then merged bottom-up,
+ * O(n log n) comparisons whatever the order of the pairs (a body of keys
+ * sharing a long prefix, in reverse order, made ngx_sort(), an insertion
+ * sort, compare each prefix n^2 / 2 times).  Two runs already in order
+ * are left as they are, so that a body in order, as Twilio's usually is,
+ * costs n comparisons and no copy.  Not ngx_qsort(): qsort() is a merge
+ * sort in glibc, but a quicksort with a quadratic worst case in other C
+ * libraries.  Two pairs compare equal only when their bytes are, so
+ * stability does not matter: equal pairs are the same bytes.
+ */
 
-    a = (ngx_http_twanon_pair_t *) one;
-    b = (ngx_http_twanon_pair_t *) two;
+static ngx_http_twanon_pair_t *
+ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
+{
+    ngx_uint_t               n, width, lo, mid, hi, i, j, k;
+    ngx_http_twanon_pair_t  *a, *tmp, pair;
+
+    n = pairs->nelts;
+
+    a = ngx_palloc(pool, (n ? n : 1) * sizeof(ngx_http_twanon_pair_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    if (n) {
+        ngx_memcpy(a, pairs->elts, n * sizeof(ngx_http_twanon_pair_t));
+    }
+
+    for (lo = 0; lo < n; lo += NGX_HTTP_TWANON_SORT_RUN) {
+        hi = ngx_min(lo + NGX_HTTP_TWANON_SORT_RUN, n);
+
+        for (i = lo + 1; i < hi; i++) {
+            pair = a[i];
+
+            for (j = i;
+                 j > lo && ngx_http_twanon_pair_cmp(&a[j - 1], &pair) > 0;
+                 j--)
+            {
+                a[j] = a[j - 1];
+            }
+
+            a[j] = pair;
+        }
+    }
+
+    tmp = NULL;
+
+    for (width = NGX_HTTP_TWANON_SORT_RUN; width < n; width *= 2) {
+
+        for (lo = 0; lo + width < n; lo += 2 * width) {
+            mid = lo + width;
+            hi = ngx_min(mid + width, n);
+
+            if (ngx_http_twanon_pair_cmp(&a[mid - 1], &a[mid]) <= 0) {
+                continue;
+            }
+
+            if (tmp == NULL) {
+                tmp = ngx_palloc(pool, n * sizeof(ngx_http_twanon_pair_t));
+                if (tmp == NULL) {
+                    return NULL;
+                }
+            }
+
+            /* the left run aside; the merge never overtakes the right one */
+
+            ngx_memcpy(tmp, &a[lo], width * sizeof(ngx_http_twanon_pair_t));
+
+            i = 0;
+            j = mid;
+            k = lo;
+
+            while (i < width && j < hi) {
+                if (ngx_http_twanon_pair_cmp(&a[j], &tmp[i]) < 0) {
+                    a[k++] = a[j++];
+
+                } else {
+                    a[k++] = tmp[i++];
+                }
+            }
+
+            while (i < width) {
+                a[k++] = tmp[i++];
+            }
+        }
+    }
+
+    return a;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_pair_cmp(ngx_http_twanon_pair_t *a, ngx_http_twanon_pair_t *b)
+{
+    ngx_int_t  rc;
 
     rc = ngx_http_twanon_utf16_cmp(&a->key, &b->key);
 
@@ -177,56 +264,141 @@ ngx_http_twanon_pair_cmp(const void *one, const void *two)
 
 
 /*
- * UTF-8 byte order is code point order; UTF-16 order differs from it
- * only where a character above U+FFFF (a surrogate pair, 0xd800-0xdfff)
- * meets one in U+E000-U+FFFF.  Invalid UTF-8 compares by bytes.
+ * Twilio's helpers sort strings as JavaScript and Java do, by UTF-16 code
+ * units.  Here a string is read as a sequence of units: a valid UTF-8
+ * character gives its UTF-16 code units (0x0000-0xffff; above U+FFFF, a
+ * surrogate pair), and each byte that does not start a valid character
+ * (ngx_http_twanon_utf8_next(): stray, overlong, surrogate, truncated)
+ * gives one unit of its own, 0x10000 plus the byte, above every UTF-16
+ * unit.  Sequences compare unit by unit, a proper prefix first.  The
+ * reading is one-to-one, so this is a strict total order: two strings
+ * compare equal only when their bytes are equal, and a sort of them does
+ * not depend on their first order.  For valid UTF-8 it is Twilio's.
+ *
+ * Only what follows the first differing byte needs decoding: a byte that
+ * is not a continuation byte (10xxxxxx) starts a unit in both strings,
+ * and the units before it read only the common bytes.  A character holds
+ * at most 3 continuation bytes; after 3 of them, the differing byte
+ * itself starts a unit.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b)
 {
-    u_char    *pa, *pb;
-    size_t     i, n, start;
-    uint32_t   ca, cb;
+    u_char      *pa, *pb;
+    size_t       i, k, n, start;
+    uint32_t     ua[2], ub[2];
+    uint64_t     wa, wb;
+    ngx_uint_t   na, nb, ia, ib;
 
     n = ngx_min(a->len, b->len);
 
-    for (i = 0; i < n && a->data[i] == b->data[i]; i++) { /* void */ }
+    /* the common prefix, 8 bytes at a time while it lasts */
 
-    if (i == n) {
-        return (a->len > b->len) - (a->len < b->len);
+    for (i = 0; i + 8 <= n; i += 8) {
+        ngx_memcpy(&wa, a->data + i, 8);
+        ngx_memcpy(&wb, b->data + i, 8);
+
+        if (wa != wb) {
+            break;
+        }
     }
 
-    if (a->data[i] < 0x80 && b->data[i] < 0x80) {
-        return a->data[i] - b->data[i];
+    for ( /* void */ ; i < n && a->data[i] == b->data[i]; i++) { /* void */ }
+
+    if (i == a->len && i == b->len) {
+        return 0;
     }
 
-    /* the start of the character that holds the first difference */
+    if (i < n) {
+        if (a->data[i] < 0x80 && b->data[i] < 0x80) {
+            return (a->data[i] < b->data[i]) ? -1 : 1;
+        }
 
-    for (start = i; start > 0 && (a->data[start] & 0xc0) == 0x80; start--) {
-        /* void */
+    } else if (((i == a->len ? b->data[i] : a->data[i]) & 0xc0) != 0x80) {
+
+        /*
+         * A proper prefix, followed by a byte that starts a unit: every
+         * unit of the prefix is read from the same bytes in both, and
+         * comes first.
+         */
+
+        return (i == a->len) ? -1 : 1;
+    }
+
+    start = i;
+
+    for (k = 1; k <= 3 && k <= i; k++) {
+        if ((a->data[i - k] & 0xc0) != 0x80) {
+            start = i - k;
+            break;
+        }
     }
 
     pa = a->data + start;
     pb = b->data + start;
 
-    ca = ngx_http_twanon_utf8_next(&pa, a->data + a->len);
-    cb = ngx_http_twanon_utf8_next(&pb, b->data + b->len);
+    na = 0;
+    nb = 0;
+    ia = 0;
+    ib = 0;
 
-    if (ca == NGX_HTTP_TWANON_UTF8_INVALID
-        || cb == NGX_HTTP_TWANON_UTF8_INVALID)
-    {
-        return a->data[i] - b->data[i];
+    for ( ;; ) {
+
+        if (ia == na) {
+            na = ngx_http_twanon_utf16_units(&pa, a->data + a->len, ua);
+            ia = 0;
+        }
+
+        if (ib == nb) {
+            nb = ngx_http_twanon_utf16_units(&pb, b->data + b->len, ub);
+            ib = 0;
+        }
+
+        if (na == 0 || nb == 0) {
+            return (na != 0) - (nb != 0);
+        }
+
+        if (ua[ia] != ub[ib]) {
+            return (ua[ia] < ub[ib]) ? -1 : 1;
+        }
+
+        ia++;
+        ib++;
+    }
+}
+
+
+/* the units of the next character or invalid byte at *p; 0 at the end */
+
+static ngx_uint_t
+ngx_http_twanon_utf16_units(u_char **p, u_char *last, uint32_t *units)
+{
+    u_char    *s;
+    uint32_t   u;
+
+    if (*p == last) {
+        return 0;
     }
 
-    /* compare the first UTF-16 code units; a tie is two high surrogates */
+    s = *p;
 
-    if ((ca >= 0x10000) != (cb >= 0x10000)) {
-        ca = (ca >= 0x10000) ? 0xd800 + ((ca - 0x10000) >> 10) : ca;
-        cb = (cb >= 0x10000) ? 0xd800 + ((cb - 0x10000) >> 10) : cb;
+    u = ngx_http_twanon_utf8_next(p, last);
+
+    if (u == NGX_HTTP_TWANON_UTF8_INVALID) {
+        units[0] = 0x10000 + *s;
+        return 1;
     }
 
-    return (ca > cb) - (ca < cb);
+    if (u >= 0x10000) {
+        units[0] = 0xd800 + ((u - 0x10000) >> 10);
+        units[1] = 0xdc00 + ((u - 0x10000) & 0x3ff);
+        return 2;
+    }
+
+    units[0] = u;
+
+    return 1;
 }
 
 

@@ -18,6 +18,14 @@
 # negates the value as int64_t (src/core/ngx_string.c:464): signed
 # overflow, undefined behaviour.
 #
+# t/fuzz/regress/signature/invalid-utf8-cycle: three keys in valid and
+# invalid UTF-8 compared in a cycle, so that the signature's canonical
+# string depended on the order of the body.
+#
+# t/fuzz/regress/route/bom-reply, huge-number-unlisted: a resolver reply
+# behind a UTF-8 byte order mark, or with an integer beyond 64 bits in a
+# member nobody asked for, was refused as invalid JSON.
+#
 # t/fuzz/regress/twiml/say-attribute-filtered-empty: a <Say> language of
 # only characters XML cannot carry lost its (empty) attribute when the
 # TwiML writer moved from libxml2 to the pool.

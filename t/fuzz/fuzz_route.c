@@ -10,14 +10,19 @@
  *
  * Input: one options byte (bit 0: identity field "identity", else the
  * default "appId"; bit 1: a third wanted parameter reads the identity
- * field too; bit 2: the route is written as TwiML), then the reply.
+ * field too; bit 2: the route is written as TwiML; bit 3: the reply is
+ * parsed again behind a UTF-8 byte order mark; bit 4: again with a
+ * member holding a number jansson cannot hold put first, bits 5-6
+ * choosing which), then the reply.
  * The wanted parameters are the default customerName and customerId;
  * the identity pattern is the default ^[A-Za-z0-9_]{1,121}$.
  *
  * Invariants: NGX_ERROR never (it means no memory); NGX_DECLINED has a
  * reason; a route has 1 to 10 identities, each 1 to 121 of
  * [A-Za-z0-9_], and at most one value per wanted parameter, each at
- * most 128 bytes of valid UTF-8; the TwiML parses back as XML.
+ * most 128 bytes of valid UTF-8; the TwiML parses back as XML; a byte
+ * order mark before the reply, or a huge number in a member nobody
+ * asked for, changes nothing: the same result, reason and route.
  */
 
 
@@ -60,6 +65,114 @@ wanted_params(ngx_uint_t n)
 }
 
 
+static const char  *huge[] = {
+    "\"zzHuge\":123456789012345678901234567890,",
+    "\"zzHuge\":-9223372036854775809,",
+    "\"zzHuge\":1.5e400,",
+    "\"zzHuge\":[-1E+999,{\"n\":18446744073709551616}],"
+};
+
+
+static void
+same_route(ngx_int_t rc, const char *reason, ngx_http_twanon_route_t *route,
+    ngx_int_t rc2, const char *reason2, ngx_http_twanon_route_t *route2)
+{
+    ngx_str_t               *a, *b;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *pa, *pb;
+
+    twanon_fuzz_assert(rc == rc2);
+
+    if (rc != NGX_OK) {
+        twanon_fuzz_assert(strcmp(reason, reason2) == 0);
+        return;
+    }
+
+    twanon_fuzz_assert(route->identities.nelts == route2->identities.nelts);
+    twanon_fuzz_assert(route->params.nelts == route2->params.nelts);
+
+    a = route->identities.elts;
+    b = route2->identities.elts;
+
+    for (i = 0; i < route->identities.nelts; i++) {
+        twanon_fuzz_assert(a[i].len == b[i].len
+                           && memcmp(a[i].data, b[i].data, a[i].len) == 0);
+    }
+
+    pa = route->params.elts;
+    pb = route2->params.elts;
+
+    for (i = 0; i < route->params.nelts; i++) {
+        twanon_fuzz_assert(pa[i].key.data == pb[i].key.data);
+        twanon_fuzz_assert(pa[i].value.len == pb[i].value.len
+                           && (pa[i].value.len == 0
+                               || memcmp(pa[i].value.data, pb[i].value.data,
+                                         pa[i].value.len)
+                                  == 0));
+    }
+}
+
+
+/*
+ * The reply behind a byte order mark (unless it has one), or with a
+ * member holding a huge number put first in its object (when it starts
+ * with "{" and a member); NULL when there is no such variant.
+ */
+
+static u_char *
+variant(ngx_pool_t *pool, ngx_str_t *reply, ngx_uint_t opts, ngx_str_t *out)
+{
+    u_char      *p;
+    size_t       i, n;
+    const char  *member;
+
+    if (opts & 8) {
+        if (reply->len >= 3 && memcmp(reply->data, "\xef\xbb\xbf", 3) == 0) {
+            return NULL;
+        }
+
+        out->len = reply->len + 3;
+        out->data = twanon_fuzz_copy(pool, NULL, out->len);
+        memcpy(out->data, "\xef\xbb\xbf", 3);
+
+        if (reply->len) {
+            memcpy(out->data + 3, reply->data, reply->len);
+        }
+
+        return out->data;
+    }
+
+    if (reply->len == 0 || reply->data[0] != '{') {
+        return NULL;
+    }
+
+    for (i = 1; i < reply->len && (reply->data[i] == ' '
+                                   || reply->data[i] == '\t'
+                                   || reply->data[i] == '\n'
+                                   || reply->data[i] == '\r'); i++)
+    {
+        /* void */
+    }
+
+    if (i == reply->len || reply->data[i] != '"') {
+        return NULL;
+    }
+
+    member = huge[(opts >> 5) & 3];
+    n = strlen(member);
+
+    out->len = reply->len + n;
+    out->data = twanon_fuzz_copy(pool, NULL, out->len);
+
+    p = out->data;
+    *p++ = '{';
+    memcpy(p, member, n);
+    memcpy(p + n, reply->data + 1, reply->len - 1);
+
+    return out->data;
+}
+
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -77,16 +190,16 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     xmlDocPtr                 doc;
-    ngx_int_t                 rc;
-    ngx_str_t                 reply, field, *id, twiml;
+    ngx_int_t                 rc, rc2;
+    ngx_str_t                 reply, reply2, field, *id, twiml;
     ngx_uint_t                i, k, opts;
     ngx_pool_t               *pool;
-    const char               *reason;
+    const char               *reason, *reason2;
     ngx_array_t              *wanted;
     twanon_fuzz_in_t          in;
     ngx_http_twanon_pair_t   *param, *want;
     ngx_http_twanon_dial_t    dial;
-    ngx_http_twanon_route_t   route;
+    ngx_http_twanon_route_t   route, route2;
 
     in.pos = data;
     in.last = data + size;
@@ -115,6 +228,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (rc == NGX_DECLINED) {
         twanon_fuzz_assert(reason != NULL);
+    }
+
+    if ((opts & 0x18) && variant(pool, &reply, opts, &reply2) != NULL) {
+        reason2 = NULL;
+
+        rc2 = ngx_http_twanon_route_parse(pool, &reply2, &field, wanted, re,
+                                          &route2, &reason2);
+
+        same_route(rc, reason, &route, rc2, reason2, &route2);
+    }
+
+    if (rc == NGX_DECLINED) {
         goto done;
     }
 

@@ -18,10 +18,14 @@
  *   o2: bit 0 https, bit 1 "HTTPS", bits 2-3 no port / digits / empty
  *   port, bit 4 sign the variant without the port, bits 5-6 which token.
  *
- * Invariants: for parameters in valid UTF-8, the canonical string is
- * what a reference writes (sorted by UTF-16 code units as Twilio's
- * JavaScript and Java helpers sort, duplicates once) and does not
- * depend on the order of the pairs; a signature computed here over the
+ * Invariants: the canonical string is what a reference writes (sorted
+ * by UTF-16 code units as Twilio's JavaScript and Java helpers sort,
+ * each byte that does not start a valid UTF-8 character as one unit
+ * 0x10000 + the byte, duplicates once) and does not depend on the order
+ * of the pairs; ngx_http_twanon_utf16_cmp() over the keys and values is
+ * a strict total order (the reference's sign, antisymmetric, 0 exactly
+ * for equal bytes, transitive on every triple of the first 6 strings);
+ * a signature computed here over the
  * URL as given, or over its other port variant, is accepted, and a
  * changed one refused; a signature of any other length is refused.
  * ngx_http_twanon_hmac_hex() (the caller hash) is HMAC-SHA256 in hex.
@@ -37,11 +41,17 @@
 #define SIG_LEN  28
 
 
+#define ORDER_STRINGS  12
+#define ORDER_TRIPLES  6
+
+
 typedef struct {
-    uint16_t   *units;
+    uint32_t   *units;
     size_t      n;
 } utf16_t;
 
+
+/* UTF-16 code units; a byte that starts no valid character: 0x10000 + it */
 
 static void
 to_utf16(ngx_str_t *s, utf16_t *u)
@@ -49,67 +59,64 @@ to_utf16(ngx_str_t *s, utf16_t *u)
     size_t    i, n;
     uint32_t  cp;
 
-    u->units = malloc((s->len + 1) * sizeof(uint16_t));
+    u->units = malloc((s->len + 1) * sizeof(uint32_t));
     twanon_fuzz_assert(u->units != NULL);
     u->n = 0;
 
     for (i = 0; i < s->len; i += n) {
         n = twanon_fuzz_utf8_decode(s->data + i, s->len - i, &cp);
-        twanon_fuzz_assert(n != 0);
 
-        if (cp >= 0x10000) {
+        if (n == 0) {
+            u->units[u->n++] = 0x10000 + s->data[i];
+            n = 1;
+
+        } else if (cp >= 0x10000) {
             u->units[u->n++] = 0xd800 + ((cp - 0x10000) >> 10);
             u->units[u->n++] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
 
         } else {
-            u->units[u->n++] = (uint16_t) cp;
+            u->units[u->n++] = cp;
         }
     }
 }
 
 
 static int
-utf16_cmp(ngx_str_t *a, ngx_str_t *b)
+units_cmp(utf16_t *a, utf16_t *b)
 {
-    int      rc;
-    size_t   i;
-    utf16_t  ua, ub;
+    size_t  i;
 
-    to_utf16(a, &ua);
-    to_utf16(b, &ub);
-
-    rc = 0;
-
-    for (i = 0; i < ua.n && i < ub.n; i++) {
-        if (ua.units[i] != ub.units[i]) {
-            rc = (ua.units[i] < ub.units[i]) ? -1 : 1;
-            break;
+    for (i = 0; i < a->n && i < b->n; i++) {
+        if (a->units[i] != b->units[i]) {
+            return (a->units[i] < b->units[i]) ? -1 : 1;
         }
     }
 
-    if (rc == 0) {
-        rc = (ua.n > ub.n) - (ua.n < ub.n);
-    }
-
-    free(ua.units);
-    free(ub.units);
-
-    return rc;
+    return (a->n > b->n) - (a->n < b->n);
 }
+
+
+/* a pair with the units of its key and value, read once */
+
+typedef struct {
+    ngx_http_twanon_pair_t   pair;
+    utf16_t                  key;
+    utf16_t                  value;
+} ref_pair_t;
 
 
 static int
 ref_pair_cmp(const void *one, const void *two)
 {
-    int                      rc;
-    ngx_http_twanon_pair_t  *a, *b;
+    int          rc;
+    ref_pair_t  *a, *b;
 
-    a = (ngx_http_twanon_pair_t *) one;
-    b = (ngx_http_twanon_pair_t *) two;
+    a = (ref_pair_t *) one;
+    b = (ref_pair_t *) two;
 
-    rc = utf16_cmp(&a->key, &b->key);
+    rc = units_cmp(&a->key, &b->key);
 
-    return rc ? rc : utf16_cmp(&a->value, &b->value);
+    return rc ? rc : units_cmp(&a->value, &b->value);
 }
 
 
@@ -119,22 +126,23 @@ ref_params(ngx_pool_t *pool, ngx_array_t *pairs, ngx_str_t *out)
     u_char                  *p;
     size_t                   len;
     ngx_uint_t               i;
-    ngx_http_twanon_pair_t  *s;
+    ref_pair_t              *s;
+    ngx_http_twanon_pair_t  *pair;
 
-    s = malloc((pairs->nelts + 1) * sizeof(ngx_http_twanon_pair_t));
+    s = malloc((pairs->nelts + 1) * sizeof(ref_pair_t));
     twanon_fuzz_assert(s != NULL);
 
-    if (pairs->nelts) {
-        memcpy(s, pairs->elts, pairs->nelts * sizeof(ngx_http_twanon_pair_t));
-    }
-
-    qsort(s, pairs->nelts, sizeof(ngx_http_twanon_pair_t), ref_pair_cmp);
-
+    pair = pairs->elts;
     len = 0;
 
     for (i = 0; i < pairs->nelts; i++) {
-        len += s[i].key.len + s[i].value.len;
+        s[i].pair = pair[i];
+        to_utf16(&pair[i].key, &s[i].key);
+        to_utf16(&pair[i].value, &s[i].value);
+        len += pair[i].key.len + pair[i].value.len;
     }
+
+    qsort(s, pairs->nelts, sizeof(ref_pair_t), ref_pair_cmp);
 
     out->data = twanon_fuzz_copy(pool, NULL, len);
     p = out->data;
@@ -144,18 +152,101 @@ ref_params(ngx_pool_t *pool, ngx_array_t *pairs, ngx_str_t *out)
             continue;
         }
 
-        if (s[i].key.len) {
-            p = ngx_cpymem(p, s[i].key.data, s[i].key.len);
+        if (s[i].pair.key.len) {
+            p = ngx_cpymem(p, s[i].pair.key.data, s[i].pair.key.len);
         }
 
-        if (s[i].value.len) {
-            p = ngx_cpymem(p, s[i].value.data, s[i].value.len);
+        if (s[i].pair.value.len) {
+            p = ngx_cpymem(p, s[i].pair.value.data, s[i].pair.value.len);
         }
     }
 
     out->len = p - out->data;
 
+    for (i = 0; i < pairs->nelts; i++) {
+        free(s[i].key.units);
+        free(s[i].value.units);
+    }
+
     free(s);
+}
+
+
+static int
+sgn(ngx_int_t rc)
+{
+    return (rc > 0) - (rc < 0);
+}
+
+
+static ngx_uint_t
+same_bytes(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len
+           && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+
+/*
+ * ngx_http_twanon_utf16_cmp() over the keys and values of the pairs: the
+ * reference's sign, antisymmetric, 0 exactly when the bytes are equal,
+ * and transitive on each triple of the first ORDER_TRIPLES strings.
+ */
+
+static void
+check_order(ngx_array_t *pairs)
+{
+    int                      c[ORDER_STRINGS][ORDER_STRINGS];
+    utf16_t                  u[ORDER_STRINGS];
+    ngx_str_t               *s[ORDER_STRINGS];
+    ngx_uint_t               i, j, k, n;
+    ngx_http_twanon_pair_t  *pair;
+
+    pair = pairs->elts;
+    n = 0;
+
+    for (i = 0; i < pairs->nelts && n < ORDER_STRINGS; i++) {
+        s[n++] = &pair[i].key;
+
+        if (n < ORDER_STRINGS) {
+            s[n++] = &pair[i].value;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        to_utf16(s[i], &u[i]);
+
+        for (j = 0; j < n; j++) {
+            c[i][j] = sgn(ngx_http_twanon_utf16_cmp(s[i], s[j]));
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < n; j++) {
+            twanon_fuzz_assert(c[i][j] == -c[j][i]);
+            twanon_fuzz_assert((c[i][j] == 0) == same_bytes(s[i], s[j]));
+
+            twanon_fuzz_assert(c[i][j] == units_cmp(&u[i], &u[j]));
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        free(u[i].units);
+    }
+
+    n = ngx_min(n, ORDER_TRIPLES);
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < n; j++) {
+            for (k = 0; k < n; k++) {
+                if (c[i][j] <= 0 && c[j][k] <= 0) {
+                    twanon_fuzz_assert(c[i][k] <= 0);
+                    twanon_fuzz_assert(c[i][k] < 0
+                                       || (c[i][j] == 0 && c[j][k] == 0));
+                }
+            }
+        }
+    }
 }
 
 
@@ -228,7 +319,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              params2, expected, scheme, host, port, path,
                              with, without, hex, *signed_url;
     char                     hexbyte[3];
-    ngx_uint_t               o1, o2, i, n, ntokens, valid, computed;
+    ngx_uint_t               o1, o2, i, n, ntokens, computed;
     unsigned int             md_len;
     u_char                   md[EVP_MAX_MD_SIZE];
     ngx_pool_t              *pool;
@@ -403,52 +494,46 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     twanon_fuzz_assert(rc == NGX_OK);
 
     len = 0;
-    valid = 1;
     pair = pairs.elts;
 
     for (i = 0; i < pairs.nelts; i++) {
         len += pair[i].key.len + pair[i].value.len;
-
-        if (!twanon_fuzz_utf8_valid(pair[i].key.data, pair[i].key.len)
-            || !twanon_fuzz_utf8_valid(pair[i].value.data,
-                                       pair[i].value.len))
-        {
-            valid = 0;
-        }
     }
 
     twanon_fuzz_assert(params.len <= len);
 
-    if (valid) {
-        ref_params(pool, &pairs, &expected);
+    check_order(&pairs);
 
-        twanon_fuzz_assert(params.len == expected.len);
-        twanon_fuzz_assert(params.len == 0
-                           || memcmp(params.data, expected.data, params.len)
-                              == 0);
+    /* what the reference writes, invalid UTF-8 included */
 
-        /* the same pairs in the reverse order: the same string */
+    ref_params(pool, &pairs, &expected);
 
-        if (ngx_array_init(&reversed, pool, pairs.nelts ? pairs.nelts : 1,
-                           sizeof(ngx_http_twanon_pair_t))
-            != NGX_OK)
-        {
-            abort();
-        }
+    twanon_fuzz_assert(params.len == expected.len);
+    twanon_fuzz_assert(params.len == 0
+                       || memcmp(params.data, expected.data, params.len)
+                          == 0);
 
-        for (i = pairs.nelts; i > 0; i--) {
-            rpair = ngx_array_push(&reversed);
-            twanon_fuzz_assert(rpair != NULL);
-            *rpair = pair[i - 1];
-        }
+    /* the same pairs in the reverse order: the same string */
 
-        rc = ngx_http_twanon_signature_params(pool, &reversed, &params2);
-        twanon_fuzz_assert(rc == NGX_OK);
-        twanon_fuzz_assert(params2.len == params.len);
-        twanon_fuzz_assert(params.len == 0
-                           || memcmp(params.data, params2.data, params.len)
-                              == 0);
+    if (ngx_array_init(&reversed, pool, pairs.nelts ? pairs.nelts : 1,
+                       sizeof(ngx_http_twanon_pair_t))
+        != NGX_OK)
+    {
+        abort();
     }
+
+    for (i = pairs.nelts; i > 0; i--) {
+        rpair = ngx_array_push(&reversed);
+        twanon_fuzz_assert(rpair != NULL);
+        *rpair = pair[i - 1];
+    }
+
+    rc = ngx_http_twanon_signature_params(pool, &reversed, &params2);
+    twanon_fuzz_assert(rc == NGX_OK);
+    twanon_fuzz_assert(params2.len == params.len);
+    twanon_fuzz_assert(params.len == 0
+                       || memcmp(params.data, params2.data, params.len)
+                          == 0);
 
     /* the check */
 
