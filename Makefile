@@ -6,6 +6,8 @@
 #   make deb      the Debian package, build/libnginx-mod-http-twanon_*.deb
 #   make test-deb install the package, run it, purge it (t/deb/)
 #   make test-1.26    the suite against nginx 1.26 from Debian 13's source
+#   make test-static  the suite against nginx 1.22.1 with the module
+#                     linked in (--add-module), built in build/static/
 #
 # NGINX_SRC may name another nginx source tree (configured with the same
 # flags as the nginx that loads the module); NGINX names the binary the
@@ -48,7 +50,8 @@ include t/nginx-test.mk
 
 .PHONY: all build deps node-deps test-deps npm-deps nginx-source console \
         demo call fuzz test-valgrind test-asan test bench bench-deps clean \
-        fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26
+        fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26 \
+        nginx-static test-static FORCE
 
 all: build
 
@@ -165,6 +168,48 @@ $(NEWER_MODULE): $(NEWER_NGINX) $(SOURCES)
 
 test-1.26: $(NEWER_MODULE) test-deps npm-deps fuzz-targets
 	@$(call run_suite,$(NEWER_NGINX),$(NEWER_MODULE),test-1.26)
+
+# nginx 1.22.1 of Debian 12 (make nginx-source) with the module linked in
+# (--add-module, no load_module line: the tests run with an empty
+# TEST_NGINX_MODULE), configured with the flags of t/nginx-test.mk into
+# build/static/, like test-asan's build:
+#
+#   make nginx-static   build/static/objs/nginx
+#   make test-static    the whole suite against it
+#
+# t/twanon_demo.t tests "make demo", which always runs Debian's nginx and
+# build/ngx_http_twanon_module.so: test-static builds that module too.
+STATIC_DIR    := $(BUILD)/static
+STATIC_SRC    := $(STATIC_DIR)/nginx-src
+STATIC_OBJS   := $(STATIC_DIR)/objs
+STATIC_PREFIX := $(STATIC_DIR)/prefix
+STATIC_NGINX  := $(STATIC_OBJS)/nginx
+STATIC_FLAGS  := $(call nginx_test_conf,$(STATIC_PREFIX),$(STATIC_PREFIX)/modules) \
+                 --builddir=$(STATIC_OBJS) --add-module=$(CURDIR) \
+                 --with-cc-opt='$(NEWER_CC_OPT)' --with-ld-opt='$(LD_OPT)'
+
+# make always reads objs/Makefile, which lists the module's sources, so
+# that a changed source is compiled again and nginx linked again
+nginx-static: $(STATIC_OBJS)/Makefile
+	$(MAKE) -j$$(nproc) -C $(STATIC_SRC) -f $(STATIC_OBJS)/Makefile
+	mkdir -p $(STATIC_PREFIX)/logs
+
+# configure again only when the flags or the module's config change
+$(STATIC_DIR)/flags: FORCE
+	@mkdir -p $(STATIC_DIR)
+	@echo "$(STATIC_FLAGS)" | cmp -s - $@ || echo "$(STATIC_FLAGS)" > $@
+
+FORCE:
+
+$(STATIC_OBJS)/Makefile: $(NGINX_ORIG)/configure config $(STATIC_DIR)/flags
+	rm -rf $(STATIC_SRC) $(STATIC_OBJS)
+	cp -a $(NGINX_ORIG) $(STATIC_SRC)
+	cd $(STATIC_SRC) && ./configure $(STATIC_FLAGS) \
+	    > $(STATIC_DIR)/configure.log 2>&1 \
+	    || { tail -30 $(STATIC_DIR)/configure.log; exit 1; }
+
+test-static: nginx-static build test-deps npm-deps fuzz-targets
+	@$(call run_suite,$(STATIC_NGINX),,test-static)
 
 # npm ci in each folder with a lock file, unless node_modules is current
 npm-deps: | node-deps
