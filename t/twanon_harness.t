@@ -153,9 +153,14 @@ sub prove {
 
 		$ENV{$_} = $env{$_} for keys %env;
 
-		exec($^X, '-MApp::Prove', '-e',
-			'my $p = App::Prove->new; $p->process_args(@ARGV);'
-			. ' exit($p->run ? 0 : 1)', '--', '-v', $name);
+		{
+			no warnings 'exec';
+			exec($^X, '-MApp::Prove', '-e',
+				'my $p = App::Prove->new; $p->process_args(@ARGV);'
+				. ' exit($p->run ? 0 : 1)', '--', '-v', $name);
+		}
+
+		print "Unable to exec($^X): $!\n";
 		POSIX::_exit(127);
 	}
 
