@@ -184,7 +184,9 @@ STATIC_SRC    := $(STATIC_DIR)/nginx-src
 STATIC_OBJS   := $(STATIC_DIR)/objs
 STATIC_PREFIX := $(STATIC_DIR)/prefix
 STATIC_NGINX  := $(STATIC_OBJS)/nginx
-STATIC_FLAGS  := $(call nginx_test_conf,$(STATIC_PREFIX),$(STATIC_PREFIX)/modules) \
+STATIC_MODS   := $(STATIC_PREFIX)/modules
+STATIC_CONF   := $(call nginx_test_conf,$(STATIC_PREFIX),$(STATIC_MODS))
+STATIC_FLAGS  := $(STATIC_CONF) \
                  --builddir=$(STATIC_OBJS) --add-module=$(CURDIR) \
                  --with-cc-opt='$(NEWER_CC_OPT)' --with-ld-opt='$(LD_OPT)'
 
