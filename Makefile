@@ -5,11 +5,18 @@
 #   make bench    the handlers against nginx's own ceiling (t/bench/)
 #   make deb      the Debian package, build/libnginx-mod-http-twanon_*.deb
 #   make test-deb install the package, run it, purge it (t/deb/)
-#   make test-1.26  the suite against nginx 1.26 from Debian 13's source
+#   make test-1.26    the suite against nginx 1.26 from Debian 13's source
+#   make test-static  the suite against nginx 1.22.1 with the module
+#                     linked in (--add-module), built in build/static/
 #
 # NGINX_SRC may name another nginx source tree (configured with the same
 # flags as the nginx that loads the module); NGINX names the binary the
 # tests run.
+#
+# Each test target installs what its suite needs (test-deps, npm-deps,
+# fuzz-targets), writes prove's output to build/<target>.log and ends with
+# the list of skipped test files and their reasons; under CI=true, a skip
+# that t/allowed-skips does not allow fails it (t/check-skips.pl).
 
 SHELL      := /bin/bash
 BUILD      := $(CURDIR)/build
@@ -21,8 +28,16 @@ CC_OPT     := -g -O2 -fPIC -fstack-protector-strong -Wformat \
               -Wall -Wextra -Werror
 LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
 
+# what the build needs (make deps)
 DEB_PKGS   := nginx nginx-dev libssl-dev libxml2-dev libjansson-dev \
-              libpcre2-dev zlib1g-dev gcc make perl nodejs npm chromium
+              libpcre2-dev zlib1g-dev gcc make perl
+
+# what the suite needs beyond that (make test-deps): Node.js and npm
+# (t/interop, t/browser, the console's SDK; Debian's, unless the machine
+# has node and npm of its own), chromium (t/twanon_console.t), wrk
+# (t/twanon_load.t), procps (ps: t/twanon_demo.t, t/twanon_load.t)
+NODE_PKGS  := nodejs npm
+TEST_PKGS  := chromium wrk procps
 
 DEMO_PORT  ?= 8080
 DEMO       ?= $(BUILD)/demo
@@ -33,32 +48,29 @@ SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
 include t/nginx-test.mk
 
-.PHONY: all build deps npm-deps nginx-source console demo call fuzz \
-        test-valgrind test-asan test bench bench-deps clean fuzz-targets \
-        deb deb-deps test-deb nginx-1.26 test-1.26
+.PHONY: all build deps node-deps test-deps npm-deps nginx-source console \
+        demo call fuzz test-valgrind test-asan test bench bench-deps clean \
+        fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26 \
+        nginx-static test-static FORCE
 
 all: build
 
 build: $(MODULE)
 
-# Installs only what is missing, so that repeated runs cost nothing.
+# Each installs only what is missing, so that repeated runs cost nothing
+# (apt_install is defined with bench-deps below).
 deps:
-	@missing=""; \
-	for p in $(DEB_PKGS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    command -v node >/dev/null && command -v npm >/dev/null \
-	        && missing=$$(echo $$missing | tr ' ' '\n' \
-	                      | grep -vx -e nodejs -e npm | tr '\n' ' '); \
-	fi; \
-	if [ -n "$${missing// /}" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	        --no-install-recommends $$missing; \
+	@$(call apt_install,$(DEB_PKGS))
+
+# Debian's nodejs and npm, unless node and npm are found already (such as
+# NodeSource's nodejs, which has npm in it)
+node-deps: | deps
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	    $(call apt_install,$(NODE_PKGS)); \
 	fi
+
+test-deps: node-deps
+	@$(call apt_install,$(TEST_PKGS))
 
 $(MODULE): $(SOURCES) | deps
 	rm -rf $(BUILD)/nginx
@@ -154,11 +166,55 @@ $(NEWER_NGINX): $(NEWER_TAR)
 $(NEWER_MODULE): $(NEWER_NGINX) $(SOURCES)
 	$(MAKE) build BUILD=$(NEWER_BUILD) NGINX_SRC=$(NEWER_DIR)
 
-test-1.26: $(NEWER_MODULE) npm-deps fuzz-targets
-	$(call run_suite,$(NEWER_NGINX),$(NEWER_MODULE))
+test-1.26: $(NEWER_MODULE) test-deps npm-deps fuzz-targets
+	@$(call run_suite,$(NEWER_NGINX),$(NEWER_MODULE),test-1.26)
+
+# nginx 1.22.1 of Debian 12 (make nginx-source) with the module linked in
+# (--add-module, no load_module line: the tests run with an empty
+# TEST_NGINX_MODULE), configured with the flags of t/nginx-test.mk into
+# build/static/, like test-asan's build:
+#
+#   make nginx-static   build/static/objs/nginx
+#   make test-static    the whole suite against it
+#
+# t/twanon_demo.t tests "make demo", which always runs Debian's nginx and
+# build/ngx_http_twanon_module.so: test-static builds that module too.
+STATIC_DIR    := $(BUILD)/static
+STATIC_SRC    := $(STATIC_DIR)/nginx-src
+STATIC_OBJS   := $(STATIC_DIR)/objs
+STATIC_PREFIX := $(STATIC_DIR)/prefix
+STATIC_NGINX  := $(STATIC_OBJS)/nginx
+STATIC_MODS   := $(STATIC_PREFIX)/modules
+STATIC_CONF   := $(call nginx_test_conf,$(STATIC_PREFIX),$(STATIC_MODS))
+STATIC_FLAGS  := $(STATIC_CONF) \
+                 --builddir=$(STATIC_OBJS) --add-module=$(CURDIR) \
+                 --with-cc-opt='$(NEWER_CC_OPT)' --with-ld-opt='$(LD_OPT)'
+
+# make always reads objs/Makefile, which lists the module's sources, so
+# that a changed source is compiled again and nginx linked again
+nginx-static: $(STATIC_OBJS)/Makefile
+	$(MAKE) -j$$(nproc) -C $(STATIC_SRC) -f $(STATIC_OBJS)/Makefile
+	mkdir -p $(STATIC_PREFIX)/logs
+
+# configure again only when the flags or the module's config change
+$(STATIC_DIR)/flags: FORCE
+	@mkdir -p $(STATIC_DIR)
+	@echo "$(STATIC_FLAGS)" | cmp -s - $@ || echo "$(STATIC_FLAGS)" > $@
+
+FORCE:
+
+$(STATIC_OBJS)/Makefile: $(NGINX_ORIG)/configure config $(STATIC_DIR)/flags
+	rm -rf $(STATIC_SRC) $(STATIC_OBJS)
+	cp -a $(NGINX_ORIG) $(STATIC_SRC)
+	cd $(STATIC_SRC) && ./configure $(STATIC_FLAGS) \
+	    > $(STATIC_DIR)/configure.log 2>&1 \
+	    || { tail -30 $(STATIC_DIR)/configure.log; exit 1; }
+
+test-static: nginx-static build test-deps npm-deps fuzz-targets
+	@$(call run_suite,$(STATIC_NGINX),,test-static)
 
 # npm ci in each folder with a lock file, unless node_modules is current
-npm-deps: | deps
+npm-deps: | node-deps
 	for d in t/interop t/browser html; do \
 	    [ -f $$d/package-lock.json ] || continue; \
 	    [ -d $$d/node_modules ] && [ $$d/node_modules/.package-lock.json -nt \
@@ -208,11 +264,11 @@ fuzz-targets: nginx-source
 	$(MAKE) -f t/fuzz/fuzz.mk TOP=$(CURDIR) BUILD=$(BUILD) \
 	    NGINX_ORIG=$(NGINX_ORIG) targets
 
-test-valgrind: build npm-deps fuzz-targets
+test-valgrind: build test-deps npm-deps fuzz-targets
 	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
 	    NGINX=$(NGINX) MODULE=$(MODULE) valgrind
 
-test-asan: nginx-source npm-deps
+test-asan: nginx-source test-deps npm-deps fuzz-targets
 	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
 	    NGINX_ORIG=$(NGINX_ORIG) asan
 
@@ -239,13 +295,17 @@ apt_install = missing=""; \
 bench-deps: | deps
 	@$(call apt_install,wrk valgrind util-linux)
 
-# $(call run_suite,nginx,module): every t/*.t against that pair, the
-# fuzz regression inputs through the binaries of fuzz-targets included
-run_suite = cd t && TEST_NGINX_BINARY=$(1) TEST_NGINX_MODULE=$(2) \
-	TEST_TWANON_FUZZ_BIN=$(BUILD)/fuzz/bin prove -v -r .
+# $(call run_suite,nginx,module,target): every t/*.t against that pair
+# (an empty module: linked into nginx), the fuzz regression inputs through
+# the binaries of fuzz-targets included; prove's output goes to
+# build/<target>.log too, and the skipped files are listed at the end
+# (prove_logged, t/nginx-test.mk)
+run_suite = $(call prove_logged,$(3),cd t && TEST_NGINX_BINARY=$(1) \
+	TEST_NGINX_MODULE=$(2) TEST_TWANON_FUZZ_BIN=$(BUILD)/fuzz/bin \
+	prove -v -r .)
 
-test: build npm-deps fuzz-targets
-	$(call run_suite,$(NGINX),$(MODULE))
+test: build test-deps npm-deps fuzz-targets
+	@$(call run_suite,$(NGINX),$(MODULE),test)
 
 clean:
 	rm -rf $(BUILD)

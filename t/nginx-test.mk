@@ -1,7 +1,13 @@
+# Shared by the Makefile and t/sanitize.mk: the configure flags of the
+# test nginx binaries, and the prove run of each test target.
+
+TWANON_T := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+
 # The configure arguments of the nginx binaries the suite builds for
-# itself (make test-asan, make test-1.26): Debian 12's nginx -V, less the
-# paths, which go under the given prefix, and less what no test uses and
-# needs more libraries (mail, stream, geoip, image_filter, perl, xslt).
+# itself (make test-asan, test-1.26, test-static): Debian 12's nginx -V,
+# less the paths, which go under the given prefix, and less what no test
+# uses and needs more libraries (mail, stream, geoip, image_filter, perl,
+# xslt).
 #
 # $(call nginx_test_conf,prefix,modules-path)
 
@@ -23,3 +29,17 @@ nginx_test_conf = --prefix=$(1) \
     --with-http_gunzip_module --with-http_gzip_static_module \
     --with-http_mp4_module --with-http_random_index_module \
     --with-http_secure_link_module --with-http_sub_module
+
+# $(call prove_logged,target,command): the command (prove, from t/), its
+# output (stderr included) also written to build/<target>.log; then
+# t/check-skips.pl lists each test file prove skipped, with its reason,
+# and fails the target under CI=true when t/allowed-skips does not allow
+# that reason for it.  prove's own exit status is kept, and the time the
+# run took printed.
+
+prove_logged = set -o pipefail; start=$$SECONDS; mkdir -p $(BUILD); \
+	$(2) 2>&1 | tee $(BUILD)/$(1).log; rc=$$?; \
+	echo "$(1): $$((SECONDS - start)) s"; \
+	perl $(TWANON_T)/check-skips.pl --target=$(1) \
+	    --allow=$(TWANON_T)/allowed-skips $(BUILD)/$(1).log || rc=1; \
+	exit $$rc

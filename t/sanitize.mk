@@ -43,11 +43,10 @@ unexport NGINX MODULE
 # valgrind: about 4 minutes on 2 cores (1 for "make test")
 
 valgrind: valgrind-deps
-	@start=$$SECONDS; \
-	cd $(TOP)/t && TEST_NGINX_VALGRIND=1 \
+	@$(call prove_logged,test-valgrind,cd $(TOP)/t && \
+	    TEST_NGINX_VALGRIND=1 \
 	    TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_MODULE=$(MODULE) \
-	    $(PROVE); rc=$$?; \
-	echo "test-valgrind: $$((SECONDS - start)) s"; exit $$rc
+	    $(PROVE))
 
 valgrind-deps:
 	@command -v valgrind >/dev/null || { \
@@ -133,14 +132,12 @@ LSAN_OPTIONS_ALL  := suppressions=$(TOP)/t/lsan.supp
 # asan: about 3 minutes on 2 cores, and 5 more for the first build
 
 asan: asan-build
-	@start=$$SECONDS; \
-	cd $(TOP)/t && TEST_NGINX_ASAN=1 \
+	@$(call prove_logged,test-asan,cd $(TOP)/t && TEST_NGINX_ASAN=1 \
 	    ASAN_OPTIONS=$(ASAN_OPTIONS_ALL) \
 	    UBSAN_OPTIONS=$(UBSAN_OPTIONS_ALL) \
 	    LSAN_OPTIONS=$(LSAN_OPTIONS_ALL) \
 	    TEST_NGINX_BINARY=$(ASAN_NGINX) TEST_NGINX_MODULE=$(ASAN_MODULE) \
-	    $(PROVE); rc=$$?; \
-	echo "test-asan: $$((SECONDS - start)) s"; exit $$rc
+	    $(PROVE))
 
 # make always looks into objs/Makefile, which knows nginx's and the
 # module's sources, so a changed module source is rebuilt

@@ -31,7 +31,7 @@ my $PUSH = 'CR' . 'aaaabbbbccccddddeeeeffff00001111';
 
 my $t = Test::Twanon->new()->has(qw/http/);
 
-$t->try_nginx_t('no twanon')->plan(142);
+$t->check_module()->plan(142);
 
 ###############################################################################
 

@@ -5,7 +5,9 @@
 # Tests for "make demo": it starts nginx in the foreground with
 # docs/examples/demo.conf, the console and the API answer, a simulated
 # call and "make call" route through the real /incoming, and an interrupt
-# (Ctrl-C) stops it with nothing left running.
+# (Ctrl-C) stops it with nothing left running.  "make demo" runs Debian's
+# nginx with build/ngx_http_twanon_module.so whatever nginx the rest of
+# the suite runs (make test-1.26, test-static build that module too).
 
 ###############################################################################
 
@@ -22,6 +24,9 @@ use Time::HiRes qw/ sleep time /;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
+use lib 'lib';
+use Test::Twanon qw/ skip_file /;
+
 ###############################################################################
 
 select STDERR; $| = 1;
@@ -29,9 +34,10 @@ select STDOUT; $| = 1;
 
 my $top = "$FindBin::Bin/..";
 
-plan(skip_all => 'no module built') unless -f "$top/build/ngx_http_twanon_module.so";
-plan(skip_all => 'no console') unless -f "$top/html/index.html";
-plan(skip_all => 'no make') unless grep { -x "$_/make" } split /:/, $ENV{PATH};
+skip_file('no module built (make build)')
+	unless -f "$top/build/ngx_http_twanon_module.so";
+skip_file('no console') unless -f "$top/html/index.html";
+skip_file('no make') unless grep { -x "$_/make" } split /:/, $ENV{PATH};
 
 plan(tests => 17);
 

@@ -27,7 +27,7 @@ select STDOUT; $| = 1;
 
 my $t = Test::Twanon->new()->has(qw/http proxy/);
 
-$t->try_nginx_t('no twanon')->plan(6);
+$t->check_module()->plan(6);
 
 ###############################################################################
 

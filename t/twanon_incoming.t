@@ -274,7 +274,7 @@ $t->write_file('fallback.xml', $FALLBACK_FILE);
 
 $t->run_daemon(\&echo_daemon, $t->port(8082), $t->testdir());
 
-$t->try_run('no twanon')->plan(107);
+$t->run()->plan(107);
 
 $t->waitforsocket('127.0.0.1:' . port(8082))
 	or die "Can't start the echo backend\n";

@@ -30,7 +30,7 @@ my $HASH_KEY = 'hash-key-for-config-tests-44f0';
 
 my $t = Test::Twanon->new()->has(qw/http proxy/);
 
-$t->try_nginx_t('no twanon')->plan(167);
+$t->check_module()->plan(167);
 
 ###############################################################################
 

@@ -28,13 +28,13 @@ select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
 eval { require JSON::PP; };
-plan(skip_all => 'JSON::PP not installed') if $@;
+skip_file('no JSON::PP (make test installs perl)') if $@;
 
 my $NODE = (grep { -x "$_/node" } split(/:/, $ENV{PATH} || ''))[0];
-plan(skip_all => 'node not found') unless defined $NODE;
+skip_file('no node (make test installs it)') unless defined $NODE;
 $NODE .= '/node';
 
-plan(skip_all => 'no interop/node_modules (run "npm ci" in t/interop)')
+skip_file('no interop/node_modules (make npm-deps)')
 	unless -d 'interop/node_modules/twilio'
 		&& -d 'interop/node_modules/jsonwebtoken';
 
@@ -110,7 +110,7 @@ my @cases = (
 	[ 'outgoing only', 'GET', '/token_outgoing', 'user_001', \%outgoing ],
 );
 
-$t->try_run('no twanon')->plan(scalar @cases + 4);
+$t->run()->plan(scalar @cases + 4);
 
 ###############################################################################
 
