@@ -91,14 +91,65 @@ typedef struct {
 #define NGX_HTTP_TWANON_CALLER_ID_OFF   2
 #define NGX_HTTP_TWANON_CALLER_ID_VALUE 3
 
-#define NGX_HTTP_TWANON_ROUTE_NONE      0
-#define NGX_HTTP_TWANON_ROUTE_CLIENT    1
-#define NGX_HTTP_TWANON_ROUTE_UNKNOWN   2
-#define NGX_HTTP_TWANON_ROUTE_ERROR     3
-#define NGX_HTTP_TWANON_ROUTE_REJECTED  4
+
+/*
+ * What the product says to the browser and the caller, in one place.
+ * The two client parameters are those the operator console reads when
+ * no "twanon_client_parameter" is set; a fallback that rings browsers
+ * names the caller it could not look up; the spoken fallback is the
+ * default of "twanon_fallback_say".
+ */
+
+#define NGX_HTTP_TWANON_PARAM_NAME      "customerName"
+#define NGX_HTTP_TWANON_PARAM_ID        "customerId"
+#define NGX_HTTP_TWANON_UNKNOWN_CALLER  "Unknown caller"
+
+#define NGX_HTTP_TWANON_FALLBACK_SAY                                          \
+    "We are sorry, no one is available to take your call right now. "         \
+    "Please try again later."
+
+
+/* a location that "twanon_token" or "twanon_incoming" made ours */
+
+typedef struct {
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_handler_pt         handler;
+    ngx_str_t                  *name;
+    ngx_http_twanon_where_t    *where;
+} ngx_http_twanon_content_t;
+
+
+/* the post data of the time directives: bounds and what to say past them */
+
+typedef struct {
+    ngx_conf_post_handler_pt    post_handler;
+    time_t                      low;
+    time_t                      high;
+    char                       *message;
+} ngx_http_twanon_sec_bounds_t;
 
 
 typedef struct {
+    ngx_conf_post_handler_pt    post_handler;
+    ngx_msec_t                  low;
+    ngx_msec_t                  high;
+    char                       *message;
+} ngx_http_twanon_msec_bounds_t;
+
+
+typedef struct ngx_http_twanon_ctx_s  ngx_http_twanon_ctx_t;
+
+/*
+ * What a webhook handler answers once the request is verified and the
+ * resolver is done (or failed): its status, or NGX_ERROR.
+ */
+
+typedef ngx_int_t (*ngx_http_twanon_reply_pt)(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+
+
+struct ngx_http_twanon_ctx_s {
+    ngx_http_twanon_reply_pt    reply_handler;
     ngx_http_request_t         *resolver;    /* the subrequest */
     ngx_event_t                 deadline;
     ngx_str_t                   from;        /* never logged */
@@ -107,35 +158,115 @@ typedef struct {
     ngx_str_t                   account_sid;
     ngx_str_t                   caller_hash;
     ngx_str_t                   identities;  /* comma-separated */
-    ngx_buf_t                  *reply;
+    ngx_buf_t                  *reply;       /* the resolver's */
     off_t                       received;    /* bytes of the reply */
     ngx_uint_t                  status;
-    ngx_uint_t                  route;
+    ngx_uint_t                  route;       /* set by the handler */
+    unsigned                    verified:1;
     unsigned                    done:1;
     unsigned                    complete:1;
     unsigned                    failed:1;
     unsigned                    timed_out:1;
     unsigned                    too_big:1;
     unsigned                    replied:1;
-} ngx_http_twanon_ctx_t;
+};
 
+
+/* the content handlers (token.c, incoming.c) */
 
 ngx_int_t ngx_http_twanon_token_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_twanon_incoming_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_twanon_incoming_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_twanon_incoming_add_variables(ngx_conf_t *cf);
+
+
+/* what every Twilio webhook handler shares (webhook.c) */
+
+ngx_int_t ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
+    ngx_http_twanon_reply_pt reply);
+
+
+/* the resolver lookup of a verified webhook (resolver.c) */
+
+ngx_int_t ngx_http_twanon_resolver_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_twanon_resolver_start(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 ngx_int_t ngx_http_twanon_caller_hash(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
+
+
+/* request helpers (http.c) */
 
 ngx_int_t ngx_http_twanon_read_body(ngx_http_request_t *r, size_t max,
     ngx_str_t *body);
 ngx_int_t ngx_http_twanon_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body);
-ngx_int_t ngx_http_twanon_send_json_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *error, const char *message);
 ngx_table_elt_t *ngx_http_twanon_header_in(ngx_http_request_t *r,
     const char *lowcase_name);
 ngx_table_elt_t *ngx_http_twanon_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
+
+
+/* directive callbacks and configuration helpers (conf.c) */
+
+char *ngx_http_twanon_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_sid(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twanon_sid_value(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_complex_value(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_identity_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_auth_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post, void *data);
+char *ngx_http_twanon_msec_bounds(ngx_conf_t *cf, void *post, void *data);
+
+char *ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *value, ngx_http_complex_value_t *cv);
+char *ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *value, ngx_uint_t secret);
+ngx_regex_t *ngx_http_twanon_regex(ngx_conf_t *cf, ngx_str_t *pattern);
+ngx_int_t ngx_http_twanon_default_regex(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+ngx_int_t ngx_http_twanon_hmac_ready(ngx_conf_t *cf,
+    ngx_http_twanon_hmac_t *h, const char *digest, const char *name,
+    ngx_http_twanon_where_t *where);
+
+
+/* what a "twanon_incoming" location has of its own (conf_incoming.c) */
+
+char *ngx_http_twanon_client_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_caller_id(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_fallback_say(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_fallback_twiml(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+ngx_int_t ngx_http_twanon_client_params_default(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+ngx_int_t ngx_http_twanon_fallback_ready(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+ngx_int_t ngx_http_twanon_incoming_required(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+ngx_int_t ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+void ngx_http_twanon_incoming_warn(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
 
 
 extern ngx_module_t  ngx_http_twanon_module;

@@ -17,8 +17,12 @@
 static void ngx_http_twanon_token_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twanon_token_reply(ngx_http_request_t *r,
     ngx_str_t *args);
+static ngx_int_t ngx_http_twanon_token_json(ngx_http_request_t *r,
+    ngx_str_t *identity, ngx_str_t *token, ngx_str_t *body);
 static ngx_int_t ngx_http_twanon_token_identity(ngx_http_request_t *r,
     ngx_str_t *args, ngx_str_t *identity);
+static ngx_int_t ngx_http_twanon_token_credentials(ngx_http_request_t *r,
+    ngx_http_twanon_loc_conf_t *tlcf, ngx_http_twanon_grant_t *grant);
 static ngx_int_t ngx_http_twanon_token_credential(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, const char *directive, const char *prefix,
     ngx_str_t *value);
@@ -26,6 +30,8 @@ static ngx_int_t ngx_http_twanon_token_cors(ngx_http_request_t *r,
     ngx_http_twanon_loc_conf_t *tlcf);
 static ngx_int_t ngx_http_twanon_token_not_allowed(ngx_http_request_t *r,
     ngx_http_twanon_loc_conf_t *tlcf);
+static ngx_int_t ngx_http_twanon_send_json_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, const char *message);
 
 
 static ngx_str_t  ngx_http_twanon_json_type = ngx_string("application/json");
@@ -138,7 +144,6 @@ ngx_http_twanon_token_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
 {
-    u_char                      *p;
     ngx_int_t                    rc;
     ngx_str_t                    header, body;
     ngx_table_elt_t             *h;
@@ -149,20 +154,7 @@ ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
 
     ngx_memzero(&grant, sizeof(ngx_http_twanon_grant_t));
 
-    rc = ngx_http_twanon_token_credential(r, tlcf->account_sid,
-                                          "twanon_account_sid", "AC",
-                                          &grant.account_sid);
-    if (rc == NGX_OK) {
-        rc = ngx_http_twanon_token_credential(r, tlcf->api_key,
-                                              "twanon_api_key", "SK",
-                                              &grant.api_key);
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_twanon_token_credential(r, tlcf->api_secret,
-                                              "twanon_api_secret", NULL,
-                                              &grant.api_secret);
-    }
+    rc = ngx_http_twanon_token_credentials(r, tlcf, &grant);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -206,26 +198,11 @@ ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
         return NGX_ERROR;
     }
 
-    body.len = sizeof("{\"identity\":\"\",\"token\":\"\"}") - 1
-               + grant.identity.len
-               + ngx_escape_json(NULL, grant.identity.data, grant.identity.len)
-               + header.len;
-
-    body.data = ngx_pnalloc(r->pool, body.len);
-    if (body.data == NULL) {
+    if (ngx_http_twanon_token_json(r, &grant.identity, &header, &body)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    p = ngx_cpymem(body.data, "{\"identity\":\"",
-                   sizeof("{\"identity\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, grant.identity.data,
-                                   grant.identity.len);
-    p = ngx_cpymem(p, "\",\"token\":\"", sizeof("\",\"token\":\"") - 1);
-    p = ngx_cpymem(p, header.data, header.len);
-    *p++ = '"';
-    *p++ = '}';
-
-    body.len = p - body.data;
 
     /*
      * a plain header, not linked into r->headers_out.cache_control, so
@@ -245,6 +222,38 @@ ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
 
     return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_json_type,
                                 &body);
+}
+
+
+/* {"identity":"...","token":"..."} */
+
+static ngx_int_t
+ngx_http_twanon_token_json(ngx_http_request_t *r, ngx_str_t *identity,
+    ngx_str_t *token, ngx_str_t *body)
+{
+    u_char  *p;
+
+    body->len = sizeof("{\"identity\":\"\",\"token\":\"\"}") - 1
+                + identity->len
+                + ngx_escape_json(NULL, identity->data, identity->len)
+                + token->len;
+
+    body->data = ngx_pnalloc(r->pool, body->len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(body->data, "{\"identity\":\"",
+                   sizeof("{\"identity\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, identity->data, identity->len);
+    p = ngx_cpymem(p, "\",\"token\":\"", sizeof("\",\"token\":\"") - 1);
+    p = ngx_cpymem(p, token->data, token->len);
+    *p++ = '"';
+    *p++ = '}';
+
+    body->len = p - body->data;
+
+    return NGX_OK;
 }
 
 
@@ -289,6 +298,34 @@ ngx_http_twanon_token_identity(ngx_http_request_t *r, ngx_str_t *args,
                    "twanon token identity len:%uz rc:%i", identity->len, rc);
 
     return rc;
+}
+
+
+/* the Account SID, the API key and its secret, in this order */
+
+static ngx_int_t
+ngx_http_twanon_token_credentials(ngx_http_request_t *r,
+    ngx_http_twanon_loc_conf_t *tlcf, ngx_http_twanon_grant_t *grant)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_twanon_token_credential(r, tlcf->account_sid,
+                                          "twanon_account_sid", "AC",
+                                          &grant->account_sid);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_twanon_token_credential(r, tlcf->api_key,
+                                          "twanon_api_key", "SK",
+                                          &grant->api_key);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_twanon_token_credential(r, tlcf->api_secret,
+                                            "twanon_api_secret", NULL,
+                                            &grant->api_secret);
 }
 
 
@@ -420,4 +457,28 @@ ngx_http_twanon_token_not_allowed(ngx_http_request_t *r,
     return ngx_http_twanon_send_json_error(r, NGX_HTTP_NOT_ALLOWED,
                                            "method_not_allowed",
                                            "use GET or POST");
+}
+
+
+static ngx_int_t
+ngx_http_twanon_send_json_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message)
+{
+    ngx_str_t  body;
+
+    body.len = sizeof("{\"error\":\"\",\"message\":\"\"}") - 1
+               + ngx_strlen(error) + ngx_strlen(message);
+
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* both strings are ours and need no JSON escaping */
+
+    ngx_sprintf(body.data, "{\"error\":\"%s\",\"message\":\"%s\"}",
+                error, message);
+
+    return ngx_http_twanon_send(r, status, &ngx_http_twanon_json_type,
+                                &body);
 }

@@ -1,0 +1,470 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twanon_module.h"
+
+
+/*
+ * What a "twanon_incoming" location has of its own: the directives of
+ * what it answers besides the routed dial (the parameters handed to the
+ * browser, the caller ID, the fallbacks), and the checks it runs once
+ * merged.
+ */
+
+
+static char *ngx_http_twanon_fallback_duplicate(
+    ngx_http_twanon_loc_conf_t *tlcf);
+
+
+/* twanon_client_parameter name [field]; */
+
+char *
+ngx_http_twanon_client_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    u_char                  *p, *last;
+    ngx_str_t               *value;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *param;
+
+    if (tlcf->client_params == NGX_CONF_UNSET_PTR) {
+        tlcf->client_params = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_http_twanon_pair_t));
+        if (tlcf->client_params == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    if (tlcf->client_params->nelts == NGX_HTTP_TWANON_PARAMS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many \"%V\" directives, Twilio allows "
+                           "at most %d parameters", &cmd->name,
+                           NGX_HTTP_TWANON_PARAMS_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    p = value[1].data;
+    last = p + value[1].len;
+
+    if (value[1].len == 0 || value[1].len > NGX_HTTP_TWANON_PARAM_NAME_MAX) {
+        goto invalid;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
+              || *p == '.'))
+        {
+            goto invalid;
+        }
+    }
+
+    param = tlcf->client_params->elts;
+
+    for (i = 0; i < tlcf->client_params->nelts; i++) {
+        if (param[i].key.len == value[1].len
+            && ngx_strncmp(param[i].key.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "parameter \"%V\" is duplicate", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    param = ngx_array_push(tlcf->client_params);
+    if (param == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    param->key = value[1];
+    param->value = (cf->args->nelts == 3) ? value[2] : value[1];
+
+    if (param->value.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty field in \"%V\" directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter name \"%V\" in \"%V\" directive, "
+                       "it must be 1 to %d letters, digits, \"_\", \"-\" "
+                       "or \".\"", &value[1], &cmd->name,
+                       NGX_HTTP_TWANON_PARAM_NAME_MAX);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_twanon_caller_id(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->caller_id_mode != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        tlcf->caller_id_mode = NGX_HTTP_TWANON_CALLER_ID_OFF;
+        tlcf->caller_id = NULL;
+        return NGX_CONF_OK;
+    }
+
+    tlcf->caller_id_mode = NGX_HTTP_TWANON_CALLER_ID_VALUE;
+
+    tlcf->caller_id = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (tlcf->caller_id == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_twanon_compile(cf, &cmd->name, &value[1],
+                                   tlcf->caller_id);
+}
+
+
+/* twanon_fallback_say [language=xx-XX] [voice=name] text; */
+
+char *
+ngx_http_twanon_fallback_say(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    char        *rv;
+    ngx_str_t   *value, language, voice;
+    ngx_uint_t   i;
+
+    rv = ngx_http_twanon_fallback_duplicate(tlcf);
+    if (rv != NULL) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&language);
+    ngx_str_null(&voice);
+
+    for (i = 1; i < cf->args->nelts - 1; i++) {
+
+        if (ngx_strncmp(value[i].data, "language=", 9) == 0
+            && value[i].len > 9)
+        {
+            language.data = value[i].data + 9;
+            language.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "voice=", 6) == 0 && value[i].len > 6)
+        {
+            voice.data = value[i].data + 6;
+            voice.len = value[i].len - 6;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected \"language=\", \"voice=\" or the text "
+                           "as the last parameter", &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[i].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty text in \"%V\" directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_twiml_say(cf->pool, &language, &voice, &value[i],
+                                  &tlcf->fallback)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_twanon_fallback_twiml(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    char        *rv;
+    ngx_str_t   *value, text;
+    const char  *reason;
+
+    rv = ngx_http_twanon_fallback_duplicate(tlcf);
+    if (rv != NULL) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    rv = ngx_http_twanon_read_file(cf, &value[1], &text, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    switch (ngx_http_twanon_twiml_check(cf->temp_pool, &text, &reason)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" file \"%V\" %s", &cmd->name, &value[1],
+                           reason);
+        return NGX_CONF_ERROR;
+
+    default:
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->fallback = text;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    char        *rv;
+    ngx_str_t   *value, *id;
+    ngx_uint_t   i;
+
+    rv = ngx_http_twanon_fallback_duplicate(tlcf);
+    if (rv != NULL) {
+        return rv;
+    }
+
+    if (cf->args->nelts - 1 > NGX_HTTP_TWANON_IDENTITIES_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many identities in \"%V\" directive, "
+                           "at most %d ring at once", &cmd->name,
+                           NGX_HTTP_TWANON_IDENTITIES_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->fallback_clients = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                              sizeof(ngx_str_t));
+    if (tlcf->fallback_clients == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        id = ngx_array_push(tlcf->fallback_clients);
+        if (id == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *id = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* one fallback, of one kind, may be set at one level */
+
+static char *
+ngx_http_twanon_fallback_duplicate(ngx_http_twanon_loc_conf_t *tlcf)
+{
+    if (tlcf->fallback.data == NULL
+        && tlcf->fallback_clients == NGX_CONF_UNSET_PTR)
+    {
+        return NULL;
+    }
+
+    return "is duplicate: one of \"twanon_fallback_say\", "
+           "\"twanon_fallback_twiml\" and \"twanon_fallback_client\" "
+           "is allowed at one level";
+}
+
+
+/*
+ * The fallback of a "twanon_incoming" location, after inheritance: the
+ * browsers it rings must have identities the pattern allows, and with no
+ * fallback set the default text is rendered once, here.
+ */
+
+ngx_int_t
+ngx_http_twanon_fallback_ready(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    ngx_str_t   *id, empty, text;
+    ngx_uint_t   i;
+
+    if (conf->fallback_clients) {
+        id = conf->fallback_clients->elts;
+
+        for (i = 0; i < conf->fallback_clients->nelts; i++) {
+            if (ngx_http_twanon_identity_valid(conf->identity_regex, &id[i])
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"twanon_fallback_client\" identity \"%V\" "
+                              "does not match the identity pattern, "
+                              "for \"twanon_incoming\" in %V:%ui",
+                              &id[i], &conf->incoming.file,
+                              conf->incoming.line);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (conf->fallback.data) {
+        return NGX_OK;
+    }
+
+    ngx_str_null(&empty);
+    ngx_str_set(&text, NGX_HTTP_TWANON_FALLBACK_SAY);
+
+    return ngx_http_twanon_twiml_say(cf->pool, &empty, &empty, &text,
+                                     &conf->fallback);
+}
+
+
+/* without "twanon_client_parameter" the browser is given the console's */
+
+ngx_int_t
+ngx_http_twanon_client_params_default(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    ngx_http_twanon_pair_t  *param;
+
+    if (conf->client_params) {
+        return NGX_OK;
+    }
+
+    conf->client_params = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_http_twanon_pair_t));
+    if (conf->client_params == NULL) {
+        return NGX_ERROR;
+    }
+
+    param = ngx_array_push_n(conf->client_params, 2);
+    if (param == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&param[0].key, NGX_HTTP_TWANON_PARAM_NAME);
+    param[0].value = param[0].key;
+    ngx_str_set(&param[1].key, NGX_HTTP_TWANON_PARAM_ID);
+    param[1].value = param[1].key;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_twanon_incoming_required(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    char  *missing;
+
+    missing = NULL;
+
+    if (conf->verify_signature && conf->auth_tokens == NULL) {
+        missing = "\"twanon_auth_token\" or \"twanon_auth_token_file\" "
+                  "(or \"twanon_verify_signature off\")";
+
+    } else if (conf->resolver.len == 0) {
+        missing = "\"twanon_resolver\"";
+
+    } else if (conf->resolver_send == NGX_HTTP_TWANON_SEND_HASH
+               && conf->hash_key == NULL)
+    {
+        missing = "\"twanon_hash_key\" (for \"twanon_resolver_send hash\")";
+    }
+
+    if (missing == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "\"twanon_incoming\" in %V:%ui requires %s",
+                  &conf->incoming.file, conf->incoming.line, missing);
+
+    return NGX_ERROR;
+}
+
+
+/* one kept HMAC-SHA1 context per auth token, and the caller hash's */
+
+ngx_int_t
+ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    ngx_uint_t  i, n;
+
+    n = (conf->verify_signature && conf->auth_tokens)
+        ? conf->auth_tokens->nelts : 0;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_twanon_hmac_ready(cf, &conf->auth_macs[i], "SHA1",
+                                       "twanon_incoming", &conf->incoming)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (conf->hash_key == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_twanon_hmac_ready(cf, &conf->hash_mac, "SHA256",
+                                      "twanon_incoming", &conf->incoming);
+}
+
+
+/* what "nginx -t" warns about: a webhook anyone could forge or replay */
+
+void
+ngx_http_twanon_incoming_warn(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    if (!conf->verify_signature) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_incoming\" in %V:%ui does not check "
+                      "signatures (\"twanon_verify_signature off\"): "
+                      "anyone who can reach it can post any caller",
+                      &conf->incoming.file, conf->incoming.line);
+
+    } else if (conf->webhook_url == NULL
+               || conf->webhook_url->lengths != NULL)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_incoming\" in %V:%ui has no literal "
+                      "\"twanon_webhook_url\": a webhook that Twilio "
+                      "signed for another URL under the same Auth Token "
+                      "is accepted here",
+                      &conf->incoming.file, conf->incoming.line);
+    }
+}

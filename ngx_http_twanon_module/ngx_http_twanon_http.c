@@ -1,0 +1,210 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twanon_module.h"
+
+
+/*
+ * The request body as one contiguous string, also when nginx kept part
+ * of it in a temporary file.  NGX_DECLINED when it is larger than "max".
+ */
+
+ngx_int_t
+ngx_http_twanon_read_body(ngx_http_request_t *r, size_t max,
+    ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len, size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = NULL;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > max) {
+        return NGX_DECLINED;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        b = cl->buf;
+        size = ngx_buf_size(b);
+
+        if (size == 0) {
+            continue;
+        }
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, size, b->file_pos);
+
+            if (n == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if ((size_t) n != size) {
+                ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                              ngx_read_file_n " read only %z of %uz bytes "
+                              "of the request body", n, size);
+                return NGX_ERROR;
+            }
+
+            p += size;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, size);
+        }
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request header with this name; one given more than once is treated
+ * as absent, so that two readers of the request cannot disagree.
+ */
+
+ngx_table_elt_t *
+ngx_http_twanon_header_in(ngx_http_request_t *r, const char *lowcase_name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    len = ngx_strlen(lowcase_name);
+    found = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != len
+            || ngx_strncmp(h[i].lowcase_key, lowcase_name, len) != 0)
+        {
+            continue;
+        }
+
+        if (found) {
+            return NULL;
+        }
+
+        found = &h[i];
+    }
+
+    return found;
+}
+
+
+ngx_table_elt_t *
+ngx_http_twanon_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
+}
+
+
+ngx_int_t
+ngx_http_twanon_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_length_n = body->len;
+
+    if (body->len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+

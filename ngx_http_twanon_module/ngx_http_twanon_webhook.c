@@ -1,0 +1,518 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twanon_module.h"
+
+
+/*
+ * What every Twilio webhook handler shares, up to the lookup: the method
+ * and content type, the body read and parsed, the strict fields, the
+ * AccountSid and signature checks.  The lookup itself, and the resume
+ * that hands its outcome to the handler's own reply function, are in
+ * ngx_http_twanon_resolver.c.
+ */
+
+
+static ngx_int_t ngx_http_twanon_webhook_type(ngx_http_request_t *r);
+static void ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t **text);
+static ngx_int_t ngx_http_twanon_webhook_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *text);
+static ngx_int_t ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
+static ngx_int_t ngx_http_twanon_webhook_account(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+static ngx_int_t ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
+static ngx_int_t ngx_http_twanon_webhook_url(ngx_http_request_t *r,
+    ngx_str_t *url);
+
+
+static ngx_str_t  ngx_http_twanon_text_type =
+    ngx_string("text/plain; charset=utf-8");
+
+
+/*
+ * The content handler of a webhook location, called by the handler
+ * itself with the function that answers once the request is verified
+ * and the resolver is done.
+ */
+
+ngx_int_t
+ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
+    ngx_http_twanon_reply_pt reply)
+{
+    ngx_int_t               rc;
+    ngx_http_twanon_ctx_t  *ctx;
+
+    static ngx_str_t  allow = ngx_string("POST");
+    static ngx_str_t  not_allowed = ngx_string("method not allowed\n");
+    static ngx_str_t  unsupported =
+        ngx_string("expected application/x-www-form-urlencoded\n");
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_twanon_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->reply_handler = reply;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_twanon_module);
+
+    if (r->method != NGX_HTTP_POST) {
+        if (ngx_http_twanon_add_header(r, "Allow", &allow) == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_twanon_webhook_refuse(r, NGX_HTTP_NOT_ALLOWED,
+                                              &not_allowed);
+    }
+
+    if (ngx_http_twanon_webhook_type(r) != NGX_OK) {
+        return ngx_http_twanon_webhook_refuse(r,
+                                           NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                           &unsupported);
+    }
+
+    /*
+     * A body over NGX_HTTP_TWANON_WEBHOOK_BODY_MAX never gets here: the
+     * location's client_max_body_size is capped at that size when the
+     * configuration loads, so nginx itself answers 413 for a declared
+     * length before reading anything (and before "100 Continue"), and
+     * stops reading a chunked or HTTP/2 body at the limit.
+     */
+
+    rc = ngx_http_read_client_request_body(r,
+                                         ngx_http_twanon_webhook_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* application/x-www-form-urlencoded, with or without parameters */
+
+static ngx_int_t
+ngx_http_twanon_webhook_type(ngx_http_request_t *r)
+{
+    size_t      len;
+    ngx_str_t  *type;
+
+    len = sizeof("application/x-www-form-urlencoded") - 1;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    type = &r->headers_in.content_type->value;
+
+    if (type->len < len
+        || ngx_strncasecmp(type->data,
+                           (u_char *) "application/x-www-form-urlencoded",
+                           len)
+           != 0
+        || (type->len > len && type->data[len] != ';'
+            && type->data[len] != ' '))
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *text;
+    ngx_http_twanon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twanon_module);
+
+    rc = ngx_http_twanon_webhook_accept(r, ctx, &text);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        rc = ngx_http_twanon_webhook_refuse(r, rc, text);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx->verified = 1;
+
+    if (ngx_http_twanon_resolver_start(r, ctx) != NGX_OK) {
+        ctx->done = 1;
+        ctx->failed = 1;
+        ngx_http_finalize_request(r, ctx->reply_handler(r, ctx));
+        return;
+    }
+
+    /*
+     * The reply is sent from ngx_http_twanon_resolver_resume() once the
+     * subrequest is done; the request stays referenced by it until then.
+     */
+}
+
+
+/*
+ * The body read, parsed and verified: NGX_OK, or the status to refuse
+ * the request with and its text (NGX_HTTP_INTERNAL_SERVER_ERROR has
+ * none: nginx answers it).
+ */
+
+static ngx_int_t
+ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t **text)
+{
+    ngx_int_t    rc;
+    ngx_str_t    body;
+    ngx_array_t  pairs;
+
+    static ngx_str_t  too_large = ngx_string("request body too large\n");
+    static ngx_str_t  malformed = ngx_string("malformed form body\n");
+    static ngx_str_t  empty = ngx_string("empty webhook body\n");
+    static ngx_str_t  invalid = ngx_string("invalid webhook fields\n");
+    static ngx_str_t  forbidden = ngx_string("forbidden\n");
+
+    rc = ngx_http_twanon_read_body(r, NGX_HTTP_TWANON_WEBHOOK_BODY_MAX,
+                                   &body);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twanon incoming body len:%uz rc:%i", body.len, rc);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        *text = &too_large;
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    if (body.len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: empty webhook body");
+        *text = &empty;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_array_init(&pairs, r->pool, 32, sizeof(ngx_http_twanon_pair_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_twanon_form_parse(r->pool, &body, &pairs,
+                                    NGX_HTTP_TWANON_WEBHOOK_ARGS_MAX);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: malformed webhook body");
+        *text = &malformed;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_http_twanon_webhook_fields(r, ctx, &pairs) != NGX_OK) {
+        *text = &invalid;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    rc = ngx_http_twanon_webhook_account(r, ctx);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_twanon_webhook_signature(r, ctx, &pairs);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        *text = &forbidden;
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_webhook_refuse(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *text)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_twanon_send(r, status, &ngx_http_twanon_text_type, text);
+}
+
+
+/*
+ * The fields the module reads.  Twilio sends each of them once at most,
+ * and always a CallSid: a repeated one, or a CallSid that is missing or
+ * does not look like one, is the client's error (NGX_DECLINED).  Kept
+ * as they were, two readers of a doubled field could disagree, and an
+ * appended exact copy keeps the signature valid.
+ */
+
+static ngx_int_t
+ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
+{
+    size_t                   i;
+    ngx_uint_t               n, k, seen[4];
+    ngx_str_t               *value[4];
+    ngx_http_twanon_pair_t  *pair;
+
+    static ngx_str_t  names[] = {
+        ngx_string("CallSid"),
+        ngx_string("From"),
+        ngx_string("To"),
+        ngx_string("AccountSid")
+    };
+
+    value[0] = &ctx->call_sid;
+    value[1] = &ctx->from;
+    value[2] = &ctx->to;
+    value[3] = &ctx->account_sid;
+
+    ngx_memzero(seen, sizeof(seen));
+
+    pair = pairs->elts;
+
+    for (n = 0; n < pairs->nelts; n++) {
+        for (k = 0; k < 4; k++) {
+            if (pair[n].key.len != names[k].len
+                || ngx_memcmp(pair[n].key.data, names[k].data,
+                              names[k].len) != 0)
+            {
+                continue;
+            }
+
+            if (seen[k]++) {
+                ngx_str_null(&ctx->call_sid);
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "twanon: webhook repeats \"%V\"", &names[k]);
+                return NGX_DECLINED;
+            }
+
+            *value[k] = pair[n].value;
+            break;
+        }
+    }
+
+    if (!seen[0]) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: webhook without \"CallSid\"");
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < ctx->call_sid.len; i++) {
+        if (!((ctx->call_sid.data[i] >= '0' && ctx->call_sid.data[i] <= '9')
+              || (ctx->call_sid.data[i] >= 'a'
+                  && ctx->call_sid.data[i] <= 'z')
+              || (ctx->call_sid.data[i] >= 'A'
+                  && ctx->call_sid.data[i] <= 'Z')))
+        {
+            break;
+        }
+    }
+
+    if (ctx->call_sid.len == 0 || ctx->call_sid.len > 64
+        || i != ctx->call_sid.len)
+    {
+        ngx_str_null(&ctx->call_sid);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: webhook with a malformed \"CallSid\"");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The AccountSid check, and the X-Twilio-Signature check below.
+ * Failures are logged with the CallSid only: never the signature, the
+ * URL's parameters or the caller.
+ */
+
+static ngx_int_t
+ngx_http_twanon_webhook_account(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    ngx_str_t                    account, sid;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    if (tlcf->account_sid == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, tlcf->account_sid, &account) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sid = ctx->account_sid;
+
+    if (account.len
+        && (sid.len != account.len
+            || ngx_strncmp(sid.data, account.data, sid.len) != 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: webhook for another account, "
+                      "call \"%V\"", &ctx->call_sid);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    url, params, *tokens;
+    ngx_uint_t                   i, n;
+    ngx_table_elt_t             *h;
+    ngx_http_complex_value_t    *cv;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    if (!tlcf->verify_signature) {
+        return NGX_OK;
+    }
+
+    h = ngx_http_twanon_header_in(r, "x-twilio-signature");
+
+    if (h == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: missing or repeated signature header, "
+                      "call \"%V\"", &ctx->call_sid);
+        return NGX_DECLINED;
+    }
+
+    n = tlcf->auth_tokens->nelts;
+
+    tokens = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    if (tokens == NULL) {
+        return NGX_ERROR;
+    }
+
+    cv = tlcf->auth_tokens->elts;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_complex_value(r, &cv[i], &tokens[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (tokens[i].len == 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "twanon: \"twanon_auth_token\" evaluated to "
+                          "an empty value");
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_http_twanon_webhook_url(r, &url) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twanon_signature_params(r->pool, pairs, &params) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_twanon_signature_check(r->pool, &url, &params, tokens,
+                                         tlcf->auth_macs, n, &h->value);
+
+    if (rc == NGX_ERROR) {
+        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twanon: HMAC-SHA1 failed");
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: invalid signature, call \"%V\"",
+                      &ctx->call_sid);
+    }
+
+    return rc;
+}
+
+
+/* the URL that Twilio signed: configured, or scheme://Host/request-URI */
+
+static ngx_int_t
+ngx_http_twanon_webhook_url(ngx_http_request_t *r, ngx_str_t *url)
+{
+    u_char                      *p;
+    ngx_str_t                    scheme, host;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    if (tlcf->webhook_url) {
+        return ngx_http_complex_value(r, tlcf->webhook_url, url);
+    }
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        ngx_str_set(&scheme, "https://");
+
+    } else
+#endif
+    {
+        ngx_str_set(&scheme, "http://");
+    }
+
+    if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+
+    } else {
+        host = r->headers_in.server;
+    }
+
+    url->len = scheme.len + host.len + r->unparsed_uri.len;
+    url->data = ngx_pnalloc(r->pool, url->len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(url->data, scheme.data, scheme.len);
+
+    if (host.len) {
+        p = ngx_cpymem(p, host.data, host.len);
+    }
+
+    ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+
+    return NGX_OK;
+}
