@@ -78,31 +78,32 @@ typedef struct {
 } ngx_http_twanon_dial_t;
 
 
+/* ngx_http_twanon_form.c */
 ngx_int_t ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
     ngx_array_t *pairs, ngx_uint_t max);
 ngx_int_t ngx_http_twanon_form_get(ngx_array_t *pairs, ngx_str_t *key,
     ngx_str_t *value);
 
+/* ngx_http_twanon_jwt.c */
 ngx_int_t ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,
     ngx_str_t *header);
 ngx_int_t ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     ngx_http_twanon_grant_t *grant, ngx_str_t *token);
+ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
 
+/* ngx_http_twanon_signature.c */
 ngx_int_t ngx_http_twanon_signature_params(ngx_pool_t *pool,
     ngx_array_t *pairs, ngx_str_t *out);
 ngx_int_t ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
     ngx_str_t *params, ngx_str_t *tokens, ngx_http_twanon_hmac_t *macs,
     ngx_uint_t ntokens, ngx_str_t *signature);
-ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
 
+/* ngx_http_twanon_route.c */
 ngx_int_t ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
     ngx_http_twanon_route_t *route, const char **reason);
-ngx_int_t ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in,
-    ngx_str_t *out);
-size_t ngx_http_twanon_utf8_cut(u_char *p, size_t max);
-uint32_t ngx_http_twanon_utf8_next(u_char **p, u_char *last);
 
+/* ngx_http_twanon_twiml.c */
 ngx_int_t ngx_http_twanon_twiml_dial(ngx_pool_t *pool,
     ngx_http_twanon_dial_t *dial, ngx_str_t *out);
 ngx_int_t ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
@@ -110,16 +111,27 @@ ngx_int_t ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
 ngx_int_t ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
     const char **reason);
 
+/* ngx_http_twanon_identity.c */
+ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,
+    ngx_str_t *identity);
+
+/* ngx_http_twanon_hmac.c */
 ngx_int_t ngx_http_twanon_hmac_init(ngx_http_twanon_hmac_t *h,
     ngx_pool_t *pool, const char *digest);
 ngx_int_t ngx_http_twanon_hmac(ngx_http_twanon_hmac_t *h, ngx_str_t *key,
     u_char *data, size_t len, u_char *md, size_t *md_len);
+ngx_int_t ngx_http_twanon_hmac_parts(ngx_http_twanon_hmac_t *h,
+    ngx_str_t *key, ngx_str_t *parts, ngx_uint_t n, u_char *md,
+    size_t *md_len);
 ngx_int_t ngx_http_twanon_hmac_hex(ngx_pool_t *pool, ngx_http_twanon_hmac_t *h,
     ngx_str_t *key, ngx_str_t *data, ngx_str_t *out);
 
-ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
-ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,
-    ngx_str_t *identity);
+/* ngx_http_twanon_utf8.c */
+uint32_t ngx_http_twanon_utf8_next(u_char **p, u_char *last);
+ngx_int_t ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in,
+    ngx_str_t *out);
+size_t ngx_http_twanon_utf8_cut(u_char *p, size_t max);
+ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
 
 
 #endif /* _NGX_HTTP_TWANON_LIB_H_INCLUDED_ */

@@ -12,6 +12,10 @@
 #include "ngx_http_twanon_lib.h"
 
 
+static ngx_int_t ngx_http_twanon_route_root(ngx_pool_t *pool,
+    ngx_str_t *reply, json_t **root, const char **reason);
+static ngx_int_t ngx_http_twanon_route_params(ngx_pool_t *pool, json_t *root,
+    ngx_array_t *wanted, ngx_array_t *params);
 static ngx_int_t ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text,
     json_t **root);
 static ngx_int_t ngx_http_twanon_json_huge(ngx_pool_t *pool, u_char *p,
@@ -35,13 +39,9 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
     ngx_http_twanon_route_t *route, const char **reason)
 {
-    u_char                  *name;
-    json_t                  *root, *value;
-    ngx_int_t                rc;
-    ngx_str_t                body, text;
-    ngx_uint_t               i;
-    ngx_pool_cleanup_t      *cln;
-    ngx_http_twanon_pair_t  *want, *param;
+    u_char     *name;
+    json_t     *root, *value;
+    ngx_int_t   rc;
 
     if (ngx_array_init(&route->identities, pool, 1, sizeof(ngx_str_t))
         != NGX_OK
@@ -53,47 +53,9 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
         return NGX_ERROR;
     }
 
-    /* a UTF-8 byte order mark, which some JSON writers put first */
-
-    body = *reply;
-
-    if (body.len >= 3 && ngx_memcmp(body.data, "\xef\xbb\xbf", 3) == 0) {
-        body.data += 3;
-        body.len -= 3;
-    }
-
-    if (body.len == 0) {
-        *reason = "empty reply";
-        return NGX_DECLINED;
-    }
-
-    /* jansson refuses invalid UTF-8; a stray byte must not lose a call */
-
-    if (ngx_http_twanon_utf8_fix(pool, &body, &text) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_twanon_route_load(pool, &text, &root);
-
-    if (rc == NGX_DECLINED) {
-        *reason = "invalid JSON";
-    }
-
+    rc = ngx_http_twanon_route_root(pool, reply, &root, reason);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    cln->handler = ngx_http_twanon_json_cleanup;
-    cln->data = root;
-
-    if (!json_is_object(root)) {
-        *reason = "not a JSON object";
-        return NGX_DECLINED;
     }
 
     name = ngx_pnalloc(pool, identity_field->len + 1);
@@ -120,6 +82,83 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
         return rc;
     }
 
+    return ngx_http_twanon_route_params(pool, root, wanted, &route->params);
+}
+
+
+/*
+ * The reply as a JSON object in "root", freed with "pool": without a
+ * byte order mark, its invalid UTF-8 repaired.  NGX_DECLINED, with
+ * "reason" set, when it is empty, not JSON or not an object.
+ */
+
+static ngx_int_t
+ngx_http_twanon_route_root(ngx_pool_t *pool, ngx_str_t *reply, json_t **root,
+    const char **reason)
+{
+    ngx_int_t            rc;
+    ngx_str_t            body, text;
+    ngx_pool_cleanup_t  *cln;
+
+    /* a UTF-8 byte order mark, which some JSON writers put first */
+
+    body = *reply;
+
+    if (body.len >= 3 && ngx_memcmp(body.data, "\xef\xbb\xbf", 3) == 0) {
+        body.data += 3;
+        body.len -= 3;
+    }
+
+    if (body.len == 0) {
+        *reason = "empty reply";
+        return NGX_DECLINED;
+    }
+
+    /* jansson refuses invalid UTF-8; a stray byte must not lose a call */
+
+    if (ngx_http_twanon_utf8_fix(pool, &body, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_twanon_route_load(pool, &text, root);
+
+    if (rc == NGX_DECLINED) {
+        *reason = "invalid JSON";
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    cln->handler = ngx_http_twanon_json_cleanup;
+    cln->data = *root;
+
+    if (!json_is_object(*root)) {
+        *reason = "not a JSON object";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the allowlisted parameters the reply has, in the order of "wanted" */
+
+static ngx_int_t
+ngx_http_twanon_route_params(ngx_pool_t *pool, json_t *root,
+    ngx_array_t *wanted, ngx_array_t *params)
+{
+    json_t                  *value;
+    ngx_int_t                rc;
+    ngx_str_t                text;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *want, *param;
+
     want = wanted->elts;
 
     for (i = 0; i < wanted->nelts; i++) {
@@ -141,7 +180,7 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
             continue;
         }
 
-        param = ngx_array_push(&route->params);
+        param = ngx_array_push(params);
         if (param == NULL) {
             return NGX_ERROR;
         }
@@ -497,143 +536,4 @@ static void
 ngx_http_twanon_json_cleanup(void *data)
 {
     json_decref(data);
-}
-
-
-/*
- * The longest prefix of a valid UTF-8 string "p" that is at most "max"
- * bytes and does not split a character.
- */
-
-size_t
-ngx_http_twanon_utf8_cut(u_char *p, size_t max)
-{
-    size_t  len;
-
-    len = max;
-
-    while (len > 0 && (p[len] & 0xc0) == 0x80) {
-        len--;
-    }
-
-    return len;
-}
-
-
-/*
- * Decodes one character at *p, strictly: continuation bytes must be
- * 10xxxxxx, and overlong forms, surrogates and code points past U+10FFFF
- * are invalid.  On an invalid sequence *p moves one byte and the result
- * is NGX_HTTP_TWANON_UTF8_INVALID.  (ngx_utf8_decode() does not check
- * that a continuation byte is below 0xc0.)
- */
-
-uint32_t
-ngx_http_twanon_utf8_next(u_char **p, u_char *last)
-{
-    u_char    *s;
-    size_t     len, i;
-    uint32_t   u, min;
-
-    s = *p;
-    u = *s;
-
-    if (u < 0x80) {
-        (*p)++;
-        return u;
-    }
-
-    if (u >= 0xc2 && u <= 0xdf) {
-        u &= 0x1f; len = 1; min = 0x80;
-
-    } else if (u >= 0xe0 && u <= 0xef) {
-        u &= 0x0f; len = 2; min = 0x800;
-
-    } else if (u >= 0xf0 && u <= 0xf4) {
-        u &= 0x07; len = 3; min = 0x10000;
-
-    } else {
-        goto invalid;
-    }
-
-    if ((size_t) (last - s) <= len) {
-        goto invalid;
-    }
-
-    for (i = 1; i <= len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            goto invalid;
-        }
-
-        u = (u << 6) | (s[i] & 0x3f);
-    }
-
-    if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
-        goto invalid;
-    }
-
-    *p = s + len + 1;
-
-    return u;
-
-invalid:
-
-    *p = s + 1;
-
-    return NGX_HTTP_TWANON_UTF8_INVALID;
-}
-
-
-/*
- * Copies "in" replacing each byte that does not start a valid UTF-8
- * sequence with U+FFFD; "in" itself when it is valid already.
- */
-
-ngx_int_t
-ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
-{
-    u_char  *p, *last, *dst, *start;
-
-    p = in->data;
-    last = in->data + in->len;
-
-    while (p < last) {
-        start = p;
-
-        if (ngx_http_twanon_utf8_next(&p, last)
-            == NGX_HTTP_TWANON_UTF8_INVALID)
-        {
-            p = start;
-            break;
-        }
-    }
-
-    if (p == last) {
-        *out = *in;
-        return NGX_OK;
-    }
-
-    out->data = ngx_pnalloc(pool, in->len * 3);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    dst = ngx_cpymem(out->data, in->data, p - in->data);
-
-    while (p < last) {
-        start = p;
-
-        if (ngx_http_twanon_utf8_next(&p, last)
-            == NGX_HTTP_TWANON_UTF8_INVALID)
-        {
-            *dst++ = 0xef; *dst++ = 0xbf; *dst++ = 0xbd;
-            continue;
-        }
-
-        dst = ngx_cpymem(dst, start, p - start);
-    }
-
-    out->len = dst - out->data;
-
-    return NGX_OK;
 }

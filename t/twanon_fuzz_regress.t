@@ -54,7 +54,8 @@ my $bin = $ENV{TEST_TWANON_FUZZ_BIN} || '../build/fuzz/bin';
 my @targets = qw/ form signature route twiml identity jwt /;
 
 my @sources = map { "../ngx_http_twanon_module/ngx_http_twanon_$_" }
-	qw/ lib.h form.c signature.c route.c twiml.c identity.c jwt.c /;
+	qw/ lib.h form.c signature.c route.c twiml.c identity.c jwt.c
+		hmac.c utf8.c /;
 
 my %inputs;
 

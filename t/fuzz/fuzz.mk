@@ -29,7 +29,7 @@ MOD_DIR      := $(TOP)/ngx_http_twanon_module
 HERE         := $(TOP)/t/fuzz
 
 TARGETS      := form signature route twiml identity jwt
-PURE         := form signature route twiml identity jwt
+PURE         := form signature route twiml identity jwt hmac utf8
 
 FUZZ_PKGS    := clang libclang-rt-14-dev libssl-dev libjansson-dev \
                 libxml2-dev libpcre2-dev zlib1g-dev make
