@@ -10,8 +10,11 @@
 #include "ngx_http_twanon_lib.h"
 
 
-static ngx_int_t ngx_http_twanon_form_decode(u_char *dst, u_char *src,
-    size_t len, size_t *out);
+static ngx_int_t ngx_http_twanon_form_decode(u_char *start, u_char *first,
+    u_char *last, size_t *len);
+static ngx_inline u_char *ngx_http_twanon_form_next(u_char *found,
+    u_char *from, u_char *end, u_char c);
+static ngx_inline ngx_int_t ngx_http_twanon_form_hex(u_char c);
 
 
 /*
@@ -20,27 +23,40 @@ static ngx_int_t ngx_http_twanon_form_decode(u_char *dst, u_char *src,
  * "%XX" a byte; empty values and repeated keys are kept, empty segments
  * ("a=1&&b=2") are skipped.  A malformed escape or more than "max" pairs
  * is NGX_DECLINED.  The decoded bytes live in one copy from "pool".
+ *
+ * The copy is made at once and decoded in place, where a decoded string
+ * is never longer than its encoding.  Most of a webhook needs no
+ * decoding: the next "%" and the next "+" are each looked for once with
+ * memchr(), and only a key or value that holds one is decoded.
  */
 
 ngx_int_t
 ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
     ngx_array_t *pairs, ngx_uint_t max)
 {
-    u_char                  *p, *end, *amp, *eq, *dst;
-    size_t                   n;
+    u_char                  *p, *end, *amp, *eq, *pct, *plus, *first;
     ngx_http_twanon_pair_t  *pair;
 
     if (in->len == 0) {
         return NGX_OK;
     }
 
-    dst = ngx_pnalloc(pool, in->len);
-    if (dst == NULL) {
+    p = ngx_pnalloc(pool, in->len);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    p = in->data;
-    end = in->data + in->len;
+    end = ngx_cpymem(p, in->data, in->len);
+
+    pct = memchr(p, '%', in->len);
+    if (pct == NULL) {
+        pct = end;
+    }
+
+    plus = memchr(p, '+', in->len);
+    if (plus == NULL) {
+        plus = end;
+    }
 
     while (p < end) {
 
@@ -58,9 +74,14 @@ ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
             return NGX_DECLINED;
         }
 
-        pair = ngx_array_push(pairs);
-        if (pair == NULL) {
-            return NGX_ERROR;
+        if (pairs->nelts < pairs->nalloc) {
+            pair = (ngx_http_twanon_pair_t *) pairs->elts + pairs->nelts++;
+
+        } else {
+            pair = ngx_array_push(pairs);
+            if (pair == NULL) {
+                return NGX_ERROR;
+            }
         }
 
         eq = memchr(p, '=', amp - p);
@@ -68,31 +89,45 @@ ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
             eq = amp;
         }
 
-        if (ngx_http_twanon_form_decode(dst, p, eq - p, &n) != NGX_OK) {
+        pair->key.data = p;
+        pair->key.len = eq - p;
+
+        pair->value.data = (eq == amp) ? amp : eq + 1;
+        pair->value.len = amp - pair->value.data;
+
+        p = amp + 1;
+
+        if (pct >= amp && plus >= amp) {
+            continue;
+        }
+
+        /* a "%" or a "+" in this pair: decode what holds one */
+
+        first = ngx_min(pct, plus);
+
+        if (first < eq
+            && ngx_http_twanon_form_decode(pair->key.data, first, eq,
+                                           &pair->key.len)
+               != NGX_OK)
+        {
             return NGX_DECLINED;
         }
 
-        pair->key.data = dst;
-        pair->key.len = n;
-        dst += n;
+        pct = ngx_http_twanon_form_next(pct, pair->value.data, end, '%');
+        plus = ngx_http_twanon_form_next(plus, pair->value.data, end, '+');
 
-        if (eq == amp) {
-            pair->value.data = dst;
-            pair->value.len = 0;
+        first = ngx_min(pct, plus);
 
-        } else {
-            if (ngx_http_twanon_form_decode(dst, eq + 1, amp - eq - 1, &n)
-                != NGX_OK)
-            {
-                return NGX_DECLINED;
-            }
-
-            pair->value.data = dst;
-            pair->value.len = n;
-            dst += n;
+        if (first < amp
+            && ngx_http_twanon_form_decode(pair->value.data, first, amp,
+                                           &pair->value.len)
+               != NGX_OK)
+        {
+            return NGX_DECLINED;
         }
 
-        p = amp + 1;
+        pct = ngx_http_twanon_form_next(pct, amp, end, '%');
+        plus = ngx_http_twanon_form_next(plus, amp, end, '+');
     }
 
     return NGX_OK;
@@ -133,29 +168,37 @@ ngx_http_twanon_form_get(ngx_array_t *pairs, ngx_str_t *key,
 }
 
 
-static ngx_int_t
-ngx_http_twanon_form_decode(u_char *dst, u_char *src, size_t len,
-    size_t *out)
-{
-    u_char      *start, *last, *plain;
-    ngx_int_t    hi, lo;
+/* the first "c" at or after "from": "found" if that is still ahead */
 
-    start = dst;
-    last = src + len;
+static ngx_inline u_char *
+ngx_http_twanon_form_next(u_char *found, u_char *from, u_char *end, u_char c)
+{
+    if (found >= from) {
+        return found;
+    }
+
+    found = memchr(from, c, end - from);
+
+    return (found != NULL) ? found : end;
+}
+
+
+/*
+ * Decodes [start, last) in place, where "first" is its first "%" or
+ * "+" and the bytes before it stay as they are.
+ */
+
+static ngx_int_t
+ngx_http_twanon_form_decode(u_char *start, u_char *first, u_char *last,
+    size_t *len)
+{
+    u_char     *src, *dst;
+    ngx_int_t   hi, lo;
+
+    src = first;
+    dst = first;
 
     while (src < last) {
-
-        /* most of a webhook needs no decoding: copy runs of it at once */
-
-        for (plain = src; src < last && *src != '%' && *src != '+'; src++) {
-            /* void */
-        }
-
-        dst = ngx_cpymem(dst, plain, src - plain);
-
-        if (src == last) {
-            break;
-        }
 
         if (*src == '+') {
             *dst++ = ' ';
@@ -163,14 +206,19 @@ ngx_http_twanon_form_decode(u_char *dst, u_char *src, size_t len,
             continue;
         }
 
+        if (*src != '%') {
+            *dst++ = *src++;
+            continue;
+        }
+
         if (last - src < 3) {
             return NGX_DECLINED;
         }
 
-        hi = ngx_hextoi(src + 1, 1);
-        lo = ngx_hextoi(src + 2, 1);
+        hi = ngx_http_twanon_form_hex(src[1]);
+        lo = ngx_http_twanon_form_hex(src[2]);
 
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+        if (hi < 0 || lo < 0) {
             return NGX_DECLINED;
         }
 
@@ -178,7 +226,24 @@ ngx_http_twanon_form_decode(u_char *dst, u_char *src, size_t len,
         src += 3;
     }
 
-    *out = dst - start;
+    *len = dst - start;
 
     return NGX_OK;
+}
+
+
+static ngx_inline ngx_int_t
+ngx_http_twanon_form_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
 }

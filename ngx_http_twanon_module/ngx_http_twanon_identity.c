@@ -33,6 +33,14 @@ ngx_http_twanon_identity_valid(ngx_regex_t *re, ngx_str_t *identity)
     last = p + identity->len;
 
     while (p < last) {
+
+        /* printable ASCII, most identities, needs no decoding */
+
+        if (*p >= 0x20 && *p < 0x7f) {
+            p++;
+            continue;
+        }
+
         cp = ngx_http_twanon_utf8_next(&p, last);
 
         if (cp < 0x20 || cp == 0x7f || cp == NGX_HTTP_TWANON_UTF8_INVALID) {

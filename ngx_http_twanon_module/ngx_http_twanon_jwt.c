@@ -16,9 +16,12 @@
 #define NGX_HTTP_TWANON_SID_LEN  34
 
 
-static u_char *ngx_http_twanon_jwt_member(u_char *p, const char *name,
-    ngx_str_t *value, ngx_uint_t comma);
-static size_t ngx_http_twanon_jwt_member_len(ngx_str_t *value);
+static size_t ngx_http_twanon_jwt_string_len(ngx_str_t *value);
+static u_char *ngx_http_twanon_jwt_string(u_char *p, ngx_str_t *value,
+    size_t len);
+static u_char *ngx_http_twanon_jwt_time(u_char *p, time_t t);
+static u_char *ngx_http_twanon_jwt_base64url(u_char *d, u_char *s,
+    size_t len);
 
 
 /*
@@ -31,18 +34,15 @@ ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,
     ngx_str_t *header)
 {
     u_char     *p;
-    size_t      len;
+    size_t      len, region_len;
     ngx_str_t   json;
 
     static u_char  start[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\","
                              "\"cty\":\"twilio-fpa;v=1\"";
 
-    len = sizeof(start) - 1 + sizeof("}") - 1;
+    region_len = ngx_http_twanon_jwt_string_len(region);
 
-    if (region->len) {
-        len += sizeof(",\"twr\":") - 1
-               + ngx_http_twanon_jwt_member_len(region);
-    }
+    len = sizeof(start) - 1 + sizeof(",\"twr\":\"\"}") - 1 + region_len;
 
     json.data = ngx_pnalloc(pool, len);
     if (json.data == NULL) {
@@ -52,7 +52,9 @@ ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,
     p = ngx_cpymem(json.data, start, sizeof(start) - 1);
 
     if (region->len) {
-        p = ngx_http_twanon_jwt_member(p, "twr", region, 1);
+        p = ngx_cpymem(p, ",\"twr\":\"", sizeof(",\"twr\":\"") - 1);
+        p = ngx_http_twanon_jwt_string(p, region, region_len);
+        *p++ = '"';
     }
 
     *p++ = '}';
@@ -72,54 +74,60 @@ ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,
 /*
  * Builds "<header>.<payload>.<signature>": the payload carries the same
  * claims as Twilio's helper libraries write, the signature is HS256 over
- * the first two parts, keyed with the API secret.
+ * the first two parts, keyed with the API secret.  The payload is sized
+ * exactly and written with copies, without ngx_sprintf(): this runs for
+ * every token.
  */
 
 ngx_int_t
 ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     ngx_http_twanon_grant_t *grant, ngx_str_t *token)
 {
-    u_char     *p, *last;
-    size_t      len, md_len;
-    ngx_str_t   json, part;
-    u_char      md[EVP_MAX_MD_SIZE];
+    u_char  *p, *last, *json;
+    size_t   len, md_len, id_len, iat_len, exp_len;
+    u_char   md[EVP_MAX_MD_SIZE];
+    u_char   iat[NGX_TIME_T_LEN], exp[NGX_TIME_T_LEN];
 
-    len = sizeof("{\"jti\":\"-\",\"grants\":{\"voice\":{}},"
-                 "\"iat\":,\"exp\":}") - 1
-          + 3 * NGX_TIME_T_LEN
-          + 2 * ngx_http_twanon_jwt_member_len(&grant->api_key)
-          + sizeof(",\"iss\":,\"sub\":") - 1
-          + ngx_http_twanon_jwt_member_len(&grant->account_sid)
-          + sizeof("\"identity\":,") - 1
-          + ngx_http_twanon_jwt_member_len(&grant->identity);
+    /* the caller has checked the SIDs: they need no JSON escaping */
+
+    iat_len = ngx_http_twanon_jwt_time(iat, grant->iat) - iat;
+    exp_len = ngx_http_twanon_jwt_time(exp, grant->iat + grant->ttl) - exp;
+
+    id_len = ngx_http_twanon_jwt_string_len(&grant->identity);
+
+    len = sizeof("{\"jti\":\"-\",\"grants\":{\"identity\":\"\","
+                 "\"voice\":{}},\"iat\":,\"exp\":,\"iss\":\"\","
+                 "\"sub\":\"\"}") - 1
+          + 2 * grant->api_key.len + grant->account_sid.len
+          + 2 * iat_len + exp_len + id_len;
 
     if (grant->incoming) {
         len += sizeof("\"incoming\":{\"allow\":true},") - 1;
     }
 
     if (grant->outgoing_application_sid.len) {
-        len += sizeof("\"outgoing\":{\"application_sid\":},") - 1
-               + ngx_http_twanon_jwt_member_len(
-                                            &grant->outgoing_application_sid);
+        len += sizeof("\"outgoing\":{\"application_sid\":\"\"},") - 1
+               + grant->outgoing_application_sid.len;
     }
 
     if (grant->push_credential_sid.len) {
-        len += sizeof("\"push_credential_sid\":,") - 1
-               + ngx_http_twanon_jwt_member_len(&grant->push_credential_sid);
+        len += sizeof("\"push_credential_sid\":\"\",") - 1
+               + grant->push_credential_sid.len;
     }
 
-    json.data = ngx_pnalloc(pool, len);
-    if (json.data == NULL) {
+    json = ngx_pnalloc(pool, len);
+    if (json == NULL) {
         return NGX_ERROR;
     }
 
-    /* the caller has checked the SIDs: they need no JSON escaping */
-
-    p = ngx_sprintf(json.data, "{\"jti\":\"%V-%T\",\"grants\":{",
-                    &grant->api_key, grant->iat);
-
-    p = ngx_http_twanon_jwt_member(p, "identity", &grant->identity, 0);
-    p = ngx_cpymem(p, ",\"voice\":{", sizeof(",\"voice\":{") - 1);
+    p = ngx_cpymem(json, "{\"jti\":\"", sizeof("{\"jti\":\"") - 1);
+    p = ngx_cpymem(p, grant->api_key.data, grant->api_key.len);
+    *p++ = '-';
+    p = ngx_cpymem(p, iat, iat_len);
+    p = ngx_cpymem(p, "\",\"grants\":{\"identity\":\"",
+                   sizeof("\",\"grants\":{\"identity\":\"") - 1);
+    p = ngx_http_twanon_jwt_string(p, &grant->identity, id_len);
+    p = ngx_cpymem(p, "\",\"voice\":{", sizeof("\",\"voice\":{") - 1);
 
     last = p;
 
@@ -133,41 +141,50 @@ ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
             *p++ = ',';
         }
 
-        p = ngx_cpymem(p, "\"outgoing\":{", sizeof("\"outgoing\":{") - 1);
-        p = ngx_http_twanon_jwt_member(p, "application_sid",
-                                       &grant->outgoing_application_sid, 0);
+        p = ngx_cpymem(p, "\"outgoing\":{\"application_sid\":\"",
+                       sizeof("\"outgoing\":{\"application_sid\":\"") - 1);
+        p = ngx_cpymem(p, grant->outgoing_application_sid.data,
+                       grant->outgoing_application_sid.len);
+        *p++ = '"';
         *p++ = '}';
     }
 
     if (grant->push_credential_sid.len) {
-        p = ngx_http_twanon_jwt_member(p, "push_credential_sid",
-                                       &grant->push_credential_sid,
-                                       p != last);
+        if (p != last) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "\"push_credential_sid\":\"",
+                       sizeof("\"push_credential_sid\":\"") - 1);
+        p = ngx_cpymem(p, grant->push_credential_sid.data,
+                       grant->push_credential_sid.len);
+        *p++ = '"';
     }
 
-    p = ngx_sprintf(p, "}},\"iat\":%T,\"exp\":%T",
-                    grant->iat, grant->iat + grant->ttl);
-
-    p = ngx_http_twanon_jwt_member(p, "iss", &grant->api_key, 1);
-    p = ngx_http_twanon_jwt_member(p, "sub", &grant->account_sid, 1);
+    p = ngx_cpymem(p, "}},\"iat\":", sizeof("}},\"iat\":") - 1);
+    p = ngx_cpymem(p, iat, iat_len);
+    p = ngx_cpymem(p, ",\"exp\":", sizeof(",\"exp\":") - 1);
+    p = ngx_cpymem(p, exp, exp_len);
+    p = ngx_cpymem(p, ",\"iss\":\"", sizeof(",\"iss\":\"") - 1);
+    p = ngx_cpymem(p, grant->api_key.data, grant->api_key.len);
+    p = ngx_cpymem(p, "\",\"sub\":\"", sizeof("\",\"sub\":\"") - 1);
+    p = ngx_cpymem(p, grant->account_sid.data, grant->account_sid.len);
+    *p++ = '"';
     *p++ = '}';
 
-    json.len = p - json.data;
+    len = p - json;
 
-    len = header->len + 1 + ngx_base64_encoded_length(json.len)
-          + 1 + ngx_base64_encoded_length(EVP_MAX_MD_SIZE);
-
-    token->data = ngx_pnalloc(pool, len);
+    token->data = ngx_pnalloc(pool, header->len + 1
+                                    + ngx_base64_encoded_length(len) + 1
+                                    + ngx_base64_encoded_length(
+                                                          EVP_MAX_MD_SIZE));
     if (token->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(token->data, header->data, header->len);
     *p++ = '.';
-
-    part.data = p;
-    ngx_encode_base64url(&part, &json);
-    p += part.len;
+    p = ngx_http_twanon_jwt_base64url(p, json, len);
 
     if (ngx_http_twanon_hmac(grant->mac, &grant->api_secret, token->data,
                              p - token->data, md, &md_len)
@@ -177,13 +194,7 @@ ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     }
 
     *p++ = '.';
-
-    json.data = md;
-    json.len = md_len;
-
-    part.data = p;
-    ngx_encode_base64url(&part, &json);
-    p += part.len;
+    p = ngx_http_twanon_jwt_base64url(p, md, md_len);
 
     token->len = p - token->data;
 
@@ -215,31 +226,140 @@ ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix)
 }
 
 
-static size_t
-ngx_http_twanon_jwt_member_len(ngx_str_t *value)
-{
-    /* "name":"value" where the name is ours and never needs escaping */
+/* the length of a JSON string's contents: most need no escaping */
 
-    return sizeof(",\"\":\"\"") - 1 + sizeof("push_credential_sid") - 1
-           + value->len + ngx_escape_json(NULL, value->data, value->len);
+static size_t
+ngx_http_twanon_jwt_string_len(ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    last = value->data + value->len;
+
+    for (p = value->data; p < last; p++) {
+        if (*p < 0x20 || *p == '"' || *p == '\\') {
+            return value->len
+                   + ngx_escape_json(NULL, value->data, value->len);
+        }
+    }
+
+    return value->len;
 }
 
 
+/* "len" is what ngx_http_twanon_jwt_string_len() answered for "value" */
+
 static u_char *
-ngx_http_twanon_jwt_member(u_char *p, const char *name, ngx_str_t *value,
-    ngx_uint_t comma)
+ngx_http_twanon_jwt_string(u_char *p, ngx_str_t *value, size_t len)
 {
-    if (comma) {
-        *p++ = ',';
+    if (len == value->len) {
+        return ngx_cpymem(p, value->data, value->len);
     }
 
-    *p++ = '"';
-    p = ngx_cpymem(p, name, ngx_strlen(name));
-    *p++ = '"';
-    *p++ = ':';
-    *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, value->data, value->len);
-    *p++ = '"';
+    return (u_char *) ngx_escape_json(p, value->data, value->len);
+}
 
-    return p;
+
+/* as ngx_sprintf("%T") writes it, into NGX_TIME_T_LEN bytes */
+
+static u_char *
+ngx_http_twanon_jwt_time(u_char *p, time_t t)
+{
+    u_char    *q;
+    uint64_t   n;
+    u_char     digits[NGX_TIME_T_LEN];
+
+    if (t < 0) {
+        *p++ = '-';
+        n = - (uint64_t) t;
+
+    } else {
+        n = (uint64_t) t;
+    }
+
+    q = digits + NGX_TIME_T_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, digits + NGX_TIME_T_LEN - q);
+}
+
+
+/*
+ * base64url without padding, as ngx_encode_base64url() writes it.  Each
+ * three bytes are two 12-bit halves, and each half is two characters of
+ * a table made by the preprocessor: half the lookups of one character at
+ * a time, for what is most of a token's cost besides SHA-256.
+ */
+
+#define ngx_http_twanon_b64(x)                                                \
+    ((x) < 26 ? 'A' + (x) : (x) < 52 ? 'a' + (x) - 26                         \
+     : (x) < 62 ? '0' + (x) - 52 : (x) == 62 ? '-' : '_')
+
+#define ngx_http_twanon_b64_pair(h, l)                                        \
+    { ngx_http_twanon_b64(h), ngx_http_twanon_b64(l) }
+
+#define ngx_http_twanon_b64_4(h, l)                                           \
+    ngx_http_twanon_b64_pair(h, l), ngx_http_twanon_b64_pair(h, (l) + 1),     \
+    ngx_http_twanon_b64_pair(h, (l) + 2), ngx_http_twanon_b64_pair(h, (l) + 3)
+
+#define ngx_http_twanon_b64_16(h, l)                                          \
+    ngx_http_twanon_b64_4(h, l), ngx_http_twanon_b64_4(h, (l) + 4),           \
+    ngx_http_twanon_b64_4(h, (l) + 8), ngx_http_twanon_b64_4(h, (l) + 12)
+
+#define ngx_http_twanon_b64_64(h)                                             \
+    ngx_http_twanon_b64_16(h, 0), ngx_http_twanon_b64_16(h, 16),              \
+    ngx_http_twanon_b64_16(h, 32), ngx_http_twanon_b64_16(h, 48)
+
+#define ngx_http_twanon_b64_256(h)                                            \
+    ngx_http_twanon_b64_64(h), ngx_http_twanon_b64_64((h) + 1),               \
+    ngx_http_twanon_b64_64((h) + 2), ngx_http_twanon_b64_64((h) + 3)
+
+#define ngx_http_twanon_b64_1024(h)                                           \
+    ngx_http_twanon_b64_256(h), ngx_http_twanon_b64_256((h) + 4),             \
+    ngx_http_twanon_b64_256((h) + 8), ngx_http_twanon_b64_256((h) + 12)
+
+
+static const u_char  ngx_http_twanon_b64_pairs[4096][2] = {
+    ngx_http_twanon_b64_1024(0), ngx_http_twanon_b64_1024(16),
+    ngx_http_twanon_b64_1024(32), ngx_http_twanon_b64_1024(48)
+};
+
+
+static u_char *
+ngx_http_twanon_jwt_base64url(u_char *d, u_char *s, size_t len)
+{
+    uint32_t       v;
+    const u_char  *pair;
+
+    for ( /* void */ ; len > 2; len -= 3) {
+        v = (uint32_t) s[0] << 16 | (uint32_t) s[1] << 8 | s[2];
+        s += 3;
+
+        ngx_memcpy(d, ngx_http_twanon_b64_pairs[v >> 12], 2);
+        ngx_memcpy(d + 2, ngx_http_twanon_b64_pairs[v & 0xfff], 2);
+        d += 4;
+    }
+
+    if (len == 0) {
+        return d;
+    }
+
+    v = (uint32_t) s[0] << 16;
+
+    if (len == 2) {
+        v |= (uint32_t) s[1] << 8;
+    }
+
+    pair = ngx_http_twanon_b64_pairs[v >> 12];
+    *d++ = pair[0];
+    *d++ = pair[1];
+
+    if (len == 2) {
+        *d++ = ngx_http_twanon_b64_pairs[v & 0xfff][0];
+    }
+
+    return d;
 }

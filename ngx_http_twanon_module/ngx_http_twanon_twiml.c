@@ -15,8 +15,11 @@
 /*
  * The TwiML the module writes is small and always has the same shape, so
  * it is written straight into the request's pool: one pass measures, the
- * next writes.  libxml2 checks user-given documents (twiml_check() below)
- * and, in t/fuzz/fuzz_twiml.c, parses everything written here back.
+ * next writes.  Each string is made fit for XML and measured escaped
+ * once, before the passes; most are printable ASCII without markup and
+ * are then copied as they are.  libxml2 checks user-given documents
+ * (twiml_check() below) and, in t/fuzz/fuzz_twiml.c, parses everything
+ * written here back.
  */
 
 typedef struct {
@@ -25,25 +28,39 @@ typedef struct {
 } ngx_http_twanon_xml_t;
 
 
+typedef struct {
+    ngx_str_t   text;               /* what XML can carry of the string */
+    size_t      len;                /* its length escaped */
+    ngx_uint_t  attr;               /* escaped for an attribute value */
+} ngx_http_twanon_xml_str_t;
+
+
 #define NGX_HTTP_TWANON_XML_DECL                                              \
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
 #define ngx_http_twanon_xml_literal(x, s)                                     \
     ngx_http_twanon_xml_raw(x, (u_char *) s, sizeof(s) - 1)
 
+#define ngx_http_twanon_xml_attr(x, name, value)                              \
+    ngx_http_twanon_xml_attr_n(x, (u_char *) name, sizeof(name) - 1, value)
+
 
 static void ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
-    ngx_http_twanon_dial_t *dial, ngx_str_t *s);
+    ngx_http_twanon_dial_t *dial, ngx_http_twanon_xml_str_t *s,
+    ngx_str_t *numbers);
 static void ngx_http_twanon_twiml_say_write(ngx_http_twanon_xml_t *x,
-    ngx_str_t *language, ngx_str_t *voice, ngx_str_t *s);
+    ngx_str_t *language, ngx_str_t *voice, ngx_http_twanon_xml_str_t *s);
+static ngx_int_t ngx_http_twanon_xml_prepare(ngx_pool_t *pool,
+    ngx_str_t *in, ngx_uint_t attr, ngx_http_twanon_xml_str_t *out);
 static ngx_int_t ngx_http_twanon_xml_string(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
 static void ngx_http_twanon_xml_raw(ngx_http_twanon_xml_t *x, u_char *s,
     size_t len);
-static void ngx_http_twanon_xml_number(ngx_http_twanon_xml_t *x,
-    ngx_uint_t n);
-static void ngx_http_twanon_xml_attr(ngx_http_twanon_xml_t *x, char *name,
-    ngx_str_t *value);
+static void ngx_http_twanon_xml_number(ngx_str_t *out, ngx_uint_t n);
+static void ngx_http_twanon_xml_put(ngx_http_twanon_xml_t *x,
+    ngx_http_twanon_xml_str_t *s);
+static void ngx_http_twanon_xml_attr_n(ngx_http_twanon_xml_t *x,
+    u_char *name, size_t len, ngx_http_twanon_xml_str_t *value);
 static void ngx_http_twanon_xml_escape(ngx_http_twanon_xml_t *x,
     ngx_str_t *s, ngx_uint_t attr);
 static void ngx_http_twanon_xml_cleanup(void *data);
@@ -59,21 +76,26 @@ ngx_int_t
 ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     ngx_str_t *out)
 {
-    ngx_str_t               *s, *id;
-    ngx_uint_t               i, k;
-    ngx_http_twanon_xml_t    x;
-    ngx_http_twanon_pair_t  *p;
+    ngx_str_t                  *id, numbers[2];
+    ngx_uint_t                  i, k;
+    ngx_http_twanon_xml_t       x;
+    ngx_http_twanon_pair_t     *p;
+    ngx_http_twanon_xml_str_t  *s;
+    u_char                      buf[2 * NGX_INT_T_LEN];
 
     /* callerId, action, the identities, each parameter's name and value */
 
     s = ngx_palloc(pool, (2 + dial->identities->nelts
-                          + 2 * dial->params->nelts) * sizeof(ngx_str_t));
+                          + 2 * dial->params->nelts)
+                         * sizeof(ngx_http_twanon_xml_str_t));
     if (s == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twanon_xml_string(pool, &dial->caller_id, &s[0]) != NGX_OK
-        || ngx_http_twanon_xml_string(pool, &dial->action, &s[1]) != NGX_OK)
+    if (ngx_http_twanon_xml_prepare(pool, &dial->caller_id, 1, &s[0])
+        != NGX_OK
+        || ngx_http_twanon_xml_prepare(pool, &dial->action, 1, &s[1])
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -82,7 +104,7 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     id = dial->identities->elts;
 
     for (i = 0; i < dial->identities->nelts; i++) {
-        if (ngx_http_twanon_xml_string(pool, &id[i], &s[k++]) != NGX_OK) {
+        if (ngx_http_twanon_xml_prepare(pool, &id[i], 0, &s[k++]) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -90,18 +112,25 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     p = dial->params->elts;
 
     for (i = 0; i < dial->params->nelts; i++) {
-        if (ngx_http_twanon_xml_string(pool, &p[i].key, &s[k++]) != NGX_OK
-            || ngx_http_twanon_xml_string(pool, &p[i].value, &s[k++])
+        if (ngx_http_twanon_xml_prepare(pool, &p[i].key, 1, &s[k++])
+            != NGX_OK
+            || ngx_http_twanon_xml_prepare(pool, &p[i].value, 1, &s[k++])
                != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
+    numbers[0].data = buf;
+    ngx_http_twanon_xml_number(&numbers[0], dial->time_limit);
+
+    numbers[1].data = buf + NGX_INT_T_LEN;
+    ngx_http_twanon_xml_number(&numbers[1], dial->timeout);
+
     x.pos = NULL;
     x.len = 0;
 
-    ngx_http_twanon_twiml_dial_write(&x, dial, s);
+    ngx_http_twanon_twiml_dial_write(&x, dial, s, numbers);
 
     out->data = ngx_pnalloc(pool, x.len);
     if (out->data == NULL) {
@@ -111,7 +140,7 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     x.pos = out->data;
     x.len = 0;
 
-    ngx_http_twanon_twiml_dial_write(&x, dial, s);
+    ngx_http_twanon_twiml_dial_write(&x, dial, s, numbers);
 
     out->len = x.len;
 
@@ -119,12 +148,15 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
 }
 
 
+/* numbers: timeLimit and timeout */
+
 static void
 ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
-    ngx_http_twanon_dial_t *dial, ngx_str_t *s)
+    ngx_http_twanon_dial_t *dial, ngx_http_twanon_xml_str_t *s,
+    ngx_str_t *numbers)
 {
-    ngx_str_t   *id, *param;
-    ngx_uint_t   i, k;
+    ngx_uint_t                  i, k;
+    ngx_http_twanon_xml_str_t  *id, *param;
 
     ngx_http_twanon_xml_literal(x, NGX_HTTP_TWANON_XML_DECL
                                    "<Response><Dial answerOnBridge=\"");
@@ -137,9 +169,9 @@ ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
     }
 
     ngx_http_twanon_xml_literal(x, "\" timeLimit=\"");
-    ngx_http_twanon_xml_number(x, dial->time_limit);
+    ngx_http_twanon_xml_raw(x, numbers[0].data, numbers[0].len);
     ngx_http_twanon_xml_literal(x, "\" timeout=\"");
-    ngx_http_twanon_xml_number(x, dial->timeout);
+    ngx_http_twanon_xml_raw(x, numbers[1].data, numbers[1].len);
     ngx_http_twanon_xml_literal(x, "\"");
 
     if (dial->caller_id.len) {
@@ -157,7 +189,7 @@ ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
 
     for (i = 0; i < dial->identities->nelts; i++) {
         ngx_http_twanon_xml_literal(x, "<Client><Identity>");
-        ngx_http_twanon_xml_escape(x, &id[i], 0);
+        ngx_http_twanon_xml_put(x, &id[i]);
         ngx_http_twanon_xml_literal(x, "</Identity>");
 
         for (k = 0; k < 2 * dial->params->nelts; k += 2) {
@@ -179,12 +211,12 @@ ngx_int_t
 ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
     ngx_str_t *voice, ngx_str_t *text, ngx_str_t *out)
 {
-    ngx_str_t               s[3];
-    ngx_http_twanon_xml_t   x;
+    ngx_http_twanon_xml_t      x;
+    ngx_http_twanon_xml_str_t  s[3];
 
-    if (ngx_http_twanon_xml_string(pool, language, &s[0]) != NGX_OK
-        || ngx_http_twanon_xml_string(pool, voice, &s[1]) != NGX_OK
-        || ngx_http_twanon_xml_string(pool, text, &s[2]) != NGX_OK)
+    if (ngx_http_twanon_xml_prepare(pool, language, 1, &s[0]) != NGX_OK
+        || ngx_http_twanon_xml_prepare(pool, voice, 1, &s[1]) != NGX_OK
+        || ngx_http_twanon_xml_prepare(pool, text, 0, &s[2]) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -214,7 +246,7 @@ ngx_http_twanon_twiml_say(ngx_pool_t *pool, ngx_str_t *language,
 
 static void
 ngx_http_twanon_twiml_say_write(ngx_http_twanon_xml_t *x,
-    ngx_str_t *language, ngx_str_t *voice, ngx_str_t *s)
+    ngx_str_t *language, ngx_str_t *voice, ngx_http_twanon_xml_str_t *s)
 {
     ngx_http_twanon_xml_literal(x, NGX_HTTP_TWANON_XML_DECL
                                    "<Response><Say");
@@ -228,7 +260,7 @@ ngx_http_twanon_twiml_say_write(ngx_http_twanon_xml_t *x,
     }
 
     ngx_http_twanon_xml_literal(x, ">");
-    ngx_http_twanon_xml_escape(x, &s[2], 0);
+    ngx_http_twanon_xml_put(x, &s[2]);
     ngx_http_twanon_xml_literal(x, "</Say></Response>\n");
 }
 
@@ -275,6 +307,77 @@ ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
         *reason = "has no <Response> root element";
         return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A string ready to be written: printable ASCII without markup, what
+ * most are, is used as it is; anything else is made fit for XML and
+ * measured escaped here, once for both passes.
+ */
+
+static ngx_int_t
+ngx_http_twanon_xml_prepare(ngx_pool_t *pool, ngx_str_t *in,
+    ngx_uint_t attr, ngx_http_twanon_xml_str_t *out)
+{
+    u_char                 *p, *last;
+    ngx_http_twanon_xml_t   x;
+
+    /* printable ASCII but for the quote, "&", "<" and ">" */
+
+    static u_char  plain[256] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x00 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x10 */
+        1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x20 */
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,  /* 0x30 */
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x40 */
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x50 */
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x60 */
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,  /* 0x70 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x80 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x90 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xa0 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xb0 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xc0 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xd0 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xe0 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0   /* 0xf0 */
+    };
+
+    out->attr = attr;
+
+    if (in->len == 0) {
+        /* an unset string has no data pointer to offset */
+        out->text = *in;
+        out->len = 0;
+        return NGX_OK;
+    }
+
+    p = in->data;
+    last = in->data + in->len;
+
+    while (p < last && plain[*p]) {
+        p++;
+    }
+
+    if (p == last) {
+        out->text = *in;
+        out->len = in->len;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twanon_xml_string(pool, in, &out->text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    x.pos = NULL;
+    x.len = 0;
+
+    ngx_http_twanon_xml_escape(&x, &out->text, attr);
+
+    out->len = x.len;
 
     return NGX_OK;
 }
@@ -363,22 +466,49 @@ ngx_http_twanon_xml_raw(ngx_http_twanon_xml_t *x, u_char *s, size_t len)
 
 
 static void
-ngx_http_twanon_xml_number(ngx_http_twanon_xml_t *x, ngx_uint_t n)
+ngx_http_twanon_xml_number(ngx_str_t *out, ngx_uint_t n)
 {
-    u_char  buf[NGX_INT_T_LEN];
+    u_char  *p, *last;
 
-    ngx_http_twanon_xml_raw(x, buf, ngx_sprintf(buf, "%ui", n) - buf);
+    /* digits are written from the end, then moved to the start */
+
+    last = out->data + NGX_INT_T_LEN;
+    p = last;
+
+    do {
+        *--p = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    out->len = last - p;
+    ngx_memmove(out->data, p, out->len);
+}
+
+
+static void
+ngx_http_twanon_xml_put(ngx_http_twanon_xml_t *x,
+    ngx_http_twanon_xml_str_t *s)
+{
+    if (x->pos == NULL || s->len == s->text.len) {
+
+        /* measuring, or nothing to escape */
+
+        ngx_http_twanon_xml_raw(x, s->text.data, s->len);
+        return;
+    }
+
+    ngx_http_twanon_xml_escape(x, &s->text, s->attr);
 }
 
 
 /* name is written as given: ' name="' */
 
 static void
-ngx_http_twanon_xml_attr(ngx_http_twanon_xml_t *x, char *name,
-    ngx_str_t *value)
+ngx_http_twanon_xml_attr_n(ngx_http_twanon_xml_t *x, u_char *name,
+    size_t len, ngx_http_twanon_xml_str_t *value)
 {
-    ngx_http_twanon_xml_raw(x, (u_char *) name, ngx_strlen(name));
-    ngx_http_twanon_xml_escape(x, value, 1);
+    ngx_http_twanon_xml_raw(x, name, len);
+    ngx_http_twanon_xml_put(x, value);
     ngx_http_twanon_xml_literal(x, "\"");
 }
 
