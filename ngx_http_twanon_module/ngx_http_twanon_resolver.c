@@ -487,6 +487,18 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
         return NGX_OK;
     }
 
+    /*
+     * A status the subrequest failed with before it sent a header (502,
+     * 504, 404...): recorded above, and nobody reads the error page that
+     * nginx would make of it.
+     */
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE && !r->header_sent
+        && !r->connection->error)
+    {
+        return NGX_OK;
+    }
+
     return rc;
 }
 

@@ -92,6 +92,14 @@ ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
     last = in->data + in->len;
 
     while (p < last) {
+
+        /* ASCII, most of a reply, needs no decoding */
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
         start = p;
 
         if (ngx_http_twanon_utf8_next(&p, last)
