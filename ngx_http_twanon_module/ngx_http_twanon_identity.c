@@ -10,6 +10,9 @@
 #include "ngx_http_twanon_lib.h"
 
 
+#define NGX_HTTP_TWANON_SID_LEN  34     /* two letters, 32 hex digits */
+
+
 /*
  * The one check of an operator identity, for the identities that tokens
  * are minted for and those that the resolver asks to ring.  Besides the
@@ -50,6 +53,30 @@ ngx_http_twanon_identity_valid(ngx_regex_t *re, ngx_str_t *identity)
 
     if (ngx_regex_exec(re, identity, NULL, 0) < 0) {
         return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "AC", "SK", "AP", "CR" and the like followed by 32 hex digits */
+
+ngx_int_t
+ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix)
+{
+    size_t  i;
+
+    if (sid->len != NGX_HTTP_TWANON_SID_LEN
+        || sid->data[0] != (u_char) prefix[0]
+        || sid->data[1] != (u_char) prefix[1])
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 2; i < sid->len; i++) {
+        if (ngx_hextoi(&sid->data[i], 1) == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
     }
 
     return NGX_OK;

@@ -12,10 +12,8 @@
 #include "ngx_http_twanon_lib.h"
 
 
-/* "SK" + 32 hex digits */
-#define NGX_HTTP_TWANON_SID_LEN  34
-
-
+static ngx_int_t ngx_http_twanon_jwt_payload(ngx_pool_t *pool,
+    ngx_http_twanon_grant_t *grant, ngx_str_t *out);
 static size_t ngx_http_twanon_jwt_string_len(ngx_str_t *value);
 static u_char *ngx_http_twanon_jwt_string(u_char *p, ngx_str_t *value,
     size_t len);
@@ -74,18 +72,62 @@ ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,
 /*
  * Builds "<header>.<payload>.<signature>": the payload carries the same
  * claims as Twilio's helper libraries write, the signature is HS256 over
- * the first two parts, keyed with the API secret.  The payload is sized
- * exactly and written with copies, without ngx_sprintf(): this runs for
- * every token.
+ * the first two parts, keyed with the API secret.
  */
 
 ngx_int_t
 ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     ngx_http_twanon_grant_t *grant, ngx_str_t *token)
 {
+    u_char     *p;
+    size_t      md_len;
+    ngx_str_t   json;
+    u_char      md[EVP_MAX_MD_SIZE];
+
+    if (ngx_http_twanon_jwt_payload(pool, grant, &json) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    token->data = ngx_pnalloc(pool, header->len + 1
+                                    + ngx_base64_encoded_length(json.len) + 1
+                                    + ngx_base64_encoded_length(
+                                                          EVP_MAX_MD_SIZE));
+    if (token->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(token->data, header->data, header->len);
+    *p++ = '.';
+    p = ngx_http_twanon_jwt_base64url(p, json.data, json.len);
+
+    if (ngx_http_twanon_hmac(grant->mac, &grant->api_secret, token->data,
+                             p - token->data, md, &md_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *p++ = '.';
+    p = ngx_http_twanon_jwt_base64url(p, md, md_len);
+
+    token->len = p - token->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The claims, in the order Twilio's helper libraries write them, sized
+ * exactly and written with copies, without ngx_sprintf(): this runs for
+ * every token.
+ */
+
+static ngx_int_t
+ngx_http_twanon_jwt_payload(ngx_pool_t *pool, ngx_http_twanon_grant_t *grant,
+    ngx_str_t *out)
+{
     u_char  *p, *last, *json;
-    size_t   len, md_len, id_len, iat_len, exp_len;
-    u_char   md[EVP_MAX_MD_SIZE];
+    size_t   len, id_len, iat_len, exp_len;
     u_char   iat[NGX_TIME_T_LEN], exp[NGX_TIME_T_LEN];
 
     /* the caller has checked the SIDs: they need no JSON escaping */
@@ -172,55 +214,8 @@ ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     *p++ = '"';
     *p++ = '}';
 
-    len = p - json;
-
-    token->data = ngx_pnalloc(pool, header->len + 1
-                                    + ngx_base64_encoded_length(len) + 1
-                                    + ngx_base64_encoded_length(
-                                                          EVP_MAX_MD_SIZE));
-    if (token->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(token->data, header->data, header->len);
-    *p++ = '.';
-    p = ngx_http_twanon_jwt_base64url(p, json, len);
-
-    if (ngx_http_twanon_hmac(grant->mac, &grant->api_secret, token->data,
-                             p - token->data, md, &md_len)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    *p++ = '.';
-    p = ngx_http_twanon_jwt_base64url(p, md, md_len);
-
-    token->len = p - token->data;
-
-    return NGX_OK;
-}
-
-
-/* "AC", "SK", "AP", "CR" and the like followed by 32 hex digits */
-
-ngx_int_t
-ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix)
-{
-    size_t  i;
-
-    if (sid->len != NGX_HTTP_TWANON_SID_LEN
-        || sid->data[0] != (u_char) prefix[0]
-        || sid->data[1] != (u_char) prefix[1])
-    {
-        return NGX_DECLINED;
-    }
-
-    for (i = 2; i < sid->len; i++) {
-        if (ngx_hextoi(&sid->data[i], 1) == NGX_ERROR) {
-            return NGX_DECLINED;
-        }
-    }
+    out->data = json;
+    out->len = p - json;
 
     return NGX_OK;
 }

@@ -89,7 +89,6 @@ ngx_int_t ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,
     ngx_str_t *header);
 ngx_int_t ngx_http_twanon_jwt_sign(ngx_pool_t *pool, ngx_str_t *header,
     ngx_http_twanon_grant_t *grant, ngx_str_t *token);
-ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
 
 /* ngx_http_twanon_signature.c */
 ngx_int_t ngx_http_twanon_signature_params(ngx_pool_t *pool,
@@ -114,6 +113,7 @@ ngx_int_t ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
 /* ngx_http_twanon_identity.c */
 ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,
     ngx_str_t *identity);
+ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
 
 /* ngx_http_twanon_hmac.c */
 ngx_int_t ngx_http_twanon_hmac_init(ngx_http_twanon_hmac_t *h,
