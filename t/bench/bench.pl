@@ -20,7 +20,7 @@
 # resident memory before and after 100,000 requests.  The exit code is 1
 # when a target is missed or a run saw an error.
 #
-# Environment: NGINX, MODULE, WRK, BENCH_DURATION (s per side and round),
+# Environment: NGINX_BIN, MODULE, WRK, BENCH_DURATION (s per side and round),
 # BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_CALLGRIND (requests counted),
 # BENCH_RSS_REQUESTS, BENCH_SORT_REQUESTS (requests counted per side in
 # the sort section), BENCH_KEEP (keep the temporary prefix), BENCH_ONLY
@@ -42,8 +42,7 @@ use Time::HiRes qw/ sleep time /;
 
 $| = 1;
 
-# nginx reads an NGINX environment variable as inherited sockets
-my $NGINX = delete $ENV{NGINX} || '/usr/sbin/nginx';
+my $NGINX = $ENV{NGINX_BIN} || '/usr/sbin/nginx';
 my $MODULE = $ENV{MODULE} or die "MODULE is not set\n";
 my $WRK = $ENV{WRK} || 'wrk';
 my $DURATION = $ENV{BENCH_DURATION} || 5;

@@ -485,8 +485,6 @@ sub run {
 		open STDOUT, '>>', "$testdir/stderr.log";
 		open STDERR, '>>', "$testdir/stderr.log";
 
-		_clean_env();
-
 		my @cmd = (_valgrind($testdir), $NGINX, '-p', "$testdir/",
 			'-c', "$testdir/nginx.conf", '-e', "$testdir/error.log");
 
@@ -554,15 +552,6 @@ sub run {
 	Test::More::diag("$why\n" . $self->_logs_for_humans());
 
 	die "nginx failed to start: $why\n";
-}
-
-# in the child about to exec nginx: nginx takes an NGINX environment
-# variable for the sockets of a binary upgrade, and says [emerg] "invalid
-# socket number" to anything else, such as the NGINX=/usr/sbin/nginx that
-# "make ... NGINX=..." exports to its commands
-
-sub _clean_env {
-	delete $ENV{NGINX};
 }
 
 # the valgrind command line nginx runs under in valgrind mode, logging into
@@ -932,8 +921,6 @@ sub nginx_t {
 
 	if ($pid == 0) {
 		open STDERR, '>&', \*STDOUT;
-
-		_clean_env();
 
 		# nginx -t leaves its whole configuration to exit: nothing
 		# for LeakSanitizer to find but nginx's own way to end
