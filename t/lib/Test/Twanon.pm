@@ -43,7 +43,7 @@ use base qw/ Exporter /;
 our @EXPORT = qw/ http http_get http_request port skip_file /;
 our @EXPORT_OK = qw/ http_content parse_response log_in log_out
 	form_escape form_body twilio_signature webhook_request webhook_raw
-	chunked_body reply_text logged conf_line conf_passes conf_fails
+	chunked_body reply logged conf_line conf_passes conf_fails
 	conf_fails_with conf_warns /;
 
 ###############################################################################
@@ -1548,7 +1548,7 @@ sub webhook_raw {
 # a reply as "status content-type\nbody", for is() against what a test
 # expects; a parse_response() hash (or raw bytes)
 
-sub reply_text {
+sub reply {
 	my ($r) = @_;
 
 	$r = parse_response($r) unless ref $r;
