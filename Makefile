@@ -3,6 +3,8 @@
 #   make          build build/ngx_http_twanon_module.so
 #   make test     install what is missing, build, run the whole suite
 #   make bench    the handlers against nginx's own ceiling (t/bench/)
+#   make bench-instr  callgrind alone: instructions per request against
+#                     each handler's budget
 #   make deb      the Debian package, build/libnginx-mod-http-twanon_*.deb
 #   make test-deb install the package, run it, purge it (t/deb/)
 #   make test-1.26    the suite against nginx 1.26 from Debian 13's source
@@ -10,8 +12,8 @@
 #                     linked in (--add-module), built in build/static/
 #
 # NGINX_SRC may name another nginx source tree (configured with the same
-# flags as the nginx that loads the module); NGINX names the binary the
-# tests run.
+# flags as the nginx that loads the module); NGINX_BIN names the binary
+# the tests run.
 #
 # Each test target installs what its suite needs (test-deps, npm-deps,
 # fuzz-targets), writes prove's output to build/<target>.log and ends with
@@ -21,7 +23,7 @@
 SHELL      := /bin/bash
 BUILD      := $(CURDIR)/build
 NGINX_SRC  ?= /usr/share/nginx/src
-NGINX      ?= /usr/sbin/nginx
+NGINX_BIN  ?= /usr/sbin/nginx
 MODULE     := $(BUILD)/ngx_http_twanon_module.so
 CC_OPT     := -g -O2 -fPIC -fstack-protector-strong -Wformat \
               -Werror=format-security -D_FORTIFY_SOURCE=2 \
@@ -49,7 +51,8 @@ SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 include t/nginx-test.mk
 
 .PHONY: all build deps node-deps test-deps npm-deps nginx-source console \
-        demo call fuzz test-valgrind test-asan test bench bench-deps clean \
+        demo call fuzz test-valgrind test-asan test bench bench-instr \
+        bench-deps clean \
         fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26 \
         nginx-static test-static FORCE
 
@@ -72,19 +75,51 @@ node-deps: | deps
 test-deps: node-deps
 	@$(call apt_install,$(TEST_PKGS))
 
-$(MODULE): $(SOURCES) | deps
-	rm -rf $(BUILD)/nginx
+# nginx is configured (a fresh copy of NGINX_SRC in build/nginx) only
+# when the module's config, the nginx source or the flags change; a .c or
+# .h edit only runs nginx's objs/Makefile again, which lists the module's
+# sources and the headers config names (ngx_module_deps), and compiles
+# again what changed.  A header config does not name compiles the
+# module's objects again (module_objs_fresh).
+NGX_BUILD  := $(BUILD)/nginx
+NGX_FLAGS  := $(NGINX_SRC) $(CURDIR) $(CC_OPT) $(LD_OPT)
+NGX_INPUTS := $(wildcard $(NGINX_SRC)/configure $(NGINX_SRC)/conf_flags \
+                $(NGINX_SRC)/src/core/nginx.h)
+
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(SOURCES)
+	@$(call module_objs_fresh,$(NGX_BUILD)/objs,$@)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_twanon_module.so $@.tmp
+	mv -f $@.tmp $@
+
+$(NGX_BUILD)/objs/Makefile: config $(NGX_INPUTS) $(BUILD)/nginx.flags | deps
+	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
-	cp -a $(NGINX_SRC) $(BUILD)/nginx
-	cd $(BUILD)/nginx && \
+	cp -a $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && \
 	    if [ -f conf_flags ]; then . ./conf_flags; fi && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log \
 	        || { tail -20 $(BUILD)/configure.log; exit 1; }
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_http_twanon_module.so $@.tmp
-	mv -f $@.tmp $@
+
+# rewritten only when the flags differ from the last configure's
+$(BUILD)/nginx.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(NGX_FLAGS)' | cmp -s - $@ || echo '$(NGX_FLAGS)' > $@
+
+# $(call module_objs_fresh,objs,target): removes the module's objects
+# under objs/addon when a header of ngx_http_twanon_module/ that
+# objs/Makefile does not list is newer than target, so that nginx's
+# Makefile compiles them again
+MODULE_HDRS := $(wildcard $(CURDIR)/ngx_http_twanon_module/*.h)
+
+module_objs_fresh = for h in $(MODULE_HDRS); do \
+	    [ -e $(2) ] && [ $$h -nt $(2) ] || continue; \
+	    grep -qF $$h $(1)/Makefile && continue; \
+	    echo "$$h: not in config's ngx_module_deps, compiling again"; \
+	    rm -f $(1)/addon/ngx_http_twanon_module/*.o; break; \
+	done
 
 # nginx's upstream tarballs, from Debian's source packages (Debian's
 # patches are not needed to build a test binary).  Each suite's deb-src
@@ -193,6 +228,7 @@ STATIC_FLAGS  := $(STATIC_CONF) \
 # make always reads objs/Makefile, which lists the module's sources, so
 # that a changed source is compiled again and nginx linked again
 nginx-static: $(STATIC_OBJS)/Makefile
+	@$(call module_objs_fresh,$(STATIC_OBJS),$(STATIC_NGINX))
 	$(MAKE) -j$$(nproc) -C $(STATIC_SRC) -f $(STATIC_OBJS)/Makefile
 	mkdir -p $(STATIC_PREFIX)/logs
 
@@ -236,13 +272,13 @@ demo: build console
 	sed -e 's#@@MODULE@@#$(MODULE)#' -e 's#@@PREFIX@@#$(DEMO)#g' \
 	    -e 's#@@HTML@@#$(CURDIR)/html#' -e 's#@@PORT@@#$(DEMO_PORT)#g' \
 	    docs/examples/demo.conf > $(DEMO)/nginx.conf
-	$(NGINX) -q -t -p $(DEMO)/ -c $(DEMO)/nginx.conf
+	$(NGINX_BIN) -q -t -p $(DEMO)/ -c $(DEMO)/nginx.conf
 	@echo
 	@echo "twanon demo: open http://127.0.0.1:$(DEMO_PORT)/ and press Start;"
 	@echo "then \"make call\" in another terminal, or the page's"
 	@echo "\"Simulate incoming call\".  Ctrl-C stops the demo."
 	@echo
-	exec $(NGINX) -p $(DEMO)/ -c $(DEMO)/nginx.conf
+	exec $(NGINX_BIN) -p $(DEMO)/ -c $(DEMO)/nginx.conf
 
 # a correctly signed webhook to the running demo; prints the TwiML
 call:
@@ -266,18 +302,25 @@ fuzz-targets: nginx-source
 
 test-valgrind: build test-deps npm-deps fuzz-targets
 	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
-	    NGINX=$(NGINX) MODULE=$(MODULE) valgrind
+	    NGINX_BIN=$(NGINX_BIN) MODULE=$(MODULE) valgrind
 
 test-asan: nginx-source test-deps npm-deps fuzz-targets
 	$(MAKE) -f t/sanitize.mk TOP=$(CURDIR) BUILD=$(BUILD) \
 	    NGINX_ORIG=$(NGINX_ORIG) asan
 
 # wrk and callgrind against Debian's nginx, about 3 minutes on 2 cores;
-# BENCH_DURATION, BENCH_ROUNDS, BENCH_CONNECTIONS: see t/bench/bench.pl
+# BENCH_DURATION, BENCH_ROUNDS, BENCH_CONNECTIONS: see t/bench/bench.pl.
+# Both fail when a handler takes more instructions per request than its
+# budget (bench.pl's %BUDGET); bench-instr runs callgrind alone.
+BENCH_RUN = TOP=$(CURDIR) NGINX_BIN=$(NGINX_BIN) MODULE=$(MODULE) \
+	BENCH_TMP=$(BUILD) perl t/bench/bench.pl
 
 bench: build bench-deps
-	TOP=$(CURDIR) NGINX=$(NGINX) MODULE=$(MODULE) BENCH_TMP=$(BUILD) \
-	    perl t/bench/bench.pl
+	$(BENCH_RUN)
+
+bench-instr: build
+	@$(call apt_install,valgrind)
+	BENCH_ONLY=callgrind $(BENCH_RUN)
 
 # $(call apt_install,packages): installs those of them that are missing
 apt_install = missing=""; \
@@ -305,7 +348,7 @@ run_suite = $(call prove_logged,$(3),cd t && TEST_NGINX_BINARY=$(1) \
 	prove -v -r .)
 
 test: build test-deps npm-deps fuzz-targets
-	@$(call run_suite,$(NGINX),$(MODULE),test)
+	@$(call run_suite,$(NGINX_BIN),$(MODULE),test)
 
 clean:
 	rm -rf $(BUILD)

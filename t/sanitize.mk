@@ -17,14 +17,14 @@
 #       that nginx, and the harness's end check "no sanitizer errors" fails
 #       on any report in stderr.log, error.log or nginx -t's output.
 #
-# Variables: TOP (the repository), BUILD, NGINX and MODULE (valgrind),
+# Variables: TOP (the repository), BUILD, NGINX_BIN and MODULE (valgrind),
 # NGINX_ORIG (the pristine nginx source tree; asan only reads it), PROVE
 # (the prove command line, run from t/).
 
 SHELL       := /bin/bash
 TOP         ?= $(CURDIR)
 BUILD       ?= $(TOP)/build
-NGINX       ?= /usr/sbin/nginx
+NGINX_BIN   ?= /usr/sbin/nginx
 MODULE      ?= $(BUILD)/ngx_http_twanon_module.so
 NGINX_ORIG  ?= $(BUILD)/nginx-1.22.1
 PROVE       ?= prove -r .
@@ -33,11 +33,6 @@ PROVE       ?= prove -r .
 
 include $(TOP)/t/nginx-test.mk
 
-# make exports variables given on its command line to the commands it
-# runs, and nginx reads an NGINX environment variable as inherited sockets
-
-unexport NGINX MODULE
-
 ###############################################################################
 
 # valgrind: about 4 minutes on 2 cores (1 for "make test")
@@ -45,7 +40,7 @@ unexport NGINX MODULE
 valgrind: valgrind-deps
 	@$(call prove_logged,test-valgrind,cd $(TOP)/t && \
 	    TEST_NGINX_VALGRIND=1 \
-	    TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_MODULE=$(MODULE) \
+	    TEST_NGINX_BINARY=$(NGINX_BIN) TEST_NGINX_MODULE=$(MODULE) \
 	    $(PROVE))
 
 valgrind-deps:

@@ -30,8 +30,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_body
-	twilio_signature /;
+use Test::Twanon qw/ :DEFAULT parse_response form_body twilio_signature
+	webhook_raw logged /;
 
 ###############################################################################
 
@@ -159,44 +159,16 @@ sub fields {
 	);
 }
 
-# a raw webhook request: pairs, uri, version, host (undef for none),
-# url (signed), sigs (signature header values; default one valid),
-# type, headers (extra lines), body (instead of the form of pairs),
-# length (Content-Length instead of the body's), connection
+# a raw webhook request to uri (/incoming), of pairs (default fields());
+# the other options are webhook_raw's
 
 sub webhook {
 	my (%o) = @_;
 
 	my $uri = defined $o{uri} ? $o{uri} : '/incoming';
-	my $version = $o{version} || '1.1';
-	my $host = exists $o{host} ? $o{host} : 'localhost';
-	my @pairs = $o{pairs} ? @{$o{pairs}} : fields();
 
-	my $body = defined $o{body} ? $o{body} : form_body(@pairs);
-	my $url = defined $o{url} ? $o{url} : "http://localhost$uri";
-
-	my $sigs = exists $o{sigs} ? $o{sigs}
-		: [ twilio_signature($TOKEN, $url, @pairs) ];
-
-	my $type = defined $o{type} ? $o{type}
-		: 'application/x-www-form-urlencoded';
-
-	my $req = "POST $uri HTTP/$version\x0d\x0a";
-	$req .= "Host: $host\x0d\x0a" if defined $host;
-	$req .= "Content-Type: $type\x0d\x0a" if $type ne '';
-	$req .= "X-Twilio-Signature: $_\x0d\x0a" for @$sigs;
-	$req .= "$_\x0d\x0a" for @{$o{headers} || []};
-
-	$req .= 'Content-Length: '
-		. (defined $o{length} ? $o{length} : length $body) . "\x0d\x0a"
-		unless $o{chunked};
-
-	$req .= "Connection: $o{connection}\x0d\x0a"
-		if defined $o{connection};
-
-	$req .= "\x0d\x0a";
-
-	return $req . $body;
+	return webhook_raw($uri, token => $TOKEN,
+		pairs => $o{pairs} || [ fields() ], %o);
 }
 
 # one connection: sends each string of @send (a number pauses that many
@@ -296,12 +268,7 @@ sub reply {
 
 	return $x->{closed} ? 'closed' : 'timeout' if $x->{data} eq '';
 
-	my $r = parse_response($x->{data});
-	my $type = $r->{headers}{'content-type'};
-
-	return (defined $r->{status} ? $r->{status} : 'none') . ' '
-		. (defined $type ? $type : 'none') . "\n"
-		. (defined $r->{body} ? $r->{body} : '');
+	return Test::Twanon::reply($x->{data});
 }
 
 # the replies of a raw stream of pipelined responses
@@ -726,17 +693,12 @@ $t->stop();
 my $log = $t->read_file('error.log');
 my @lines = split /\n/, $log;
 
-sub logged {
-	my ($level, $text) = @_;
-	return scalar grep { /\[$level\] / && index($_, $text) >= 0 } @lines;
-}
-
-ok(logged('info', 'client prematurely closed connection') >= 2,
+ok(logged($log, 'info', 'client prematurely closed connection') >= 2,
 	'log truncated bodies');
-is(logged('warn', 'twanon: webhook for another account, call "CA'
+is(logged($log, 'warn', 'twanon: webhook for another account, call "CA'
 	. 'c1' x 16 . '"'), 1, 'log call sid alone for another account');
-is(logged('info', 'twanon: empty webhook body'), 2, 'log empty forms');
-is(logged('error', 'twanon: no caller ID to dial with (the webhook has no'
+is(logged($log, 'info', 'twanon: empty webhook body'), 2, 'log empty forms');
+is(logged($log, 'error', 'twanon: no caller ID to dial with (the webhook has no'
 	. ' "To"), serving the fallback'), 1, 'log no caller id');
 
 # nginx 1.22 logs no error line for client_body_timeout: the access log
@@ -749,9 +711,9 @@ like($access, qr!"POST /incoming HTTP/1\.1" 400 0 !,
 like($access, qr!"POST /token HTTP/1\.1" 400 0 !, 'access truncated token');
 like($access, qr!"POST /incoming HTTP/1\.1" 408 0 !, 'access slow incoming');
 like($access, qr!"POST /token HTTP/1\.1" 408 0 !, 'access slow token');
-ok(logged('warn', 'twanon: missing or repeated signature header') >= 4,
+ok(logged($log, 'warn', 'twanon: missing or repeated signature header') >= 4,
 	'log repeated signatures');
-ok(logged('info', 'twanon: malformed webhook body') >= 6,
+ok(logged($log, 'info', 'twanon: malformed webhook body') >= 6,
 	'log malformed bodies');
 
 is(join("\n", grep { /\[(?:alert|crit|emerg)\]/ } @lines), '',

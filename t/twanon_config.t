@@ -16,7 +16,8 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT conf_passes conf_fails conf_fails_with
+	conf_warns /;
 
 ###############################################################################
 
@@ -84,98 +85,40 @@ sub creds {
 # the number of the line of the written config holding the text, or of
 # the nth such line when given [ text, nth ]
 
-sub line_of {
-	my ($path, $text) = @_;
-
-	my $nth = 1;
-	($text, $nth) = @$text if ref $text;
-
-	my @lines = split /\n/, $t->read_file($path), -1;
-
-	for my $n (0 .. $#lines) {
-		next if index($lines[$n], $text) < 0;
-		return $n + 1 if --$nth == 0;
-	}
-
-	return 0;
-}
-
 # nginx -t must fail with "[emerg] MESSAGE", where "FILE:LINE" in the
 # message stands for the config path and the line holding $at; a message
 # not ending in FILE:LINE may be followed by nginx's own " in FILE:LINE"
 
-sub fails {
-	my ($name, $conf, $at, $message, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-	my $line = line_of($path, $at);
-
-	my $re = quotemeta($message);
-	my $where = quotemeta("$path:$line");
-
-	$re =~ s/FILE\\:LINE/$where/g;
-	$re .= '(?: in \S+:\d+)?' unless $message =~ /FILE:LINE$/;
-	$re = qr/\[emerg\] (?:\d+#\d+: )?$re$/m;
-
-	isnt($rc, 0, "$name fails");
-	like($out, $re, "$name message") or diag($out);
-}
-
 # nginx -t must fail with an [emerg] line holding every given text and
 # ending with " in FILE:LINE"
-
-sub fails_with {
-	my ($name, $conf, $at, $texts, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-	my $line = line_of($path, $at);
-
-	my ($emerg) = $out =~ /^(.*\[emerg\].*)$/m;
-	$emerg = '' unless defined $emerg;
-
-	isnt($rc, 0, "$name fails");
-	ok(!grep({ index($emerg, $_) < 0 } @$texts)
-		&& $emerg =~ / in \Q$path:$line\E$/, "$name message")
-		or diag($out);
-}
-
-sub passes {
-	my ($name, $conf, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-
-	is($rc, 0, "$name passes") or diag($out);
-
-	return ($out, $path);
-}
 
 ###############################################################################
 
 # missing credentials
 
-fails('no account sid',
+conf_fails('no account sid',
 	conf(location => creds('sid') . "            twanon_token;\n"),
 	'twanon_token;',
 	'"twanon_token" in FILE:LINE requires "twanon_account_sid"');
 
-fails('no api key',
+conf_fails('no api key',
 	conf(location => creds('key') . "            twanon_token;\n"),
 	'twanon_token;',
 	'"twanon_token" in FILE:LINE requires "twanon_api_key"');
 
-fails('no api secret',
+conf_fails('no api secret',
 	conf(location => creds('secret') . "            twanon_token;\n"),
 	'twanon_token;',
 	'"twanon_token" in FILE:LINE requires "twanon_api_secret" or '
 	. '"twanon_api_secret_file"');
 
-fails('no credentials',
+conf_fails('no credentials',
 	conf(server => "        twanon_api_key  $KEY;\n",
 		location => "            twanon_token;\n"),
 	'twanon_token;',
 	'"twanon_token" in FILE:LINE requires "twanon_account_sid"');
 
-fails('twanon_token in server',
+conf_fails('twanon_token in server',
 	conf(server => creds() . "        twanon_token;\n"),
 	'twanon_token;',
 	'"twanon_token" directive is not allowed here in FILE:LINE');
@@ -200,19 +143,19 @@ for my $case (
 	my $c = creds($skip{$directive} || ()) . "            twanon_token;\n"
 		. "            $directive  $value;\n";
 
-	fails("$prefix $value", conf(location => $c), "$directive  $value",
+	conf_fails("$prefix $value", conf(location => $c), "$directive  $value",
 		qq{invalid value "$value" in "$directive" directive, }
 		. qq{it must be "$prefix" followed by 32 hex digits in FILE:LINE});
 }
 
-fails('sid in server',
+conf_fails('sid in server',
 	conf(server => "        twanon_account_sid  AC1234;\n",
 		location => creds('sid') . "            twanon_token;\n"),
 	'twanon_account_sid  AC1234;',
 	'invalid value "AC1234" in "twanon_account_sid" directive, '
 	. 'it must be "AC" followed by 32 hex digits in FILE:LINE');
 
-fails('sid duplicate',
+conf_fails('sid duplicate',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_account_sid  $ACCOUNT;\n"),
 	[ 'twanon_account_sid', 2 ],
@@ -224,14 +167,14 @@ for my $ttl (qw/ 0 0s 25h 86401s /) {
 	my $c = creds() . "            twanon_token;\n"
 		. "            twanon_token_ttl  $ttl;\n";
 
-	fails("ttl $ttl", conf(location => $c), "twanon_token_ttl  $ttl;",
+	conf_fails("ttl $ttl", conf(location => $c), "twanon_token_ttl  $ttl;",
 		'"twanon_token_ttl" directive must be between 1s and 24h '
 		. 'in FILE:LINE');
 }
 
 # identity pattern
 
-fails_with('bad regex',
+conf_fails_with('bad regex',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_token_identity_pattern  \"^(abc\$\";\n"),
 	'twanon_token_identity_pattern', [ 'twanon_token_identity_pattern' ]);
@@ -244,7 +187,8 @@ for my $origin ('https://x.com/', 'example.com', 'ftp://example.com',
 	my $c = creds() . "            twanon_token;\n"
 		. "            twanon_cors_origin  $origin;\n";
 
-	fails("cors $origin", conf(location => $c), "twanon_cors_origin  $origin",
+	conf_fails("cors $origin", conf(location => $c),
+		"twanon_cors_origin  $origin",
 		qq{invalid value "$origin" in "twanon_cors_origin" directive, }
 		. q{it must be an origin such as "https://example.com", "*" }
 		. q{or "off" in FILE:LINE});
@@ -256,7 +200,7 @@ for my $region ('IE1', 'us_1', 'a' x 33) {
 	my $c = creds() . "            twanon_token;\n"
 		. "            twanon_token_region  $region;\n";
 
-	fails("region $region", conf(location => $c),
+	conf_fails("region $region", conf(location => $c),
 		"twanon_token_region  $region",
 		qq{invalid value "$region" in "twanon_token_region" directive, }
 		. q{it must be a region name such as "us1" or "ie1" in FILE:LINE});
@@ -264,7 +208,7 @@ for my $region ('IE1', 'us_1', 'a' x 33) {
 
 # on and off
 
-fails('incoming maybe',
+conf_fails('incoming maybe',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_token_incoming  maybe;\n"),
 	'twanon_token_incoming  maybe;',
@@ -273,7 +217,7 @@ fails('incoming maybe',
 
 # secrets
 
-fails('empty secret',
+conf_fails('empty secret',
 	conf(location => creds('secret') . "            twanon_token;\n"
 		. "            twanon_api_secret  \"\";\n"),
 	'twanon_api_secret  "";',
@@ -298,19 +242,19 @@ sub secret_file {
 		. "            twanon_api_secret_file  $path;\n");
 }
 
-fails_with('secret file missing', secret_file("$dir/missing.secret"),
+conf_fails_with('secret file missing', secret_file("$dir/missing.secret"),
 	'twanon_api_secret_file',
 	[ 'twanon_api_secret_file', 'No such file or directory' ]);
 
-fails_with('secret file directory', secret_file("$dir/secret.dir"),
+conf_fails_with('secret file directory', secret_file("$dir/secret.dir"),
 	'twanon_api_secret_file', [ 'twanon_api_secret_file' ]);
 
-fails('secret file empty', secret_file("$dir/empty.secret"),
+conf_fails('secret file empty', secret_file("$dir/empty.secret"),
 	'twanon_api_secret_file',
 	qq{"twanon_api_secret_file" file "$dir/empty.secret" is empty}
 	. ' in FILE:LINE');
 
-fails('secret file blank', secret_file("$dir/blank.secret"),
+conf_fails('secret file blank', secret_file("$dir/blank.secret"),
 	'twanon_api_secret_file',
 	qq{"twanon_api_secret_file" file "$dir/blank.secret" is empty}
 	. ' in FILE:LINE');
@@ -324,7 +268,7 @@ SKIP: {
 
 	my $start = time();
 
-	fails('secret file fifo', secret_file("$dir/fifo.secret"),
+	conf_fails('secret file fifo', secret_file("$dir/fifo.secret"),
 		'twanon_api_secret_file',
 		qq{"twanon_api_secret_file" file "$dir/fifo.secret" is not a regular }
 		. 'file in FILE:LINE', timeout => 5);
@@ -340,31 +284,32 @@ $t->write_file('tab.secret', "\t$SECRET");
 chmod 0600, "$dir/$_" for qw/ bom.secret space.secret newline.secret
 	tab.secret /;
 
-fails('secret file bom', secret_file("$dir/bom.secret"),
+conf_fails('secret file bom', secret_file("$dir/bom.secret"),
 	'twanon_api_secret_file',
 	qq{"twanon_api_secret_file" file "$dir/bom.secret" starts with a UTF-8 }
 	. 'byte order mark in FILE:LINE');
 
 for my $name (qw/ space newline tab /) {
-	fails("secret file leading $name", secret_file("$dir/$name.secret"),
+	conf_fails("secret file leading $name",
+		secret_file("$dir/$name.secret"),
 		'twanon_api_secret_file',
 		qq{"twanon_api_secret_file" file "$dir/$name.secret" starts with }
 		. 'white space in FILE:LINE');
 }
 
-fails('secret then file',
+conf_fails('secret then file',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_api_secret_file  $dir/good.secret;\n"),
 	'twanon_api_secret_file',
 	'"twanon_api_secret_file" directive is duplicate in FILE:LINE');
 
-fails('file then secret',
+conf_fails('file then secret',
 	conf(location => "            twanon_api_secret_file  $dir/good.secret;\n"
 		. creds() . "            twanon_token;\n"),
 	"twanon_api_secret   $SECRET;",
 	'"twanon_api_secret" directive is duplicate in FILE:LINE');
 
-fails('file twice',
+conf_fails('file twice',
 	conf(location => creds('secret') . "            twanon_token;\n"
 		. "            twanon_api_secret_file  $dir/good.secret;\n"
 		. "            twanon_api_secret_file  $dir/good.secret;\n"),
@@ -387,14 +332,14 @@ for my $name (sort keys %other) {
 	my $token = creds() . "            twanon_token;\n"
 		. "            twanon_token_identity  \$remote_user;\n";
 
-	fails("$name before twanon_token",
+	conf_fails("$name before twanon_token",
 		conf(location => "            $other{$name}\n" . $token),
 		'twanon_token;',
 		'"twanon_token" cannot be mixed with another content handler '
 		. '("proxy_pass", "fastcgi_pass", "stub_status" and the like) '
 		. 'in FILE:LINE');
 
-	fails("$name after twanon_token",
+	conf_fails("$name after twanon_token",
 		conf(location => $token . "            $other{$name}\n"),
 		'twanon_token;',
 		'"twanon_token" in FILE:LINE is overridden by another content '
@@ -405,19 +350,19 @@ for my $name (sort keys %other) {
 my $webhook = "            twanon_verify_signature  off;\n"
 	. "            twanon_resolver  /resolver;\n";
 
-fails('twanon_incoming after twanon_token',
+conf_fails('twanon_incoming after twanon_token',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_incoming;\n" . $webhook),
 	'twanon_incoming;',
 	'"twanon_incoming" cannot be mixed with "twanon_token" in FILE:LINE');
 
-fails('twanon_token after twanon_incoming',
+conf_fails('twanon_token after twanon_incoming',
 	conf(location => creds() . "            twanon_incoming;\n"
 		. "            twanon_token;\n" . $webhook),
 	'twanon_token;',
 	'"twanon_token" cannot be mixed with "twanon_incoming" in FILE:LINE');
 
-fails('twanon_token twice',
+conf_fails('twanon_token twice',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_token;\n"),
 	[ 'twanon_token;', 2 ],
@@ -425,7 +370,7 @@ fails('twanon_token twice',
 
 # in regex and named locations too
 
-fails('proxy_pass after twanon_token in regex location',
+conf_fails('proxy_pass after twanon_token in regex location',
 	conf(server => "        location ~ ^/regex {\n" . creds()
 		. "            twanon_token;\n"
 		. "            proxy_pass  http://127.0.0.1:8081;\n"
@@ -435,7 +380,7 @@ fails('proxy_pass after twanon_token in regex location',
 	. 'handler ("proxy_pass", "fastcgi_pass", "stub_status" and the '
 	. 'like) set after it in the same location');
 
-fails('stub_status after twanon_token in named location',
+conf_fails('stub_status after twanon_token in named location',
 	conf(server => "        location \@named {\n" . creds()
 		. "            twanon_token;\n"
 		. "            stub_status;\n"
@@ -447,7 +392,7 @@ fails('stub_status after twanon_token in named location',
 
 # a nested location has a handler of its own
 
-passes('proxy_pass in nested location', conf(location => creds()
+conf_passes('proxy_pass in nested location', conf(location => creds()
 	. "            twanon_token;\n"
 	. "            twanon_token_identity  \$remote_user;\n"
 	. "            location /token/nested {\n"
@@ -458,24 +403,7 @@ passes('proxy_pass in nested location', conf(location => creds()
 
 # warnings: a token for any identity, louder for any web site
 
-sub warns {
-	my ($name, $conf, $at, $message, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-	my $line = line_of($path, $at);
-
-	my $re = quotemeta($message);
-	my $where = quotemeta("$path:$line");
-
-	$re =~ s/FILE\\:LINE/$where/g;
-
-	is($rc, 0, "$name passes") or diag($out);
-	like($out, qr/\[warn\] (?:\d+#\d+: )?$re$/m, "$name warning");
-
-	return $out;
-}
-
-my $out = warns('identity from the request',
+my $out = conf_warns('identity from the request',
 	conf(location => creds() . "            twanon_token;\n"),
 	'twanon_token;',
 	'"twanon_token" in FILE:LINE mints a token for any identity the '
@@ -483,7 +411,7 @@ my $out = warns('identity from the request',
 
 is(() = $out =~ /\[warn\]/g, 1, 'identity from the request one warning');
 
-$out = warns('identity from the request, any origin',
+$out = conf_warns('identity from the request, any origin',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_cors_origin  *;\n"),
 	'twanon_token;',
@@ -493,7 +421,7 @@ $out = warns('identity from the request, any origin',
 
 is(() = $out =~ /\[warn\]/g, 1, 'any origin one warning');
 
-($out) = passes('identity bound, any origin',
+($out) = conf_passes('identity bound, any origin',
 	conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_token_identity  \$remote_user;\n"
 		. "            twanon_cors_origin  *;\n"));
@@ -511,7 +439,8 @@ $t->write_file('no-provider.cnf', join("\n", 'openssl_conf = openssl_init',
 {
 	local $ENV{OPENSSL_CONF} = "$dir/no-provider.cnf";
 
-	fails('no hmac', conf(location => creds() . "            twanon_token;\n"
+	conf_fails('no hmac',
+		conf(location => creds() . "            twanon_token;\n"
 		. "            twanon_token_identity  \$remote_user;\n"),
 		'twanon_token;',
 		'"twanon_token" in FILE:LINE cannot create an HMAC-SHA256 context '
@@ -524,7 +453,7 @@ $t->write_file('no-provider.cnf', join("\n", 'openssl_conf = openssl_init',
 
 # good configurations
 
-($out) = passes('all directives', conf(location => <<"EOF"));
+($out) = conf_passes('all directives', conf(location => <<"EOF"));
             twanon_token;
             twanon_account_sid                     $ACCOUNT;
             twanon_api_key                         $KEY;
@@ -543,7 +472,7 @@ EOF
 like($out, qr/test is successful/, 'all directives successful');
 unlike($out, qr/\[(?:warn|emerg|alert|crit)\]/, 'all directives quiet');
 
-passes('ttl 1s', conf(location => creds() . <<'EOF'));
+conf_passes('ttl 1s', conf(location => creds() . <<'EOF'));
             twanon_token;
             twanon_token_identity  $remote_user;
             twanon_token_ttl  1s;
@@ -551,30 +480,30 @@ passes('ttl 1s', conf(location => creds() . <<'EOF'));
             twanon_cors_origin  *;
 EOF
 
-passes('cors off', conf(location => creds() . <<'EOF'));
+conf_passes('cors off', conf(location => creds() . <<'EOF'));
             twanon_token;
             twanon_cors_origin  off;
 EOF
 
-passes('inherited from http', conf(http => creds()
+conf_passes('inherited from http', conf(http => creds()
 	. "    twanon_token_ttl  5m;\n",
 	location => "            twanon_token;\n"));
 
-passes('inherited from server', conf(server => creds(),
+conf_passes('inherited from server', conf(server => creds(),
 	location => "            twanon_token;\n"));
 
-passes('inherited secret file', conf(http => creds('secret')
+conf_passes('inherited secret file', conf(http => creds('secret')
 	. "    twanon_api_secret_file  $dir/good.secret;\n",
 	location => "            twanon_token;\n"));
 
-passes('variables', conf(location => <<'EOF'));
+conf_passes('variables', conf(location => <<'EOF'));
             twanon_token;
             twanon_account_sid  $http_x_sid;
             twanon_api_key      $http_x_key;
             twanon_api_secret   $http_x_secret;
 EOF
 
-passes('upper case hex', conf(location => "            twanon_token;\n"
+conf_passes('upper case hex', conf(location => "            twanon_token;\n"
 	. '            twanon_account_sid  AC' . uc('0123456789abcdef' x 2) . ";\n"
 	. '            twanon_api_key      SK' . uc('fedcba9876543210' x 2) . ";\n"
 	. "            twanon_api_secret   $SECRET;\n"
@@ -583,25 +512,27 @@ passes('upper case hex', conf(location => "            twanon_token;\n"
 	. '            twanon_token_push_credential_sid  CR'
 	. uc('aaaabbbbccccdddd' x 2) . ";\n"));
 
-passes('credentials without twanon_token', conf(location => creds('secret')));
+conf_passes('credentials without twanon_token',
+	conf(location => creds('secret')));
 
 # secret files: 0600 is quiet, 0640 warns, relative to the prefix
 
-($out) = passes('secret file', secret_file("$dir/good.secret"));
+($out) = conf_passes('secret file', secret_file("$dir/good.secret"));
 unlike($out, qr/\[warn\]/, 'secret file no warning');
 
-($out) = passes('secret file readable', secret_file("$dir/shared.secret"));
+($out) = conf_passes('secret file readable', secret_file("$dir/shared.secret"));
 my $warn = quotemeta(qq{"twanon_api_secret_file" file "$dir/shared.secret"}
 	. ' is readable by other users');
 like($out, qr/\[warn\] (?:\d+#\d+: )?$warn/, 'secret file readable warning');
 
-($out) = passes('secret file public', secret_file("$dir/public.secret"));
+($out) = conf_passes('secret file public', secret_file("$dir/public.secret"));
 $warn = quotemeta(qq{"twanon_api_secret_file" file "$dir/public.secret"}
 	. ' is readable by other users');
 like($out, qr/\[warn\] (?:\d+#\d+: )?$warn/, 'secret file public warning');
 
 my $path;
-($out, $path) = passes('secret file relative', secret_file('relative.secret'),
+($out, $path) = conf_passes('secret file relative',
+	secret_file('relative.secret'),
 	files => { 'relative.secret' => [ "$SECRET\r\n", 0600 ] });
 
 like($out, qr/test is successful/, 'secret file relative successful');

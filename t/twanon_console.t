@@ -27,14 +27,12 @@ use strict;
 use Test::More;
 
 use Cwd qw/ abs_path /;
-use Digest::SHA qw/ hmac_sha1 /;
-use MIME::Base64 qw/ encode_base64 /;
 use POSIX qw//;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_escape
+use Test::Twanon qw/ :DEFAULT parse_response form_body
 	twilio_signature /;
 
 ###############################################################################
@@ -89,18 +87,8 @@ sub webhook {
 		To => $TO,
 	);
 
-	my %p = @pairs;
-	my $data = "http://localhost:$PORT$uri";
-	$data .= $_ . $p{$_} for sort keys %p;
-
-	my @body;
-
-	while (@pairs) {
-		my ($k, $v) = splice(@pairs, 0, 2);
-		push @body, form_escape($k) . '=' . form_escape($v);
-	}
-
-	return (join('&', @body), encode_base64(hmac_sha1($data, $TOKEN), ''));
+	return (form_body(@pairs),
+		twilio_signature($TOKEN, "http://localhost:$PORT$uri", @pairs));
 }
 
 my ($BODY1, $SIG1) = webhook('/incoming', $FROM, 1);

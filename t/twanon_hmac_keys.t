@@ -27,7 +27,7 @@ use MIME::Base64 qw/ encode_base64url decode_base64url /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
+use Test::Twanon qw/ :DEFAULT webhook_request /;
 
 ###############################################################################
 
@@ -256,29 +256,18 @@ sub call {
 
 	my $sid = sprintf('CA%032d', ++$calls);
 
-	my @pairs = (
-		[ AccountSid => $ACCOUNT ],
-		[ ApiVersion => '2010-04-01' ],
-		[ CallSid => $sid ],
-		[ CallStatus => 'ringing' ],
-		[ Called => $CALLED ],
-		[ Caller => $caller ],
-		[ Direction => 'inbound' ],
-		[ From => $caller ],
-		[ To => $CALLED ],
-	);
-
-	my $body = join '&',
-		map { form_escape($_->[0]) . '=' . form_escape($_->[1]) }
-		@pairs;
-
-	my $r = http_request('POST', $location, body => $body, headers => {
-		'Content-Type' => 'application/x-www-form-urlencoded',
-		'X-Twilio-Signature' => twilio_signature($token,
-			"https://voice.example.com$location",
-			map { @$_ } @pairs),
-		%headers,
-	});
+	my $r = webhook_request($location, token => $token,
+		url => "https://voice.example.com$location", pairs => [
+			AccountSid => $ACCOUNT,
+			ApiVersion => '2010-04-01',
+			CallSid => $sid,
+			CallStatus => 'ringing',
+			Called => $CALLED,
+			Caller => $caller,
+			Direction => 'inbound',
+			From => $caller,
+			To => $CALLED,
+		], headers => \%headers);
 
 	$r->{sid} = $sid;
 

@@ -23,7 +23,8 @@ use MIME::Base64 qw/ encode_base64 /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
+use Test::Twanon qw/ :DEFAULT form_escape webhook_request reply
+	logged /;
 
 ###############################################################################
 
@@ -308,39 +309,21 @@ sub call {
 	my $sid = $o{sid} || sprintf('CA%032d', ++$calls);
 
 	my @pairs = (
-		[ AccountSid => $ACCOUNT ],
-		[ ApiVersion => '2010-04-01' ],
-		[ CallSid => $sid ],
-		[ CallStatus => 'ringing' ],
-		[ Called => $CALLED ],
-		[ Caller => $CALLER ],
-		[ Direction => 'inbound' ],
-		[ From => $CALLER ],
-		[ To => $CALLED ],
-		@{$o{extra} || []},
+		AccountSid => $ACCOUNT,
+		ApiVersion => '2010-04-01',
+		CallSid => $sid,
+		CallStatus => 'ringing',
+		Called => $CALLED,
+		Caller => $CALLER,
+		Direction => 'inbound',
+		From => $CALLER,
+		To => $CALLED,
+		map { @$_ } @{$o{extra} || []},
 	);
 
-	my $body = join '&',
-		map { form_escape($_->[0]) . '=' . form_escape($_->[1]) }
-		@pairs;
-
-	my %headers = (
-		'Content-Type' => 'application/x-www-form-urlencoded',
-		'X-Twilio-Signature' =>
-			twilio_signature($TOKEN, "http://localhost$uri",
-				map { @$_ } @pairs),
-		%{$o{headers} || {}},
-	);
-
-	delete $headers{$_} for @{$o{no_headers} || []};
-
-	if ($o{chunked}) {
-		$headers{'Transfer-Encoding'} = 'chunked';
-		$body = chunked($body, $o{chunked});
-	}
-
-	my $r = http_request($o{method} || 'POST', $uri,
-		headers => \%headers, body => $body);
+	my $r = webhook_request($uri, token => $TOKEN, pairs => \@pairs,
+		map { defined $o{$_} ? ($_ => $o{$_}) : () }
+			qw/ headers no_headers chunked method /);
 
 	$r->{sid} = $sid;
 	push @bodies, $r->{body} if defined $r->{body};
@@ -348,31 +331,7 @@ sub call {
 	return $r;
 }
 
-sub chunked {
-	my ($data, $size) = @_;
-
-	my $s = '';
-
-	while (length $data) {
-		my $chunk = substr($data, 0, $size, '');
-		$s .= sprintf("%x\x0d\x0a%s\x0d\x0a", length $chunk, $chunk);
-	}
-
-	return $s . "0\x0d\x0a\x0d\x0a";
-}
-
 # "status content-type" and the body, to compare in one go
-
-sub reply {
-	my ($r) = @_;
-
-	my $type = $r->{headers}{'content-type'};
-	$type = join(', ', @$type) if ref $type;
-
-	return (defined $r->{status} ? $r->{status} : 'none') . ' '
-		. (defined $type ? $type : 'none') . "\n"
-		. (defined $r->{body} ? $r->{body} : '');
-}
 
 # nginx's own 413, from client_max_body_size as capped by the module:
 # the status and the Connection header
@@ -707,23 +666,16 @@ unlike($access, qr/$DIGITS/, 'access log without number');
 my $log = $t->read_file('error.log');
 my @lines = split /\n/, $log;
 
-# the number of error.log lines at a level holding a text; a failure shows
-# the lines of that call
+# the lines of a call, shown when its line is missing
 
-sub logged {
-	my ($level, $text, $sid) = @_;
-
-	my $n = grep { /\[$level\] \d+#\d+: \*\d+ / && index($_, $text) >= 0 }
-		@lines;
-
-	diag(join "\n", grep { !/\[debug\]/ && /call "$sid"/ } @lines)
-		if $n != 1 && defined $sid;
-
-	return $n;
+sub call_lines {
+	my ($sid) = @_;
+	return join "\n", grep { !/\[debug\]/ && /call "$sid"/ } @lines;
 }
 
-is(logged('warn', 'twanon: caller unknown to the resolver, '
-	. qq{serving the fallback, call "$sid{s404}"}, $sid{s404}), 1, 'log 404');
+is(logged($log, 'warn', 'twanon: caller unknown to the resolver, '
+	. qq{serving the fallback, call "$sid{s404}"}), 1, 'log 404')
+	or diag(call_lines($sid{s404}));
 
 for my $case (
 	[ 's500', 'unexpected status (status 500)' ],
@@ -742,16 +694,18 @@ for my $case (
 {
 	my ($name, $reason) = @$case;
 
-	is(logged('error', qq{twanon: resolver "/res/$name" $reason, }
-		. qq{serving the fallback, call "$sid{$name}"}, $sid{$name}), 1,
-		"log $name");
+	is(logged($log, 'error', qq{twanon: resolver "/res/$name" $reason, }
+		. qq{serving the fallback, call "$sid{$name}"}), 1, "log $name")
+		or diag(call_lines($sid{$name}));
 }
 
-is(logged('info', 'twanon: malformed webhook body'), 3, 'log malformed');
-is(logged('warn', 'twanon: missing or repeated signature header, '
-	. qq{call "$sid{nosig}"}, $sid{nosig}), 1, 'log no signature');
-is(logged('warn', qq{twanon: invalid signature, call "$sid{badsig}"},
-	$sid{badsig}), 1, 'log bad signature');
+is(logged($log, 'info', 'twanon: malformed webhook body'), 3,
+	'log malformed');
+is(logged($log, 'warn', 'twanon: missing or repeated signature header, '
+	. qq{call "$sid{nosig}"}), 1, 'log no signature')
+	or diag(call_lines($sid{nosig}));
+is(logged($log, 'warn', qq{twanon: invalid signature, call "$sid{badsig}"}),
+	1, 'log bad signature') or diag(call_lines($sid{badsig}));
 is(scalar(grep { !/\[debug\]/ && /call "$sid{routed}"/ } @lines), 0,
 	'log routed quiet');
 

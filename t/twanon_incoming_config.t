@@ -17,7 +17,8 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT conf_passes conf_fails conf_fails_with
+	conf_warns /;
 
 ###############################################################################
 
@@ -85,91 +86,31 @@ sub webhook {
 		. join('', map { "            $_\n" } @more);
 }
 
-sub line_of {
-	my ($path, $text) = @_;
-
-	my $nth = 1;
-	($text, $nth) = @$text if ref $text;
-
-	my @lines = split /\n/, $t->read_file($path), -1;
-
-	for my $n (0 .. $#lines) {
-		next if index($lines[$n], $text) < 0;
-		return $n + 1 if --$nth == 0;
-	}
-
-	return 0;
-}
-
 # nginx -t must fail with "[emerg] MESSAGE" as the whole rest of the line,
 # where "FILE:LINE" stands for the config path and the line holding $at,
 # and %%CONFDIR%% for the config's directory
 
-sub fails {
-	my ($name, $conf, $at, $message, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-	my $line = line_of($path, $at);
-
-	(my $confdir = $path) =~ s{/[^/]*$}{};
-	$message =~ s/%%CONFDIR%%/$confdir/g;
-
-	my $re = quotemeta($message);
-	my $where = quotemeta("$path:$line");
-
-	$re =~ s/FILE\\:LINE/$where/g;
-	$re = qr/\[emerg\] (?:\d+#\d+: )?$re$/m;
-
-	isnt($rc, 0, "$name fails");
-	like($out, $re, "$name message") or diag($out);
-}
-
 # nginx -t must fail with an [emerg] line holding every given text and
 # ending with " in FILE:LINE"
-
-sub fails_with {
-	my ($name, $conf, $at, $texts, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-	my $line = line_of($path, $at);
-
-	my ($emerg) = $out =~ /^(.*\[emerg\].*)$/m;
-	$emerg = '' unless defined $emerg;
-
-	isnt($rc, 0, "$name fails");
-	ok(!grep({ index($emerg, $_) < 0 } @$texts)
-		&& $emerg =~ / in \Q$path:$line\E$/, "$name message")
-		or diag($out);
-}
-
-sub passes {
-	my ($name, $conf, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-
-	is($rc, 0, "$name passes") or diag($out);
-
-	return ($out, $path);
-}
 
 ###############################################################################
 
 # what the webhook needs
 
-fails('no auth token',
+conf_fails('no auth token',
 	conf(location => "            twanon_incoming;\n"
 		. "            twanon_resolver  /resolver;\n"),
 	'twanon_incoming;',
 	'"twanon_incoming" in FILE:LINE requires "twanon_auth_token" or '
 	. '"twanon_auth_token_file" (or "twanon_verify_signature off")');
 
-fails('no resolver',
+conf_fails('no resolver',
 	conf(location => "            twanon_incoming;\n"
 		. "            twanon_auth_token  $TOKEN;\n"),
 	'twanon_incoming;',
 	'"twanon_incoming" in FILE:LINE requires "twanon_resolver"');
 
-fails('no resolver in second webhook',
+conf_fails('no resolver in second webhook',
 	conf(server => "        twanon_auth_token  $TOKEN;\n"
 		. "        location /other {\n"
 		. "            twanon_incoming;\n"
@@ -178,31 +119,31 @@ fails('no resolver in second webhook',
 	'twanon_incoming;',
 	'"twanon_incoming" in FILE:LINE requires "twanon_resolver"');
 
-fails('hash without key',
+conf_fails('hash without key',
 	conf(location => webhook('twanon_resolver_send  hash;')),
 	'twanon_incoming;',
 	'"twanon_incoming" in FILE:LINE requires "twanon_hash_key" '
 	. '(for "twanon_resolver_send hash")');
 
-fails('incoming in server',
+conf_fails('incoming in server',
 	conf(server => "        twanon_incoming;\n"),
 	'twanon_incoming;',
 	'"twanon_incoming" directive is not allowed here in FILE:LINE');
 
-fails_with('resolver send maybe',
+conf_fails_with('resolver send maybe',
 	conf(location => webhook('twanon_resolver_send  maybe;')),
 	'twanon_resolver_send', [ 'invalid value "maybe"' ]);
 
 # auth tokens
 
-fails('three auth tokens',
+conf_fails('three auth tokens',
 	conf(location => webhook("twanon_auth_token  $NEXT;",
 		'twanon_auth_token  third-token;')),
 	'twanon_auth_token  third-token;',
 	'"twanon_auth_token" directive is given more than twice: at most two '
 	. 'auth tokens, the current and the next, are allowed in FILE:LINE');
 
-fails('three auth tokens with a file',
+conf_fails('three auth tokens with a file',
 	conf(location => webhook('twanon_auth_token_file  next.token;',
 		'twanon_auth_token  third-token;')),
 	'twanon_auth_token  third-token;',
@@ -210,7 +151,7 @@ fails('three auth tokens with a file',
 	. 'auth tokens, the current and the next, are allowed in FILE:LINE',
 	files => { 'next.token' => [ "$NEXT\n", 0600 ] });
 
-fails('three auth tokens across levels',
+conf_fails('three auth tokens across levels',
 	conf(server => "        twanon_auth_token  $NEXT;\n"
 		. "        twanon_auth_token  second-token;\n",
 		location => "            twanon_incoming;\n"
@@ -222,7 +163,7 @@ fails('three auth tokens across levels',
 	'"twanon_auth_token" directive is given more than twice: at most two '
 	. 'auth tokens, the current and the next, are allowed in FILE:LINE');
 
-fails('empty auth token',
+conf_fails('empty auth token',
 	conf(location => "            twanon_incoming;\n"
 		. "            twanon_resolver  /resolver;\n"
 		. "            twanon_auth_token  \"\";\n"),
@@ -232,7 +173,7 @@ fails('empty auth token',
 # resolver URI
 
 for my $uri ('resolver', '/resolver?a=1', 'http://resolver/r', '?a') {
-	fails("resolver $uri",
+	conf_fails("resolver $uri",
 		conf(location => "            twanon_incoming;\n"
 			. "            twanon_auth_token  $TOKEN;\n"
 			. "            twanon_resolver  $uri;\n"),
@@ -244,7 +185,7 @@ for my $uri ('resolver', '/resolver?a=1', 'http://resolver/r', '?a') {
 
 # client parameters
 
-fails('9 client parameters',
+conf_fails('9 client parameters',
 	conf(location => webhook(map { "twanon_client_parameter  p$_;" } 1 .. 9)),
 	'twanon_client_parameter  p9;',
 	'too many "twanon_client_parameter" directives, Twilio allows at most 8 '
@@ -255,7 +196,7 @@ for my $bad ('a' x 33, '"a b"', 'a/b', 'caf' . "\xc3\xa9", '""') {
 	my $label = length $bad > 32 ? '33 chars'
 		: $bad =~ /\xc3/ ? 'not ascii' : $bad;
 
-	fails("parameter name $label",
+	conf_fails("parameter name $label",
 		conf(location => webhook("twanon_client_parameter  $bad;")),
 		"twanon_client_parameter  $bad",
 		qq{invalid parameter name "$shown" in "twanon_client_parameter" }
@@ -263,7 +204,7 @@ for my $bad ('a' x 33, '"a b"', 'a/b', 'caf' . "\xc3\xa9", '""') {
 		. 'in FILE:LINE');
 }
 
-fails('duplicate parameter',
+conf_fails('duplicate parameter',
 	conf(location => webhook('twanon_client_parameter  customerName;',
 		'twanon_client_parameter  customerId;',
 		'twanon_client_parameter  customerName  name;')),
@@ -273,7 +214,7 @@ fails('duplicate parameter',
 # dial
 
 for my $v (qw/ 0 0s 4h1s 5h /) {
-	fails("time limit $v",
+	conf_fails("time limit $v",
 		conf(location => webhook("twanon_dial_time_limit  $v;")),
 		"twanon_dial_time_limit  $v;",
 		'"twanon_dial_time_limit" directive must be between 1s and 4h '
@@ -281,7 +222,7 @@ for my $v (qw/ 0 0s 4h1s 5h /) {
 }
 
 for my $v (qw/ 4s 601s 11m /) {
-	fails("timeout $v",
+	conf_fails("timeout $v",
 		conf(location => webhook("twanon_dial_timeout  $v;")),
 		"twanon_dial_timeout  $v;",
 		'"twanon_dial_timeout" directive must be between 5s and 600s '
@@ -290,14 +231,14 @@ for my $v (qw/ 4s 601s 11m /) {
 
 # fallbacks
 
-fails('fallback say option',
+conf_fails('fallback say option',
 	conf(location => webhook('twanon_fallback_say  rate=fast "Hello";')),
 	'twanon_fallback_say',
 	'invalid parameter "rate=fast" in "twanon_fallback_say" directive, '
 	. 'expected "language=", "voice=" or the text as the last parameter '
 	. 'in FILE:LINE');
 
-fails('fallback say text first',
+conf_fails('fallback say text first',
 	conf(location => webhook('twanon_fallback_say  "Hello" voice=alice;')),
 	'twanon_fallback_say',
 	'invalid parameter "Hello" in "twanon_fallback_say" directive, '
@@ -318,7 +259,8 @@ for my $first (@kinds) {
 		my $name = "$first->[0] then $second->[0]";
 		$name =~ s/twanon_fallback_//g;
 
-		fails($name, conf(location => webhook($first->[1], $second->[1])),
+		conf_fails($name,
+			conf(location => webhook($first->[1], $second->[1])),
 			[ $second->[1], $first == $second ? 2 : 1 ],
 			qq{"$second->[0]" directive is duplicate: one of }
 			. '"twanon_fallback_say", "twanon_fallback_twiml" and '
@@ -327,7 +269,7 @@ for my $first (@kinds) {
 	}
 }
 
-fails_with('fallback twiml missing',
+conf_fails_with('fallback twiml missing',
 	conf(location => webhook('twanon_fallback_twiml  missing.xml;')),
 	'twanon_fallback_twiml', [ 'twanon_fallback_twiml', 'missing.xml' ]);
 
@@ -346,14 +288,14 @@ for my $case (
 {
 	my ($name, $file, $content, $reason) = @$case;
 
-	fails("fallback twiml $name",
+	conf_fails("fallback twiml $name",
 		conf(location => webhook("twanon_fallback_twiml  $file;")),
 		'twanon_fallback_twiml',
 		qq{"twanon_fallback_twiml" file "$file" $reason in FILE:LINE},
 		files => { $file => $content });
 }
 
-fails_with('fallback twiml empty',
+conf_fails_with('fallback twiml empty',
 	conf(location => webhook('twanon_fallback_twiml  empty.xml;')),
 	'twanon_fallback_twiml', [ '"twanon_fallback_twiml" file', 'empty.xml' ],
 	files => { 'empty.xml' => '' });
@@ -361,21 +303,21 @@ fails_with('fallback twiml empty',
 for my $id ('op.1', '', 'a' x 122, 'op-1') {
 	my $label = length $id > 100 ? '122 chars' : $id eq '' ? 'empty' : $id;
 
-	fails("fallback client $label",
+	conf_fails("fallback client $label",
 		conf(location => webhook(qq{twanon_fallback_client  op_1 "$id";})),
 		'twanon_incoming;',
 		qq{"twanon_fallback_client" identity "$id" does not match the }
 		. 'identity pattern, for "twanon_incoming" in FILE:LINE');
 }
 
-fails('fallback client inherited',
+conf_fails('fallback client inherited',
 	conf(server => "        twanon_fallback_client  op.1;\n",
 		location => webhook()),
 	'twanon_incoming;',
 	'"twanon_fallback_client" identity "op.1" does not match the '
 	. 'identity pattern, for "twanon_incoming" in FILE:LINE');
 
-fails_with('fallback client 11',
+conf_fails_with('fallback client 11',
 	conf(location => webhook('twanon_fallback_client  '
 		. join(' ', map { "op_$_" } 1 .. 11) . ';')),
 	'twanon_fallback_client', [ 'twanon_fallback_client' ]);
@@ -391,7 +333,7 @@ SKIP: {
 
 	my $start = time();
 
-	fails('auth token file fifo',
+	conf_fails('auth token file fifo',
 		conf(location => webhook("twanon_auth_token_file  $dir/fifo.token;")),
 		'twanon_auth_token_file',
 		qq{"twanon_auth_token_file" file "$dir/fifo.token" is not a regular }
@@ -401,14 +343,14 @@ SKIP: {
 		'auth token file fifo not waited on');
 }
 
-fails('auth token file bom',
+conf_fails('auth token file bom',
 	conf(location => webhook('twanon_auth_token_file  next.token;')),
 	'twanon_auth_token_file',
 	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with '
 	. 'a UTF-8 byte order mark in FILE:LINE',
 	files => { 'next.token' => [ "\xef\xbb\xbf$NEXT\n", 0600 ] });
 
-fails('auth token file leading space',
+conf_fails('auth token file leading space',
 	conf(location => webhook('twanon_auth_token_file  next.token;')),
 	'twanon_auth_token_file',
 	'"twanon_auth_token_file" file "%%CONFDIR%%/next.token" starts with '
@@ -428,14 +370,14 @@ my %other = (
 );
 
 for my $name (sort keys %other) {
-	fails("$name before twanon_incoming",
+	conf_fails("$name before twanon_incoming",
 		conf(location => "            $other{$name}\n" . webhook()),
 		'twanon_incoming;',
 		'"twanon_incoming" cannot be mixed with another content handler '
 		. '("proxy_pass", "fastcgi_pass", "stub_status" and the like) '
 		. 'in FILE:LINE');
 
-	fails("$name after twanon_incoming",
+	conf_fails("$name after twanon_incoming",
 		conf(location => webhook() . "            $other{$name}\n"),
 		'twanon_incoming;',
 		'"twanon_incoming" in FILE:LINE is overridden by another content '
@@ -447,40 +389,27 @@ for my $name (sort keys %other) {
 
 # warnings: no signature check; a signed URL that is not a literal
 
-sub warns {
-	my ($name, $conf, $at, $message, %opts) = @_;
-
-	my ($rc, $out, $path) = $t->nginx_t($conf, %opts);
-	my $line = line_of($path, $at);
-
-	my $re = quotemeta($message);
-	my $where = quotemeta("$path:$line");
-
-	$re =~ s/FILE\\:LINE/$where/g;
-
-	is($rc, 0, "$name passes") or diag($out);
-	like($out, qr/\[warn\] (?:\d+#\d+: )?$re$/m, "$name warning");
-	is(() = $out =~ /\[warn\]/g, 1, "$name one warning");
-}
-
 my $unsigned = '"twanon_incoming" in FILE:LINE has no literal '
 	. '"twanon_webhook_url": a webhook that Twilio signed for another URL '
 	. 'under the same Auth Token is accepted here';
 
-warns('no webhook url', conf(location => webhook()), 'twanon_incoming;',
-	$unsigned);
+# each the only warning
 
-warns('webhook url with variables', conf(location =>
+conf_warns('no webhook url', conf(location => webhook()),
+	'twanon_incoming;', $unsigned, one => 1);
+
+conf_warns('webhook url with variables', conf(location =>
 	webhook('twanon_webhook_url  https://voice.example.com$request_uri;')),
-	'twanon_incoming;', $unsigned);
+	'twanon_incoming;', $unsigned, one => 1);
 
-warns('verify signature off', conf(location => "            twanon_incoming;\n"
+conf_warns('verify signature off',
+	conf(location => "            twanon_incoming;\n"
 	. "            twanon_verify_signature  off;\n"
 	. "            twanon_resolver  /resolver;\n"),
 	'twanon_incoming;',
 	'"twanon_incoming" in FILE:LINE does not check signatures '
 	. '("twanon_verify_signature off"): anyone who can reach it can post '
-	. 'any caller');
+	. 'any caller', one => 1);
 
 # an OpenSSL that cannot do HMAC fails nginx -t with OpenSSL's reason
 
@@ -492,7 +421,7 @@ $t->write_file('no-provider.cnf', join("\n", 'openssl_conf = openssl_init',
 {
 	local $ENV{OPENSSL_CONF} = "$dir/no-provider.cnf";
 
-	fails('no hmac', conf(location => webhook()), 'twanon_incoming;',
+	conf_fails('no hmac', conf(location => webhook()), 'twanon_incoming;',
 		'"twanon_incoming" in FILE:LINE cannot create an HMAC-SHA1 context '
 		. '(SSL: error:0308010C:digital envelope routines::unsupported:'
 		. 'Global default library context, Algorithm (HMAC : 0), '
@@ -503,7 +432,7 @@ $t->write_file('no-provider.cnf', join("\n", 'openssl_conf = openssl_init',
 
 # good configurations
 
-my ($out) = passes('all directives', conf(location => <<"EOF"),
+my ($out) = conf_passes('all directives', conf(location => <<"EOF"),
             twanon_incoming;
             twanon_auth_token             $TOKEN;
             twanon_auth_token_file        next.token;
@@ -529,19 +458,19 @@ EOF
 like($out, qr/test is successful/, 'all directives successful');
 unlike($out, qr/\[(?:warn|emerg|alert|crit)\]/, 'all directives quiet');
 
-passes('verify signature off without token',
+conf_passes('verify signature off without token',
 	conf(location => "            twanon_incoming;\n"
 		. "            twanon_verify_signature  off;\n"
 		. "            twanon_resolver  /resolver;\n"));
 
-passes('two auth tokens',
+conf_passes('two auth tokens',
 	conf(location => webhook("twanon_auth_token  $NEXT;")));
 
-passes('token variable', conf(location => "            twanon_incoming;\n"
+conf_passes('token variable', conf(location => "            twanon_incoming;\n"
 	. "            twanon_auth_token  \$http_x_token;\n"
 	. "            twanon_resolver  /resolver;\n"));
 
-passes('inherited from http and server',
+conf_passes('inherited from http and server',
 	conf(http => "    twanon_auth_token  $TOKEN;\n"
 		. "    twanon_hash_key  $HASH_KEY;\n",
 		server => "        twanon_resolver  /resolver;\n"
@@ -549,39 +478,39 @@ passes('inherited from http and server',
 		. "        twanon_fallback_client  op_1 op_2;\n",
 		location => "            twanon_incoming;\n"));
 
-passes('limits', conf(location => webhook('twanon_dial_time_limit  1s;',
+conf_passes('limits', conf(location => webhook('twanon_dial_time_limit  1s;',
 	'twanon_dial_timeout  5s;',
 	map { "twanon_client_parameter  p$_;" } 1 .. 8)));
 
-passes('dial caller id off', conf(location => webhook(
+conf_passes('dial caller id off', conf(location => webhook(
 	'twanon_dial_caller_id  off;', 'twanon_dial_answer_on_bridge  on;')));
 
 my $path;
-($out, $path) = passes('fallback twiml', conf(location =>
+($out, $path) = conf_passes('fallback twiml', conf(location =>
 	webhook('twanon_fallback_twiml  good.xml;',
 		'twanon_webhook_url  https://voice.example.com/voice;')),
 	files => { 'good.xml' => [ $GOOD, 0600 ] });
 
 unlike($out, qr/\[(?:warn|emerg)\]/, 'fallback twiml quiet');
 
-passes('fallback twiml absolute', conf(location =>
+conf_passes('fallback twiml absolute', conf(location =>
 	webhook('twanon_fallback_twiml  %%CONFDIR%%/good.xml;')),
 	files => { 'good.xml' => [ $GOOD, 0600 ] });
 
-passes('fallback client 10', conf(location => webhook(
+conf_passes('fallback client 10', conf(location => webhook(
 	'twanon_fallback_client  ' . join(' ', map { "op_$_" } 1 .. 10) . ';')));
 
-passes('fallback client custom pattern', conf(location => webhook(
+conf_passes('fallback client custom pattern', conf(location => webhook(
 	'twanon_fallback_client  op.1;',
 	'twanon_token_identity_pattern  "^[a-z0-9_.]{1,64}$";')));
 
-passes('fallback kinds at different levels',
+conf_passes('fallback kinds at different levels',
 	conf(http => "    twanon_fallback_twiml  good.xml;\n",
 		server => "        twanon_fallback_client  op_1;\n",
 		location => webhook('twanon_fallback_say  "Hi";')),
 	files => { 'good.xml' => [ $GOOD, 0600 ] });
 
-passes('fallback client without webhook',
+conf_passes('fallback client without webhook',
 	conf(location => "            twanon_fallback_client  op.1;\n"));
 
 ###############################################################################

@@ -170,7 +170,7 @@ sub write_conf {
 
 write_conf(2);
 
-$t->run()->plan(33);
+$t->run()->plan(32);
 
 ###############################################################################
 
@@ -490,14 +490,12 @@ for my $res (@res) {
 	is($res->{good}, $res->{requests}, "$what all good");
 }
 
-is($reloads, $RELOAD_TIME, 'reloads sent');
-
 my $master_log = $t->read_file('master.log');
 
 my $reconfigured = () =
 	$master_log =~ /signal 1 \(SIGHUP\) received.*reconfiguring/g;
 ok($reconfigured >= $RELOAD_TIME, 'reloads done')
-	or diag("$reconfigured reloads logged");
+	or diag("$reconfigured reloads logged, $reloads sent");
 
 ###############################################################################
 

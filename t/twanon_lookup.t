@@ -31,7 +31,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_body twilio_signature /;
+use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
+	webhook_raw reply logged /;
 
 ###############################################################################
 
@@ -306,21 +307,19 @@ $t->stop();
 my $log = $t->read_file('error.log');
 my @lines = split /\n/, $log;
 
-sub logged {
-	my ($level, $text) = @_;
-	return scalar grep { /\[$level\] / && index($_, $text) >= 0 } @lines;
-}
-
-is(logged('error', 'did not answer within 1000 ms'), $timed_out,
+is(logged($log, 'error', 'did not answer within 1000 ms'), $timed_out,
 	'one deadline line per lookup');
-is(logged('info', 'twanon: webhook repeats "From"'), 2, 'log repeated from');
-is(logged('info', 'twanon: webhook repeats "CallSid"'), 1,
+is(logged($log, 'info', 'twanon: webhook repeats "From"'), 2,
+	'log repeated from');
+is(logged($log, 'info', 'twanon: webhook repeats "CallSid"'), 1,
 	'log repeated callsid');
-is(logged('info', 'twanon: webhook without "CallSid"'), 1, 'log no callsid');
-is(logged('info', 'twanon: webhook with a malformed "CallSid"'), 3,
+is(logged($log, 'info', 'twanon: webhook without "CallSid"'), 1,
+	'log no callsid');
+is(logged($log, 'info', 'twanon: webhook with a malformed "CallSid"'), 3,
 	'log malformed callsid');
-is(logged('info', 'twanon: client closed the connection during the lookup'),
-	2, 'log clients gone');
+is(logged($log, 'info',
+	'twanon: client closed the connection during the lookup'), 2,
+	'log clients gone');
 is(scalar grep({ /output on closed stream/ } @lines), 0,
 	'no output on closed stream');
 unlike($log, qr/\Q$DIGITS\E/, 'error log without number');
@@ -330,16 +329,6 @@ unlike($log, qr/\Q$DIGITS\E/, 'error log without number');
 sub worker {
 	my $r = http_get('/pid');
 	return $r =~ /(\d+)$/ ? $1 : 'none';
-}
-
-sub reply {
-	my ($r) = @_;
-
-	my $type = $r->{headers}{'content-type'};
-
-	return (defined $r->{status} ? $r->{status} : 'none') . ' '
-		. (defined $type ? $type : 'none') . "\n"
-		. (defined $r->{body} ? $r->{body} : '');
 }
 
 sub routed {
@@ -373,33 +362,16 @@ sub pairs {
 sub call {
 	my ($name, %o) = @_;
 
-	my @pairs = $o{pairs} ? @{$o{pairs}} : pairs();
-	my $host = $o{host} || 'localhost';
-
-	return http_request('POST', "/in/$name", body => form_body(@pairs),
-		headers => [
-			'Host' => $host,
-			'Content-Type' => 'application/x-www-form-urlencoded',
-			'X-Twilio-Signature' => twilio_signature($TOKEN,
-				"http://$host/in/$name", @pairs),
-			@{$o{headers} || []},
-		]);
+	return webhook_request("/in/$name", token => $TOKEN,
+		pairs => $o{pairs} || [ pairs() ],
+		host => $o{host} || 'localhost', headers => $o{headers});
 }
 
 # the raw HTTP/1.1 request of call()
 
 sub request {
 	my ($name) = @_;
-
-	my @pairs = pairs();
-	my $body = form_body(@pairs);
-
-	return "POST /in/$name HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
-		. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
-		. 'X-Twilio-Signature: '
-		. twilio_signature($TOKEN, "http://localhost/in/$name", @pairs)
-		. "\x0d\x0aContent-Length: " . length($body) . "\x0d\x0a\x0d\x0a"
-		. $body;
+	return webhook_raw("/in/$name", token => $TOKEN, pairs => [ pairs() ]);
 }
 
 ###############################################################################

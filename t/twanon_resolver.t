@@ -24,7 +24,7 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
+use Test::Twanon qw/ :DEFAULT webhook_request reply logged /;
 
 ###############################################################################
 
@@ -147,42 +147,23 @@ my @bodies;
 sub call {
 	my ($name) = @_;
 
-	my $uri = "/in/$name";
 	my $sid = sprintf('CA%032d', ++$calls);
-
-	my @pairs = (
-		[ AccountSid => $ACCOUNT ],
-		[ CallSid => $sid ],
-		[ CallStatus => 'ringing' ],
-		[ From => $CALLER ],
-		[ To => $CALLED ],
-	);
-
 	my $start = time();
 
-	my $r = http_request('POST', $uri,
-		body => join('&',
-			map { "$_->[0]=" . form_escape($_->[1]) } @pairs),
-		headers => {
-			'Content-Type' => 'application/x-www-form-urlencoded',
-			'X-Twilio-Signature' =>
-				twilio_signature($TOKEN, "http://localhost$uri",
-					map { @$_ } @pairs),
-		},
-		timeout => 10 * $t->slow);
+	my $r = webhook_request("/in/$name", token => $TOKEN, pairs => [
+		AccountSid => $ACCOUNT,
+		CallSid => $sid,
+		CallStatus => 'ringing',
+		From => $CALLER,
+		To => $CALLED,
+	], timeout => 10 * $t->slow);
 
 	my $took = time() - $start;
 
 	$sid{$name} = $sid;
 	push @bodies, $r->{body} if defined $r->{body};
 
-	my $type = $r->{headers}{'content-type'};
-
-	my $reply = (defined $r->{status} ? $r->{status} : 'none') . ' '
-		. (defined $type ? $type : 'none') . "\n"
-		. (defined $r->{body} ? $r->{body} : '');
-
-	return wantarray ? ($reply, $took) : $reply;
+	return wantarray ? (reply($r), $took) : reply($r);
 }
 
 sub xml {
@@ -289,28 +270,21 @@ $t->stop();
 my $log = $t->read_file('error.log');
 my @lines = split /\n/, $log;
 
-# error.log lines at a level holding a text
-
-sub logged {
-	my ($level, $text) = @_;
-	return scalar grep { /\[$level\] \d+#\d+: \*\d+ / && index($_, $text) >= 0 }
-		@lines;
-}
-
 for my $name (qw/ refused close partial partial_json chunked_cut
 	chunked_bad big big_chunked over silent stall drip drip_unbuffered /)
 {
-	is(logged('error', qq{twanon: resolver "/res/$name" failed or was cut }
-		. qq{short (status }), 1, "log $name")
+	is(logged($log, 'error', qq{twanon: resolver "/res/$name" failed or }
+		. qq{was cut short (status }), 1, "log $name")
 		or diag(join "\n", grep { /call "$sid{$name}"/ } @lines);
 }
 
-is(logged('error', 'twanon: resolver "/res/drip" did not answer within '
+is(logged($log, 'error', 'twanon: resolver "/res/drip" did not answer within '
 	. '2000 ms'), 1, 'log drip deadline');
 
 # nginx reads a reply with no status line as HTTP/0.9: any reason will do
 
-is(logged('error', qq{twanon: resolver "/res/garbage" }), 1, 'log garbage');
+is(logged($log, 'error', qq{twanon: resolver "/res/garbage" }), 1,
+	'log garbage');
 
 unlike($log, qr/call "$sid{ok}"/, 'log routed quiet');
 unlike($log, qr/call "$sid{exact}"/, 'log exact quiet');

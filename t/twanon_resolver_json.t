@@ -20,7 +20,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_escape twilio_signature /;
+use Test::Twanon qw/ :DEFAULT webhook_request /;
 
 ###############################################################################
 
@@ -144,30 +144,12 @@ my $calls = 0;
 sub call {
 	my ($name) = @_;
 
-	my $uri = "/in/$name";
-
-	my @pairs = (
+	my $r = webhook_request("/in/$name", token => $TOKEN, pairs => [
 		AccountSid => $ACCOUNT,
 		CallSid => sprintf('CA%032d', ++$calls),
 		From => $CALLER,
 		To => $CALLED,
-	);
-
-	my @body;
-	my @p = @pairs;
-
-	while (@p) {
-		my ($k, $v) = splice(@p, 0, 2);
-		push @body, form_escape($k) . '=' . form_escape($v);
-	}
-
-	my $r = http_request('POST', $uri,
-		headers => {
-			'Content-Type' => 'application/x-www-form-urlencoded',
-			'X-Twilio-Signature' => twilio_signature($TOKEN,
-				"http://localhost$uri", @pairs),
-		},
-		body => join('&', @body));
+	]);
 
 	return ($r->{status} // 'none') . "\n" . ($r->{body} // '');
 }

@@ -23,7 +23,7 @@ use MIME::Base64 qw/ encode_base64 /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_escape /;
+use Test::Twanon qw/ :DEFAULT form_body /;
 
 ###############################################################################
 
@@ -192,8 +192,7 @@ sub call {
 			'Content-Type' => 'application/x-www-form-urlencoded',
 			'X-Twilio-Signature' => signature($cmp, @pairs),
 		},
-		body => join('&', map { form_escape($_->[0]) . '='
-			. form_escape($_->[1]) } @pairs));
+		body => form_body(map { @$_ } @pairs));
 
 	return ($r->{status} // 'none') . "\n" . ($r->{body} // '');
 }

@@ -19,7 +19,7 @@ use MIME::Base64 qw/ encode_base64url decode_base64url /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT chunked_body /;
 
 ###############################################################################
 
@@ -163,19 +163,6 @@ sub form {
 	return req('POST', $uri, body => $body,
 		headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
 			%{$opts{headers} || {}} });
-}
-
-sub chunked {
-	my ($data, $size) = @_;
-
-	my $s = '';
-
-	while (length $data) {
-		my $chunk = substr($data, 0, $size, '');
-		$s .= sprintf("%x\x0d\x0a%s\x0d\x0a", length $chunk, $chunk);
-	}
-
-	return $s . "0\x0d\x0a\x0d\x0a";
 }
 
 # "<status> <error code>" of an error response, or what was received
@@ -440,7 +427,7 @@ is(error_of(form('/token', $body . 'x')), '413 body_too_large',
 is(error_of(form('/token', 'identity=grace&pad=' . 'x' x 100000)),
 	'413 body_too_large', 'post body 100k');
 
-$r = req('POST', '/token', body => chunked('identity=heidi', 5),
+$r = req('POST', '/token', body => chunked_body('identity=heidi', 5),
 	headers => {
 		'Content-Type' => 'application/x-www-form-urlencoded',
 		'Transfer-Encoding' => 'chunked',
@@ -448,7 +435,7 @@ $r = req('POST', '/token', body => chunked('identity=heidi', 5),
 
 is(identity_of($r), 'heidi', 'chunked post');
 
-$r = req('POST', '/token', body => chunked($body . 'x' x 1000, 1000),
+$r = req('POST', '/token', body => chunked_body($body . 'x' x 1000, 1000),
 	headers => {
 		'Content-Type' => 'application/x-www-form-urlencoded',
 		'Transfer-Encoding' => 'chunked',

@@ -26,7 +26,7 @@ AVAILABLE=/usr/share/nginx/modules-available/mod-http-twanon.conf
 ENABLED=/etc/nginx/modules-enabled/50-mod-http-twanon.conf
 HTML=/usr/share/twanon/html
 DOC=/usr/share/doc/$PKG
-NGINX=${NGINX:-/usr/sbin/nginx}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 ABI_FILE=/usr/share/nginx/src/debian/libnginx-mod.abisubstvars
 
 if [ $# -ne 1 ] || [ ! -f "$1" ]; then
@@ -155,7 +155,7 @@ check "the module links libxml2 and jansson" \
 # the system's own configuration, which includes modules-enabled/*.conf
 if [ -f /etc/nginx/nginx.conf ]; then
     check "nginx -t of /etc/nginx/nginx.conf with the module enabled" \
-        "$NGINX" -t -q -c /etc/nginx/nginx.conf
+        "$NGINX_BIN" -t -q -c /etc/nginx/nginx.conf
 fi
 
 
@@ -234,9 +234,9 @@ for pattern in '/var/log/nginx' '/run/nginx.pid' '/etc/nginx/twilio' \
 done
 
 check "nginx -t of the packaged example through modules-enabled" \
-    "$NGINX" -t -q -p "$T/" -c "$T/nginx.conf" -e stderr
+    "$NGINX_BIN" -t -q -p "$T/" -c "$T/nginx.conf" -e stderr
 
-"$NGINX" -p "$T/" -c "$T/nginx.conf" -e stderr \
+"$NGINX_BIN" -p "$T/" -c "$T/nginx.conf" -e stderr \
     || bail "nginx with the packaged example would not start"
 test_nginx_running=yes
 for _ in $(seq 50); do
@@ -335,7 +335,7 @@ check "removed: console gone" test ! -e "$HTML"
 check "removed: conffile kept" test -f /etc/twanon/config.json
 if [ -f /etc/nginx/nginx.conf ]; then
     check "nginx -t of /etc/nginx/nginx.conf after removal" \
-        "$NGINX" -t -q -c /etc/nginx/nginx.conf
+        "$NGINX_BIN" -t -q -c /etc/nginx/nginx.conf
 fi
 
 apt remove --purge "$PKG" > "$T/purge.log" 2>&1 \

@@ -42,7 +42,9 @@ use base qw/ Exporter /;
 
 our @EXPORT = qw/ http http_get http_request port skip_file /;
 our @EXPORT_OK = qw/ http_content parse_response log_in log_out
-	form_escape form_body twilio_signature /;
+	form_escape form_body twilio_signature webhook_request webhook_raw
+	chunked_body reply logged conf_line conf_passes conf_fails
+	conf_fails_with conf_warns /;
 
 ###############################################################################
 
@@ -485,8 +487,6 @@ sub run {
 		open STDOUT, '>>', "$testdir/stderr.log";
 		open STDERR, '>>', "$testdir/stderr.log";
 
-		_clean_env();
-
 		my @cmd = (_valgrind($testdir), $NGINX, '-p', "$testdir/",
 			'-c', "$testdir/nginx.conf", '-e', "$testdir/error.log");
 
@@ -554,15 +554,6 @@ sub run {
 	Test::More::diag("$why\n" . $self->_logs_for_humans());
 
 	die "nginx failed to start: $why\n";
-}
-
-# in the child about to exec nginx: nginx takes an NGINX environment
-# variable for the sockets of a binary upgrade, and says [emerg] "invalid
-# socket number" to anything else, such as the NGINX=/usr/sbin/nginx that
-# "make ... NGINX=..." exports to its commands
-
-sub _clean_env {
-	delete $ENV{NGINX};
 }
 
 # the valgrind command line nginx runs under in valgrind mode, logging into
@@ -932,8 +923,6 @@ sub nginx_t {
 
 	if ($pid == 0) {
 		open STDERR, '>&', \*STDOUT;
-
-		_clean_env();
 
 		# nginx -t leaves its whole configuration to exit: nothing
 		# for LeakSanitizer to find but nginx's own way to end
@@ -1433,6 +1422,270 @@ sub twilio_signature {
 	my $mac = Digest::SHA::hmac_sha1($data, $token);
 
 	return MIME::Base64::encode_base64($mac, '');
+}
+
+# a body in chunks of size bytes, Transfer-Encoding: chunked
+
+sub chunked_body {
+	my ($data, $size) = @_;
+
+	my $s = '';
+
+	while (length $data) {
+		my $chunk = substr($data, 0, $size, '');
+		$s .= sprintf("%x\x0d\x0a%s\x0d\x0a", length $chunk, $chunk);
+	}
+
+	return $s . "0\x0d\x0a\x0d\x0a";
+}
+
+# webhook_request($uri, token => ..., pairs => [ name, value, ... ], ...):
+# Twilio's POST of those fields to uri, signed with the Auth Token over
+# url (default http://<host><uri>); returns http_request()'s reply.
+#
+# options: host (a Host header, and the signed URL's host), url, headers
+# (more, or other, headers: a hash or a flat list), no_headers (names of
+# headers not to send), chunked (the body in chunks of that size),
+# method, timeout
+
+sub webhook_request {
+	my ($self, $uri, %o) = _self_and_args(@_);
+
+	my @pairs = @{$o{pairs} || []};
+	my $body = form_body(@pairs);
+	my $url = defined $o{url} ? $o{url}
+		: 'http://' . ($o{host} || 'localhost') . $uri;
+
+	my @headers = (
+		defined $o{host} ? (Host => $o{host}) : (),
+		'Content-Type' => 'application/x-www-form-urlencoded',
+		'X-Twilio-Signature' =>
+			twilio_signature($o{token}, $url, @pairs),
+	);
+
+	my @more = ref $o{headers} eq 'HASH'
+		? map { $_ => $o{headers}{$_} } sort keys %{$o{headers}}
+		: @{$o{headers} || []};
+
+	# a header given again replaces the default one
+
+	while (my ($name, $value) = splice(@more, 0, 2)) {
+		my $i = _header_index(\@headers, $name);
+		if (defined $i) {
+			$headers[$i + 1] = $value;
+		} else {
+			push @headers, $name, $value;
+		}
+	}
+
+	for my $name (@{$o{no_headers} || []}) {
+		my $i = _header_index(\@headers, $name);
+		splice(@headers, $i, 2) if defined $i;
+	}
+
+	if ($o{chunked}) {
+		push @headers, 'Transfer-Encoding' => 'chunked';
+		$body = chunked_body($body, $o{chunked});
+	}
+
+	return $self->http_request($o{method} || 'POST', $uri,
+		headers => \@headers, body => $body,
+		defined $o{timeout} ? (timeout => $o{timeout}) : ());
+}
+
+sub _header_index {
+	my ($headers, $name) = @_;
+
+	for (my $i = 0; $i < @$headers; $i += 2) {
+		return $i if lc $headers->[$i] eq lc $name;
+	}
+
+	return undef;
+}
+
+# webhook_raw($uri, token => ..., pairs => [ ... ], ...): the same POST
+# as the raw bytes of an HTTP request, for tests that send it in parts
+# or get it wrong on purpose.
+#
+# options: url (signed; default http://localhost<uri>), version (1.1),
+# host (undef: no Host header), sigs (the X-Twilio-Signature values
+# sent, default the right one), type (Content-Type; '' sends none),
+# headers (more header lines), body (instead of the fields' form),
+# length (Content-Length sent), chunked (no Content-Length), connection
+
+sub webhook_raw {
+	my ($uri, %o) = @_;
+
+	my $version = $o{version} || '1.1';
+	my $host = exists $o{host} ? $o{host} : 'localhost';
+	my @pairs = @{$o{pairs} || []};
+
+	my $body = defined $o{body} ? $o{body} : form_body(@pairs);
+	my $url = defined $o{url} ? $o{url} : "http://localhost$uri";
+
+	my $sigs = exists $o{sigs} ? $o{sigs}
+		: [ twilio_signature($o{token}, $url, @pairs) ];
+
+	my $type = defined $o{type} ? $o{type}
+		: 'application/x-www-form-urlencoded';
+
+	my $req = "POST $uri HTTP/$version" . $CRLF;
+	$req .= "Host: $host" . $CRLF if defined $host;
+	$req .= "Content-Type: $type" . $CRLF if $type ne '';
+	$req .= "X-Twilio-Signature: $_" . $CRLF for @$sigs;
+	$req .= $_ . $CRLF for @{$o{headers} || []};
+
+	$req .= 'Content-Length: '
+		. (defined $o{length} ? $o{length} : length $body) . $CRLF
+		unless $o{chunked};
+
+	$req .= "Connection: $o{connection}" . $CRLF
+		if defined $o{connection};
+
+	return $req . $CRLF . $body;
+}
+
+# a reply as "status content-type\nbody", for is() against what a test
+# expects; a parse_response() hash (or raw bytes)
+
+sub reply {
+	my ($r) = @_;
+
+	$r = parse_response($r) unless ref $r;
+	$r ||= { headers => {} };
+
+	my $type = $r->{headers}{'content-type'};
+	$type = join(', ', @$type) if ref $type;
+
+	return (defined $r->{status} ? $r->{status} : 'none') . ' '
+		. (defined $type ? $type : 'none') . "\n"
+		. (defined $r->{body} ? $r->{body} : '');
+}
+
+# how many lines of an error log (its text, or a list of its lines) are
+# of that level and hold that text
+
+sub logged {
+	my ($log, $level, $text) = @_;
+
+	my @lines = ref $log ? @$log : split /\n/, $log;
+
+	return scalar grep { /\[\Q$level\E\] / && index($_, $text) >= 0 }
+		@lines;
+}
+
+###############################################################################
+
+# nginx -t expectations: each runs nginx -t on a configuration (options:
+# those of nginx_t) and checks its exit code and what it printed.
+#
+# "at" names the configuration line a message points to: the text of the
+# line, or [ text, n ] for the nth line holding it.  In an expected
+# message, FILE:LINE stands for that file and line and %%CONFDIR%% for
+# the configuration's directory; nginx ends most messages with " in
+# FILE:LINE", which a message that does not end with FILE:LINE itself
+# may have or not.
+
+# the number of the line of the file at path holding text, 0 if none
+
+sub conf_line {
+	my ($self, $path, $text) = _self_and_args(@_);
+
+	my $nth = 1;
+	($text, $nth) = @$text if ref $text;
+
+	my @lines = split /\n/, $self->read_file($path), -1;
+
+	for my $n (0 .. $#lines) {
+		next if index($lines[$n], $text) < 0;
+		return $n + 1 if --$nth == 0;
+	}
+
+	return 0;
+}
+
+# the message as a regex for one line of nginx -t's output
+
+sub _conf_message {
+	my ($self, $message, $path, $at, $level) = @_;
+
+	(my $confdir = $path) =~ s{/[^/]*$}{};
+	$message =~ s/%%CONFDIR%%/$confdir/g;
+
+	my $re = quotemeta($message);
+
+	if (defined $at) {
+		my $where = quotemeta("$path:" . $self->conf_line($path, $at));
+		$re =~ s/FILE\\:LINE/$where/g;
+	}
+
+	$re .= '(?: in \S+:\d+)?' unless $message =~ /FILE:LINE$/;
+
+	return qr/\[$level\] (?:\d+#\d+: )?$re$/m;
+}
+
+# nginx -t passes; returns its output and the configuration's path
+
+sub conf_passes {
+	my ($self, $name, $conf, %opts) = _self_and_args(@_);
+
+	my ($rc, $out, $path) = $self->nginx_t($conf, %opts);
+
+	Test::More::is($rc, 0, "$name passes") or Test::More::diag($out);
+
+	return ($out, $path);
+}
+
+# nginx -t fails with that [emerg] message
+
+sub conf_fails {
+	my ($self, $name, $conf, $at, $message, %opts) = _self_and_args(@_);
+
+	my ($rc, $out, $path) = $self->nginx_t($conf, %opts);
+
+	Test::More::isnt($rc, 0, "$name fails");
+	Test::More::like($out,
+		$self->_conf_message($message, $path, $at, 'emerg'),
+		"$name message") or Test::More::diag($out);
+}
+
+# nginx -t fails with an [emerg] line holding each of texts, which ends
+# with " in FILE:LINE" of the line at
+
+sub conf_fails_with {
+	my ($self, $name, $conf, $at, $texts, %opts) = _self_and_args(@_);
+
+	my ($rc, $out, $path) = $self->nginx_t($conf, %opts);
+	my $line = $self->conf_line($path, $at);
+
+	my ($emerg) = $out =~ /^(.*\[emerg\].*)$/m;
+	$emerg = '' unless defined $emerg;
+
+	Test::More::isnt($rc, 0, "$name fails");
+	Test::More::ok(!grep({ index($emerg, $_) < 0 } @$texts)
+		&& $emerg =~ / in \Q$path:$line\E$/, "$name message")
+		or Test::More::diag($out);
+}
+
+# nginx -t passes with that [warn] message; with the option one => 1, it
+# is the only warning; returns nginx -t's output
+
+sub conf_warns {
+	my ($self, $name, $conf, $at, $message, %opts) = _self_and_args(@_);
+
+	my $one = delete $opts{one};
+
+	my ($rc, $out, $path) = $self->nginx_t($conf, %opts);
+
+	Test::More::is($rc, 0, "$name passes") or Test::More::diag($out);
+	Test::More::like($out,
+		$self->_conf_message($message, $path, $at, 'warn'),
+		"$name warning");
+
+	Test::More::is(() = $out =~ /\[warn\]/g, 1, "$name one warning")
+		if $one;
+
+	return $out;
 }
 
 1;
