@@ -32,7 +32,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
-	webhook_raw reply logged /;
+	webhook_raw reply logged forking_server /;
 
 ###############################################################################
 
@@ -535,42 +535,7 @@ sub h2_status {
 
 sub backend {
 	my ($port) = @_;
-
-	my $server = IO::Socket::INET->new(
-		Proto => 'tcp',
-		LocalAddr => "127.0.0.1:$port",
-		Listen => 64,
-		ReuseAddr => 1,
-	) or die "Can't create listening socket: $!\n";
-
-	local $SIG{PIPE} = 'IGNORE';
-	local $SIG{CHLD} = 'IGNORE';
-
-	while (1) {
-		my $client = $server->accept() or next;
-
-		my $pid = fork();
-
-		if (!defined $pid) {
-			close $client;
-			next;
-		}
-
-		if ($pid == 0) {
-			Test::Twanon::_die_with_parent();
-			close $server;
-
-			local $SIG{ALRM} = sub { POSIX::_exit(0) };
-			alarm(8);
-
-			eval { serve($client); };
-
-			close $client;
-			POSIX::_exit(0);
-		}
-
-		close $client;
-	}
+	forking_server($port, \&serve);
 }
 
 sub serve {

@@ -44,7 +44,7 @@ our @EXPORT = qw/ http http_get http_request port skip_file /;
 our @EXPORT_OK = qw/ http_content parse_response log_in log_out
 	form_escape form_body twilio_signature webhook_request webhook_raw
 	chunked_body reply logged conf_line conf_passes conf_fails
-	conf_fails_with conf_warns /;
+	conf_fails_with conf_warns forking_server /;
 
 ###############################################################################
 
@@ -1002,6 +1002,50 @@ EOF
 }
 
 ###############################################################################
+
+# a TCP server on 127.0.0.1:$port for run_daemon(): each connection is
+# served by $serve->($socket) in a child of its own, which ends with the
+# test and after $seconds (8 by default) in any case
+
+sub forking_server {
+	my ($port, $serve, $seconds) = @_;
+
+	my $server = IO::Socket::INET->new(
+		Proto => 'tcp',
+		LocalAddr => "127.0.0.1:$port",
+		Listen => 64,
+		ReuseAddr => 1,
+	) or die "Can't create listening socket: $!\n";
+
+	local $SIG{PIPE} = 'IGNORE';
+	local $SIG{CHLD} = 'IGNORE';
+
+	while (1) {
+		my $client = $server->accept() or next;
+
+		my $pid = fork();
+
+		if (!defined $pid) {
+			close $client;
+			next;
+		}
+
+		if ($pid == 0) {
+			_die_with_parent();
+			close $server;
+
+			local $SIG{ALRM} = sub { POSIX::_exit(0) };
+			alarm($seconds || 8);
+
+			eval { $serve->($client); };
+
+			close $client;
+			POSIX::_exit(0);
+		}
+
+		close $client;
+	}
+}
 
 sub run_daemon {
 	my ($self, $code, @args) = @_;
