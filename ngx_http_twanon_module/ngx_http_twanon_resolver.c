@@ -213,11 +213,10 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
         ngx_str_set(&from_name, "from_number=");
     }
 
-    len = from_name.len + from->len
-          + 2 * ngx_escape_uri(NULL, from->data, from->len, NGX_ESCAPE_ARGS)
-          + sizeof("&to_number=") - 1 + ctx->to.len
-          + 2 * ngx_escape_uri(NULL, ctx->to.data, ctx->to.len,
-                               NGX_ESCAPE_ARGS);
+    /* room for every byte escaped (%XX): one pass, not a count and a copy */
+
+    len = from_name.len + 3 * from->len
+          + sizeof("&to_number=") - 1 + 3 * ctx->to.len;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {

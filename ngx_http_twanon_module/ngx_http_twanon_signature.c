@@ -65,7 +65,19 @@ ngx_http_twanon_signature_params(ngx_pool_t *pool, ngx_array_t *pairs,
 
     for (i = 0; i < pairs->nelts; i++) {
 
-        if (prev && ngx_http_twanon_pair_cmp(prev, &sorted[i]) == 0) {
+        /*
+         * A pair given twice counts once.  The order is a strict total
+         * one, so equal pairs are equal bytes: no need to order them again.
+         */
+
+        if (prev
+            && prev->key.len == sorted[i].key.len
+            && prev->value.len == sorted[i].value.len
+            && ngx_memcmp(prev->key.data, sorted[i].key.data,
+                          prev->key.len) == 0
+            && ngx_memcmp(prev->value.data, sorted[i].value.data,
+                          prev->value.len) == 0)
+        {
             continue;
         }
 
@@ -149,13 +161,14 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
 
 
 /*
- * The pairs sorted by name, then value, into a copy: runs of
- * NGX_HTTP_TWANON_SORT_RUN pairs by insertion, then merged bottom-up,
- * O(n log n) comparisons whatever the order of the pairs (a body of keys
- * sharing a long prefix, in reverse order, made ngx_sort(), an insertion
- * sort, compare each prefix n^2 / 2 times).  Two runs already in order
- * are left as they are, so that a body in order, as Twilio's usually is,
- * costs n comparisons and no copy.  Not ngx_qsort(): qsort() is a merge
+ * The pairs sorted by name, then value: the pairs themselves when they
+ * are in order already, as Twilio sends them (n - 1 comparisons, no
+ * copy), otherwise a copy sorted in runs of NGX_HTTP_TWANON_SORT_RUN
+ * pairs by insertion, then merged bottom-up: O(n log n) comparisons
+ * whatever the order of the pairs (a body of keys sharing a long prefix,
+ * in reverse order, made ngx_sort(), an insertion sort, compare each
+ * prefix n^2 / 2 times).  Two runs already in order are not merged.
+ * Not ngx_qsort(): qsort() is a merge
  * sort in glibc, but a quicksort with a quadratic worst case in other C
  * libraries.  Two pairs compare equal only when their bytes are, so
  * stability does not matter: equal pairs are the same bytes.
@@ -168,15 +181,26 @@ ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
     ngx_http_twanon_pair_t  *a, *tmp, pair;
 
     n = pairs->nelts;
+    a = pairs->elts;
 
-    a = ngx_palloc(pool, (n ? n : 1) * sizeof(ngx_http_twanon_pair_t));
+    /* Twilio sends its fields in order: then there is nothing to sort */
+
+    for (i = 1; i < n; i++) {
+        if (ngx_http_twanon_pair_cmp(&a[i - 1], &a[i]) > 0) {
+            break;
+        }
+    }
+
+    if (i >= n) {
+        return a;
+    }
+
+    a = ngx_palloc(pool, n * sizeof(ngx_http_twanon_pair_t));
     if (a == NULL) {
         return NULL;
     }
 
-    if (n) {
-        ngx_memcpy(a, pairs->elts, n * sizeof(ngx_http_twanon_pair_t));
-    }
+    ngx_memcpy(a, pairs->elts, n * sizeof(ngx_http_twanon_pair_t));
 
     for (lo = 0; lo < n; lo += NGX_HTTP_TWANON_SORT_RUN) {
         hi = ngx_min(lo + NGX_HTTP_TWANON_SORT_RUN, n);

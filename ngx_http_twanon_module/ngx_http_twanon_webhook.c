@@ -117,11 +117,15 @@ ngx_http_twanon_webhook_type(ngx_http_request_t *r)
 
     type = &r->headers_in.content_type->value;
 
+    /* Twilio writes it in lowercase: a case-blind compare only if not */
+
     if (type->len < len
-        || ngx_strncasecmp(type->data,
-                           (u_char *) "application/x-www-form-urlencoded",
-                           len)
-           != 0
+        || (ngx_memcmp(type->data, "application/x-www-form-urlencoded", len)
+            != 0
+            && ngx_strncasecmp(type->data,
+                               (u_char *) "application/x-www-form-urlencoded",
+                               len)
+               != 0)
         || (type->len > len && type->data[len] != ';'
             && type->data[len] != ' '))
     {
@@ -307,6 +311,7 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     for (n = 0; n < pairs->nelts; n++) {
         for (k = 0; k < 4; k++) {
             if (pair[n].key.len != names[k].len
+                || pair[n].key.data[0] != names[k].data[0]
                 || ngx_memcmp(pair[n].key.data, names[k].data,
                               names[k].len) != 0)
             {
