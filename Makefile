@@ -31,8 +31,8 @@ CC_OPT     := -g -O2 -fPIC -fstack-protector-strong -Wformat \
 LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
 
 # what the build needs (make deps)
-DEB_PKGS   := nginx nginx-dev libssl-dev libxml2-dev libjansson-dev \
-              libpcre2-dev zlib1g-dev gcc make perl
+DEB_PKGS   := nginx nginx-dev libssl-dev libxml2-dev libpcre2-dev \
+              zlib1g-dev gcc make perl
 
 # what the suite needs beyond that (make test-deps): Node.js and npm
 # (t/interop, t/browser, the console's SDK; Debian's, unless the machine

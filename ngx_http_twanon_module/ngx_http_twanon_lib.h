@@ -61,6 +61,29 @@ typedef struct {
 } ngx_http_twanon_grant_t;
 
 
+#define NGX_HTTP_TWANON_JSON_NONE        0   /* no such member */
+#define NGX_HTTP_TWANON_JSON_STRING      1   /* text: the decoded bytes */
+#define NGX_HTTP_TWANON_JSON_NUMBER      2   /* text: as jansson writes it */
+#define NGX_HTTP_TWANON_JSON_ARRAY       3   /* items: the first ones */
+#define NGX_HTTP_TWANON_JSON_OTHER       4   /* object, literal, huge number */
+
+#define NGX_HTTP_TWANON_JSON_ITEMS       NGX_HTTP_TWANON_IDENTITIES_MAX
+
+
+typedef struct {
+    ngx_uint_t                  type;
+    ngx_str_t                   text;
+} ngx_http_twanon_json_value_t;
+
+
+typedef struct {
+    ngx_str_t                   name;           /* NUL-free */
+    ngx_http_twanon_json_value_t  value;
+    ngx_uint_t                  nitems;         /* all of an array's */
+    ngx_http_twanon_json_value_t  items[NGX_HTTP_TWANON_JSON_ITEMS];
+} ngx_http_twanon_json_member_t;
+
+
 typedef struct {
     ngx_array_t                 identities;     /* of ngx_str_t */
     ngx_array_t                 params;         /* name, value */
@@ -83,6 +106,11 @@ ngx_int_t ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
     ngx_array_t *pairs, ngx_uint_t max);
 ngx_int_t ngx_http_twanon_form_get(ngx_array_t *pairs, ngx_str_t *key,
     ngx_str_t *value);
+
+/* ngx_http_twanon_json.c */
+ngx_int_t ngx_http_twanon_json_members(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_http_twanon_json_member_t *members, ngx_uint_t n,
+    const char **reason);
 
 /* ngx_http_twanon_jwt.c */
 ngx_int_t ngx_http_twanon_jwt_header(ngx_pool_t *pool, ngx_str_t *region,

@@ -6,32 +6,25 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <math.h>
-#include <jansson.h>
 
 #include "ngx_http_twanon_lib.h"
 
 
-static ngx_int_t ngx_http_twanon_route_root(ngx_pool_t *pool,
-    ngx_str_t *reply, json_t **root, const char **reason);
-static ngx_int_t ngx_http_twanon_route_params(ngx_pool_t *pool, json_t *root,
-    ngx_array_t *wanted, ngx_array_t *params);
-static ngx_int_t ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text,
-    json_t **root);
-static ngx_int_t ngx_http_twanon_json_huge(ngx_pool_t *pool, u_char *p,
-    size_t len);
-static void ngx_http_twanon_json_cleanup(void *data);
-static ngx_int_t ngx_http_twanon_route_identity(ngx_pool_t *pool,
-    json_t *value, ngx_regex_t *re, ngx_array_t *identities);
-static ngx_int_t ngx_http_twanon_route_value(ngx_pool_t *pool,
-    json_t *value, ngx_str_t *out);
+#define NGX_HTTP_TWANON_ROUTE_MEMBERS  (1 + NGX_HTTP_TWANON_PARAMS_MAX)
+
+
+static ngx_int_t ngx_http_twanon_route_identity(
+    ngx_http_twanon_json_member_t *member, ngx_regex_t *re,
+    ngx_array_t *identities);
+static ngx_int_t ngx_http_twanon_route_value(ngx_http_twanon_json_value_t *v,
+    ngx_str_t *out);
 
 
 /*
  * Reads the resolver's reply into a route: the identities to ring and
- * the allowlisted parameters.  Whatever else the reply holds is never
- * looked at.  NGX_DECLINED, with "reason" set, when the reply cannot
- * route the call; reasons never quote the reply.
+ * the allowlisted parameters.  Whatever else the reply holds is checked
+ * as JSON and never looked at.  NGX_DECLINED, with "reason" set, when
+ * the reply cannot route the call; reasons never quote the reply.
  */
 
 ngx_int_t
@@ -39,9 +32,15 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
     ngx_http_twanon_route_t *route, const char **reason)
 {
-    u_char     *name;
-    json_t     *root, *value;
-    ngx_int_t   rc;
+    ngx_int_t                       rc;
+    ngx_str_t                       body, text;
+    ngx_uint_t                      i, n;
+    ngx_http_twanon_pair_t         *want, *param;
+    ngx_http_twanon_json_member_t   members[NGX_HTTP_TWANON_ROUTE_MEMBERS];
+
+    if (wanted->nelts >= NGX_HTTP_TWANON_ROUTE_MEMBERS) {
+        return NGX_ERROR;
+    }
 
     if (ngx_array_init(&route->identities, pool, 1, sizeof(ngx_str_t))
         != NGX_OK
@@ -52,53 +51,6 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     {
         return NGX_ERROR;
     }
-
-    rc = ngx_http_twanon_route_root(pool, reply, &root, reason);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    name = ngx_pnalloc(pool, identity_field->len + 1);
-    if (name == NULL) {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_cpystrn(name, identity_field->data, identity_field->len + 1);
-
-    value = json_object_get(root, (char *) name);
-
-    if (value == NULL) {
-        *reason = "no identity";
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_twanon_route_identity(pool, value, re, &route->identities);
-
-    if (rc == NGX_DECLINED) {
-        *reason = "invalid identity";
-    }
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_twanon_route_params(pool, root, wanted, &route->params);
-}
-
-
-/*
- * The reply as a JSON object in "root", freed with "pool": without a
- * byte order mark, its invalid UTF-8 repaired.  NGX_DECLINED, with
- * "reason" set, when it is empty, not JSON or not an object.
- */
-
-static ngx_int_t
-ngx_http_twanon_route_root(ngx_pool_t *pool, ngx_str_t *reply, json_t **root,
-    const char **reason)
-{
-    ngx_int_t            rc;
-    ngx_str_t            body, text;
-    ngx_pool_cleanup_t  *cln;
 
     /* a UTF-8 byte order mark, which some JSON writers put first */
 
@@ -114,73 +66,52 @@ ngx_http_twanon_route_root(ngx_pool_t *pool, ngx_str_t *reply, json_t **root,
         return NGX_DECLINED;
     }
 
-    /* jansson refuses invalid UTF-8; a stray byte must not lose a call */
+    /* a stray byte of invalid UTF-8 must not lose a call */
 
     if (ngx_http_twanon_utf8_fix(pool, &body, &text) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
+    want = wanted->elts;
+    n = wanted->nelts;
+
+    members[0].name = *identity_field;
+
+    for (i = 0; i < n; i++) {
+        members[i + 1].name = want[i].value;
     }
 
-    rc = ngx_http_twanon_route_load(pool, &text, root);
+    rc = ngx_http_twanon_json_members(pool, &text, members, n + 1, reason);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (members[0].value.type == NGX_HTTP_TWANON_JSON_NONE) {
+        *reason = "no identity";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_twanon_route_identity(&members[0], re, &route->identities);
 
     if (rc == NGX_DECLINED) {
-        *reason = "invalid JSON";
+        *reason = "invalid identity";
     }
 
     if (rc != NGX_OK) {
         return rc;
     }
 
-    cln->handler = ngx_http_twanon_json_cleanup;
-    cln->data = *root;
+    /* the allowlisted parameters the reply has, in the order of "wanted" */
 
-    if (!json_is_object(*root)) {
-        *reason = "not a JSON object";
-        return NGX_DECLINED;
-    }
+    for (i = 0; i < n; i++) {
 
-    return NGX_OK;
-}
-
-
-/* the allowlisted parameters the reply has, in the order of "wanted" */
-
-static ngx_int_t
-ngx_http_twanon_route_params(ngx_pool_t *pool, json_t *root,
-    ngx_array_t *wanted, ngx_array_t *params)
-{
-    json_t                  *value;
-    ngx_int_t                rc;
-    ngx_str_t                text;
-    ngx_uint_t               i;
-    ngx_http_twanon_pair_t  *want, *param;
-
-    want = wanted->elts;
-
-    for (i = 0; i < wanted->nelts; i++) {
-
-        /* fields are NUL-terminated at configuration time */
-
-        value = json_object_get(root, (char *) want[i].value.data);
-        if (value == NULL) {
+        if (ngx_http_twanon_route_value(&members[i + 1].value, &text)
+            != NGX_OK)
+        {
             continue;
         }
 
-        rc = ngx_http_twanon_route_value(pool, value, &text);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            continue;
-        }
-
-        param = ngx_array_push(params);
+        param = ngx_array_push(&route->params);
         if (param == NULL) {
             return NGX_ERROR;
         }
@@ -193,222 +124,23 @@ ngx_http_twanon_route_params(ngx_pool_t *pool, json_t *root,
 }
 
 
-/*
- * The reply as jansson reads it into "root"; NGX_DECLINED if it is not
- * JSON.  jansson refuses a whole document for one number it cannot hold
- * (an integer beyond 64 bits, a real beyond a double), wherever it is.
- * Only the listed members matter here, so such a number counts as null:
- * ignored in any other member, left out of a parameter, refused as the
- * identity.  Not JSON_DECODE_INT_AS_REAL: that would write each integer
- * parameter as a real, and lose the digits of one above 2^53.  The common
- * reply is parsed once; only a refused one is scanned, and parsed again
- * if it had such a number.
- */
-
-static ngx_int_t
-ngx_http_twanon_route_load(ngx_pool_t *pool, ngx_str_t *text, json_t **root)
-{
-    u_char        *p, *last, *copy, *start;
-    size_t         len;
-    json_error_t   error;
-
-    *root = json_loadb((char *) text->data, text->len, JSON_ALLOW_NUL,
-                       &error);
-
-    if (*root != NULL) {
-        return NGX_OK;
-    }
-
-    copy = NULL;
-    p = text->data;
-    last = text->data + text->len;
-
-    while (p < last) {
-
-        if (*p == '"') {
-
-            /* a string: to its closing quote, over escaped characters */
-
-            for (p++; p < last && *p != '"'; p++) {
-                if (*p == '\\' && p + 1 < last) {
-                    p++;
-                }
-            }
-
-            if (p < last) {
-                p++;
-            }
-
-            continue;
-        }
-
-        if (*p != '-' && (*p < '0' || *p > '9')) {
-            p++;
-            continue;
-        }
-
-        /* a number, outside strings: jansson's token, [-+.0-9eE]+ */
-
-        start = p;
-
-        while (p < last
-               && ((*p >= '0' && *p <= '9')
-                   || *p == '-' || *p == '+' || *p == '.'
-                   || *p == 'e' || *p == 'E'))
-        {
-            p++;
-        }
-
-        len = p - start;
-
-        switch (ngx_http_twanon_json_huge(pool, start, len)) {
-
-        case NGX_ERROR:
-            return NGX_ERROR;
-
-        case NGX_OK:
-            if (copy == NULL) {
-                copy = ngx_pnalloc(pool, text->len);
-                if (copy == NULL) {
-                    return NGX_ERROR;
-                }
-
-                ngx_memcpy(copy, text->data, text->len);
-            }
-
-            /* "null" and spaces in its place: such a number has 5 bytes */
-
-            start = copy + (start - text->data);
-            ngx_memcpy(start, "null", 4);
-            ngx_memset(start + 4, ' ', len - 4);
-            break;
-
-        default: /* NGX_DECLINED */
-            break;
-        }
-    }
-
-    if (copy == NULL) {
-        return NGX_DECLINED;
-    }
-
-    *root = json_loadb((char *) copy, text->len, JSON_ALLOW_NUL, &error);
-
-    return (*root != NULL) ? NGX_OK : NGX_DECLINED;
-}
-
-
-/*
- * NGX_OK when "p" is a JSON number, as RFC 8259 writes one, that jansson
- * refuses: an integer outside int64_t, or a number whose double is
- * infinite; NGX_DECLINED otherwise (a number it reads, or not a number).
- */
-
-static ngx_int_t
-ngx_http_twanon_json_huge(ngx_pool_t *pool, u_char *p, size_t len)
-{
-    u_char      *q, *last, *digits, *s;
-    size_t       n;
-    const char  *max;
-    ngx_uint_t   integer;
-
-    last = p + len;
-    q = p;
-
-    if (q < last && *q == '-') {
-        q++;
-    }
-
-    digits = q;
-
-    if (q < last && *q == '0') {
-        q++;
-
-    } else if (q < last && *q >= '1' && *q <= '9') {
-        while (q < last && *q >= '0' && *q <= '9') {
-            q++;
-        }
-
-    } else {
-        return NGX_DECLINED;
-    }
-
-    n = q - digits;
-    integer = (q == last);
-
-    if (q < last && *q == '.') {
-        for (s = ++q; q < last && *q >= '0' && *q <= '9'; q++) {
-            /* void */
-        }
-
-        if (q == s) {
-            return NGX_DECLINED;
-        }
-    }
-
-    if (q < last && (*q == 'e' || *q == 'E')) {
-        q++;
-
-        if (q < last && (*q == '+' || *q == '-')) {
-            q++;
-        }
-
-        for (s = q; q < last && *q >= '0' && *q <= '9'; q++) {
-            /* void */
-        }
-
-        if (q == s) {
-            return NGX_DECLINED;
-        }
-    }
-
-    if (q != last) {
-        return NGX_DECLINED;
-    }
-
-    if (integer) {
-
-        /* beyond 9223372036854775807, or -9223372036854775808 */
-
-        if (n < 19) {
-            return NGX_DECLINED;
-        }
-
-        if (n > 19) {
-            return NGX_OK;
-        }
-
-        max = (*p == '-') ? "9223372036854775808" : "9223372036854775807";
-
-        return (ngx_memcmp(digits, max, 19) > 0) ? NGX_OK : NGX_DECLINED;
-    }
-
-    s = ngx_pnalloc(pool, len + 1);
-    if (s == NULL) {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_cpystrn(s, p, len + 1);
-
-    return isinf(strtod((char *) s, NULL)) ? NGX_OK : NGX_DECLINED;
-}
-
-
 /* a string, or an array of 1 to 10 strings; each must pass the check */
 
 static ngx_int_t
-ngx_http_twanon_route_identity(ngx_pool_t *pool, json_t *value,
+ngx_http_twanon_route_identity(ngx_http_twanon_json_member_t *member,
     ngx_regex_t *re, ngx_array_t *identities)
 {
-    json_t      *item;
-    size_t       i, n;
-    ngx_str_t   *id;
+    ngx_str_t                     *id;
+    ngx_uint_t                     i, n;
+    ngx_http_twanon_json_value_t  *items;
 
-    if (json_is_string(value)) {
+    if (member->value.type == NGX_HTTP_TWANON_JSON_STRING) {
+        items = &member->value;
         n = 1;
 
-    } else if (json_is_array(value)) {
-        n = json_array_size(value);
+    } else if (member->value.type == NGX_HTTP_TWANON_JSON_ARRAY) {
+        items = member->items;
+        n = member->nitems;
 
         if (n == 0 || n > NGX_HTTP_TWANON_IDENTITIES_MAX) {
             return NGX_DECLINED;
@@ -420,9 +152,11 @@ ngx_http_twanon_route_identity(ngx_pool_t *pool, json_t *value,
 
     for (i = 0; i < n; i++) {
 
-        item = json_is_string(value) ? value : json_array_get(value, i);
+        if (items[i].type != NGX_HTTP_TWANON_JSON_STRING) {
+            return NGX_DECLINED;
+        }
 
-        if (!json_is_string(item)) {
+        if (ngx_http_twanon_identity_valid(re, &items[i].text) != NGX_OK) {
             return NGX_DECLINED;
         }
 
@@ -431,17 +165,7 @@ ngx_http_twanon_route_identity(ngx_pool_t *pool, json_t *value,
             return NGX_ERROR;
         }
 
-        id->len = json_string_length(item);
-        id->data = ngx_pnalloc(pool, id->len ? id->len : 1);
-        if (id->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(id->data, json_string_value(item), id->len);
-
-        if (ngx_http_twanon_identity_valid(re, id) != NGX_OK) {
-            return NGX_DECLINED;
-        }
+        *id = items[i].text;
     }
 
     return NGX_OK;
@@ -450,90 +174,25 @@ ngx_http_twanon_route_identity(ngx_pool_t *pool, json_t *value,
 
 /*
  * Strings and numbers become parameter values, cut to Twilio's limit at
- * a character boundary; other types are skipped (NGX_DECLINED).
+ * a character boundary; other types are skipped (NGX_DECLINED).  The
+ * value stays in the reply's buffer or the pool, as the route does.
  */
 
 static ngx_int_t
-ngx_http_twanon_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
+ngx_http_twanon_route_value(ngx_http_twanon_json_value_t *v, ngx_str_t *out)
 {
-    char     *dump;
-    u_char   *p;
-    size_t    len;
-    int64_t   i;
-
-    if (json_is_string(value)) {
-        out->len = json_string_length(value);
-        out->data = (u_char *) json_string_value(value);
-
-    } else if (json_is_integer(value)) {
-        out->data = ngx_pnalloc(pool, NGX_INT64_LEN);
-        if (out->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        /*
-         * The magnitude as unsigned: "%L" negates a negative value as
-         * int64_t, which overflows for the smallest one.
-         */
-
-        i = (int64_t) json_integer_value(value);
-        p = out->data;
-
-        if (i < 0) {
-            *p++ = '-';
-        }
-
-        p = ngx_sprintf(p, "%uL", i < 0 ? 0 - (uint64_t) i : (uint64_t) i);
-
-        out->len = p - out->data;
-
-        return NGX_OK;
-
-    } else if (json_is_real(value)) {
-        dump = json_dumps(value, JSON_ENCODE_ANY);
-        if (dump == NULL) {
-            return NGX_ERROR;
-        }
-
-        len = ngx_strlen(dump);
-
-        out->data = ngx_pnalloc(pool, len);
-        if (out->data == NULL) {
-            free(dump);
-            return NGX_ERROR;
-        }
-
-        out->len = len;
-        ngx_memcpy(out->data, dump, len);
-        free(dump);
-
-    } else {
+    if (v->type != NGX_HTTP_TWANON_JSON_STRING
+        && v->type != NGX_HTTP_TWANON_JSON_NUMBER)
+    {
         return NGX_DECLINED;
     }
+
+    *out = v->text;
 
     if (out->len > NGX_HTTP_TWANON_PARAM_VALUE_MAX) {
         out->len = ngx_http_twanon_utf8_cut(out->data,
                                             NGX_HTTP_TWANON_PARAM_VALUE_MAX);
     }
 
-    /* the string belongs to the JSON tree: keep a copy of our own */
-
-    len = out->len;
-    dump = (char *) out->data;
-
-    out->data = ngx_pnalloc(pool, len ? len : 1);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, dump, len);
-
     return NGX_OK;
-}
-
-
-static void
-ngx_http_twanon_json_cleanup(void *data)
-{
-    json_decref(data);
 }

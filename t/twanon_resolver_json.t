@@ -73,11 +73,37 @@ my %replies = (
 		. '"customerId":9223372036854775807}',
 	bom_huge => $BOM . '{"appId":"user001","n":' . $HUGE
 		. ',"customerName":"Ann","customerId":42}',
+
+	# the module's own reader: as jansson reads and writes
+	reals => '{"appId":"user001","customerName":0.1,"customerId":1e3}',
+	reals_exp => '{"appId":"user001","customerName":-2.5E-7,'
+		. '"customerId":1e+100}',
+	minus_zero => '{"appId":"user001","customerName":-0.0,'
+		. '"customerId":-0}',
+	twice => '{"appId":"nobody","customerName":{"a":1},"customerId":7,'
+		. '"appId":"user001","customerName":"Ann","customerId":42}',
+	deep_ok => '{"appId":"user001","customerName":"Ann","customerId":42,'
+		. '"x":' . ('[' x 2046) . '1' . (']' x 2046) . '}',
+	deep_over => '{"appId":"user001","customerName":"Ann","customerId":42,'
+		. '"x":' . ('[' x 2047) . '1' . (']' x 2047) . '}',
+	trailing => '{"appId":"user001"} {}',
+	literal_cut => '{"appId":"user001","x":tru}',
+	number_cut => '{"appId":"user001","x":1.}',
+	raw_control => qq[{"appId":"user001","customerName":"a\tb"}],
+	not_object => '["user001"]',
 );
 
 my ($webhooks, $resolvers, $returns) = ('', '', '');
 
 for my $name (sort keys %replies) {
+
+	# nginx takes a parameter of up to 4 kB: longer replies are files,
+	# which the static module serves to GET only
+
+	my $file = length $replies{$name} > 2048;
+	my $method = $file ? "\n            proxy_method  GET;"
+		. "\n            subrequest_output_buffer_size  16k;" : '';
+
 	$webhooks .= <<"EOF";
         location = /in/$name {
             twanon_incoming;
@@ -86,13 +112,25 @@ for my $name (sort keys %replies) {
 
         location = /res/$name {
             internal;
-            proxy_pass  http://127.0.0.1:8081/$name;
+            proxy_pass  http://127.0.0.1:8081/$name;$method
         }
 
 EOF
 
 	die "a \$ or a quote in the reply \"$name\"\n"
 		if $replies{$name} =~ /[\$'\\]/;
+
+	if ($file) {
+		$t->write_file("$name.json", $replies{$name});
+
+		$returns .= <<"EOF";
+        location = /$name {
+            alias  %%TESTDIR%%/$name.json;
+        }
+
+EOF
+		next;
+	}
 
 	$returns .= <<"EOF";
         location = /$name {
@@ -133,7 +171,7 @@ $returns    }
 
 EOF
 
-$t->run()->plan(21);
+$t->run()->plan(34);
 
 ###############################################################################
 
@@ -202,6 +240,24 @@ is(call('int64_max'), dial(customerName => 'Ann',
 	customerId => '9223372036854775807'), 'int64 max');
 is(call('bom_huge'), $ANN, 'bom and huge integer');
 
+# numbers as jansson writes them, the last of a member given twice, the
+# depth jansson allows, and what it refuses
+
+is(call('reals'), dial(customerName => '0.10000000000000001',
+	customerId => '1000.0'), 'reals written with 17 digits');
+is(call('reals_exp'), dial(customerName => '-2.4999999999999999e-7',
+	customerId => '1e100'), 'exponents without plus or zeros');
+is(call('minus_zero'), dial(customerName => '-0.0', customerId => '0'),
+	'minus zero');
+is(call('twice'), $ANN, 'a member given twice: the last one');
+is(call('deep_ok'), $ANN, 'a value inside 2047 containers');
+is(call('deep_over'), "200\n$FALLBACK", 'inside 2048: refused');
+is(call('trailing'), "200\n$FALLBACK", 'a second document');
+is(call('literal_cut'), "200\n$FALLBACK", 'a cut literal');
+is(call('number_cut'), "200\n$FALLBACK", 'a number without decimals');
+is(call('raw_control'), "200\n$FALLBACK", 'a raw tab in a string');
+is(call('not_object'), "200\n$FALLBACK", 'an array');
+
 ###############################################################################
 
 $t->stop();
@@ -216,8 +272,13 @@ like($log, qr!resolver "/res/huge_identity" invalid identity!,
 	'huge identity logged invalid');
 like($log, qr!resolver "/res/huge_broken" invalid JSON \(status 200\)!,
 	'broken json logged invalid');
+like($log, qr!resolver "/res/deep_over" invalid JSON \(status 200\)!,
+	'too deep logged invalid');
+like($log, qr!resolver "/res/not_object" not a JSON object \(status 200\)!,
+	'array logged not an object');
 my $routed = join '|', qw/ plain bom bom_space huge_other huge_nested
-	huge_listed huge_real_listed huge_strings int64_max bom_huge /;
+	huge_listed huge_real_listed huge_strings int64_max bom_huge
+	reals reals_exp minus_zero twice deep_ok /;
 
 unlike($log, qr!resolver "/res/(?:$routed)"!, 'routed replies not logged');
 unlike($log, qr/$DIGITS/, 'no caller number in log');

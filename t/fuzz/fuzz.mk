@@ -29,7 +29,7 @@ MOD_DIR      := $(TOP)/ngx_http_twanon_module
 HERE         := $(TOP)/t/fuzz
 
 TARGETS      := form signature route twiml identity jwt
-PURE         := form signature route twiml identity jwt hmac utf8
+PURE         := form signature route json twiml identity jwt hmac utf8
 
 FUZZ_PKGS    := clang libclang-rt-14-dev libssl-dev libjansson-dev \
                 libxml2-dev libpcre2-dev zlib1g-dev make
@@ -52,7 +52,10 @@ NGX_INCS     := -I$(NGX_SRC)/src/core -I$(NGX_SRC)/src/event \
 INCS         := $(NGX_INCS) -I$(MOD_DIR) -I$(HERE) -I/usr/include/libxml2
 
 MOD_OBJS     := $(PURE:%=$(FUZZ)/obj/ngx_http_twanon_%.o)
-COMMON_OBJS  := $(FUZZ)/obj/fuzz_common.o $(FUZZ)/obj/nginx_main.o
+# jansson only for the reference that fuzz_route holds the module's
+# JSON reader to (fuzz_jansson_route.c)
+COMMON_OBJS  := $(FUZZ)/obj/fuzz_common.o $(FUZZ)/obj/nginx_main.o \
+                $(FUZZ)/obj/fuzz_jansson_route.o
 NGX_LIB      := $(FUZZ)/obj/libngxcore.a
 BINS         := $(TARGETS:%=$(FUZZ)/bin/fuzz_%)
 

@@ -72,5 +72,10 @@ size_t twanon_fuzz_utf8_decode(const u_char *p, size_t len, uint32_t *cp);
 
 ngx_uint_t twanon_fuzz_identity_ok(ngx_str_t *id);
 
+/* fuzz_jansson_route.c */
+ngx_int_t twanon_fuzz_route_jansson(ngx_pool_t *pool, ngx_str_t *reply,
+    ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
+    ngx_http_twanon_route_t *route, const char **reason);
+
 
 #endif /* _TWANON_FUZZ_COMMON_H_INCLUDED_ */
