@@ -17,8 +17,6 @@ static char *ngx_http_twanon_read_fd(ngx_conf_t *cf, ngx_file_t *file,
     ngx_str_t *value, ngx_uint_t secret);
 static char *ngx_http_twanon_secret_check(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *value);
-static char *ngx_http_twanon_auth_token_add(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *tlcf, ngx_http_complex_value_t **cv);
 
 
 /*
@@ -580,81 +578,6 @@ invalid:
                        "\"https://example.com\", \"*\" or \"off\"",
                        &value[i], &cmd->name);
     return NGX_CONF_ERROR;
-}
-
-
-/*
- * "twanon_auth_token" and "twanon_auth_token_file" add to one list of at
- * most two tokens, so that a token can be rotated: a signature valid
- * under either is accepted.
- */
-
-char *
-ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twanon_loc_conf_t *tlcf = conf;
-
-    char                      *rv;
-    ngx_str_t                 *value;
-    ngx_http_complex_value_t  *cv;
-
-    rv = ngx_http_twanon_auth_token_add(cf, tlcf, &cv);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_twanon_compile(cf, &cmd->name, &value[1], cv);
-}
-
-
-char *
-ngx_http_twanon_auth_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_twanon_loc_conf_t *tlcf = conf;
-
-    char                      *rv;
-    ngx_str_t                 *value;
-    ngx_http_complex_value_t  *cv;
-
-    rv = ngx_http_twanon_auth_token_add(cf, tlcf, &cv);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_twanon_read_file(cf, &value[1], &cv->value, 1);
-}
-
-
-static char *
-ngx_http_twanon_auth_token_add(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *tlcf, ngx_http_complex_value_t **cv)
-{
-    if (tlcf->auth_tokens == NGX_CONF_UNSET_PTR) {
-        tlcf->auth_tokens = ngx_array_create(cf->pool, 2,
-                                             sizeof(ngx_http_complex_value_t));
-        if (tlcf->auth_tokens == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (tlcf->auth_tokens->nelts == 2) {
-        return "is given more than twice: at most two auth tokens, "
-               "the current and the next, are allowed";
-    }
-
-    *cv = ngx_array_push(tlcf->auth_tokens);
-    if (*cv == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(*cv, sizeof(ngx_http_complex_value_t));
-
-    return NGX_CONF_OK;
 }
 
 

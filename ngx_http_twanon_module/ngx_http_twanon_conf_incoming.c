@@ -390,8 +390,11 @@ ngx_http_twanon_incoming_required(ngx_conf_t *cf,
 
     missing = NULL;
 
-    if (conf->verify_signature && conf->auth_tokens == NULL) {
-        missing = "\"twanon_auth_token\" or \"twanon_auth_token_file\" "
+    if (conf->verify_signature && conf->auth_tokens == NULL
+        && conf->webhook_keys == NULL)
+    {
+        missing = "\"twanon_auth_token\" or \"twanon_auth_token_file\", "
+                  "or \"twanon_webhook_key\" "
                   "(or \"twanon_verify_signature off\")";
 
     } else if (conf->resolver.len == 0) {

@@ -99,11 +99,13 @@ ngx_http_twanon_read_body(ngx_http_request_t *r, size_t max,
 
 /*
  * The request header with this name; one given more than once is treated
- * as absent, so that two readers of the request cannot disagree.
+ * as absent, so that two readers of the request cannot disagree.  "n",
+ * unless NULL, tells which: 0 (absent), 1, or 2 (given more than once).
  */
 
 ngx_table_elt_t *
-ngx_http_twanon_header_in(ngx_http_request_t *r, const char *lowcase_name)
+ngx_http_twanon_header_in(ngx_http_request_t *r, const char *lowcase_name,
+    ngx_uint_t *n)
 {
     size_t            len;
     ngx_uint_t        i;
@@ -135,10 +137,18 @@ ngx_http_twanon_header_in(ngx_http_request_t *r, const char *lowcase_name)
         }
 
         if (found) {
+            if (n) {
+                *n = 2;
+            }
+
             return NULL;
         }
 
         found = &h[i];
+    }
+
+    if (n) {
+        *n = found ? 1 : 0;
     }
 
     return found;

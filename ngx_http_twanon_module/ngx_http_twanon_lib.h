@@ -124,6 +124,9 @@ ngx_int_t ngx_http_twanon_signature_params(ngx_pool_t *pool,
 ngx_int_t ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
     ngx_str_t *params, ngx_str_t *tokens, ngx_http_twanon_hmac_t *macs,
     ngx_uint_t ntokens, ngx_str_t *signature);
+ngx_int_t ngx_http_twanon_signature_settings(ngx_str_t *header,
+    ngx_str_t *key, ngx_str_t *algorithm);
+const char *ngx_http_twanon_signature_digest(ngx_str_t *algorithm);
 
 /* ngx_http_twanon_route.c */
 ngx_int_t ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,

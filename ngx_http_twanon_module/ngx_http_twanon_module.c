@@ -173,6 +173,20 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       0,
       NULL },
 
+    { ngx_string("twanon_webhook_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_twanon_webhook_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_webhook_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_twanon_webhook_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("twanon_verify_signature"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -462,6 +476,7 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->cors_origins = NGX_CONF_UNSET_PTR;
     conf->cors_any = NGX_CONF_UNSET;
     conf->auth_tokens = NGX_CONF_UNSET_PTR;
+    conf->webhook_keys = NGX_CONF_UNSET_PTR;
     conf->verify_signature = NGX_CONF_UNSET;
     conf->webhook_url = NGX_CONF_UNSET_PTR;
     conf->resolver_send = NGX_CONF_UNSET_UINT;
@@ -502,6 +517,7 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->cors_any, prev->cors_any, 0);
 
     ngx_conf_merge_ptr_value(conf->auth_tokens, prev->auth_tokens, NULL);
+    ngx_conf_merge_ptr_value(conf->webhook_keys, prev->webhook_keys, NULL);
     ngx_conf_merge_value(conf->verify_signature, prev->verify_signature, 1);
     ngx_conf_merge_ptr_value(conf->webhook_url, prev->webhook_url, NULL);
     ngx_conf_merge_str_value(conf->resolver, prev->resolver, "");

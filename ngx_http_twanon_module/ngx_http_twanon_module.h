@@ -37,6 +37,15 @@ typedef struct {
 } ngx_http_twanon_where_t;
 
 
+/* a shared key that Twilio may sign webhooks with (conf_webhook.c) */
+
+typedef struct {
+    ngx_str_t                   id;
+    ngx_str_t                   secret;
+    ngx_http_twanon_hmac_t      macs[2];         /* HMAC-SHA1, -SHA256 */
+} ngx_http_twanon_webhook_key_t;
+
+
 typedef struct {
     ngx_http_complex_value_t   *account_sid;
     ngx_http_complex_value_t   *api_key;
@@ -57,6 +66,7 @@ typedef struct {
     ngx_flag_t                  cors_any;
 
     ngx_array_t                *auth_tokens;     /* complex values */
+    ngx_array_t                *webhook_keys;
     ngx_flag_t                  verify_signature;
     ngx_http_complex_value_t   *webhook_url;
     ngx_str_t                   resolver;
@@ -201,7 +211,7 @@ ngx_int_t ngx_http_twanon_read_body(ngx_http_request_t *r, size_t max,
 ngx_int_t ngx_http_twanon_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body);
 ngx_table_elt_t *ngx_http_twanon_header_in(ngx_http_request_t *r,
-    const char *lowcase_name);
+    const char *lowcase_name, ngx_uint_t *n);
 ngx_table_elt_t *ngx_http_twanon_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 
@@ -223,10 +233,6 @@ char *ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_twanon_auth_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post, void *data);
@@ -242,6 +248,18 @@ ngx_int_t ngx_http_twanon_default_regex(ngx_conf_t *cf,
 ngx_int_t ngx_http_twanon_hmac_ready(ngx_conf_t *cf,
     ngx_http_twanon_hmac_t *h, const char *digest, const char *name,
     ngx_http_twanon_where_t *where);
+
+
+/* how webhooks are verified (conf_webhook.c) */
+
+char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_auth_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_webhook_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_webhook_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* what a "twanon_incoming" location has of its own (conf_incoming.c) */

@@ -12,8 +12,8 @@
 #include "ngx_http_twanon_lib.h"
 
 
-/* base64 of a SHA-1 digest */
-#define NGX_HTTP_TWANON_SIGNATURE_LEN  28
+/* base64 of the longest digest */
+#define NGX_HTTP_TWANON_SIGNATURE_MAX  ngx_base64_encoded_length(EVP_MAX_MD_SIZE)
 
 /* pairs sorted by insertion before the runs are merged */
 #define NGX_HTTP_TWANON_SORT_RUN       8
@@ -25,6 +25,8 @@ static ngx_int_t ngx_http_twanon_pair_cmp(ngx_http_twanon_pair_t *a,
     ngx_http_twanon_pair_t *b);
 static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *variants);
+static void ngx_http_twanon_signature_trim(u_char *p, u_char *last,
+    ngx_str_t *out);
 
 
 /*
@@ -95,9 +97,10 @@ ngx_http_twanon_signature_params(ngx_pool_t *pool, ngx_array_t *pairs,
 
 /*
  * Checks "signature" (the X-Twilio-Signature header) against
- * base64(HMAC-SHA1(token, url + params)) for each token and for the URL
- * with and without its port, in constant time per comparison.
- * NGX_OK: valid; NGX_DECLINED: not valid.
+ * base64(HMAC(token, url + params)) for each token and for the URL with
+ * and without its port, in constant time per comparison; the digest is
+ * each context's (SHA-1 for the Auth Token, SHA-1 or SHA-256 for a shared
+ * key).  NGX_OK: valid; NGX_DECLINED: not valid.
  */
 
 ngx_int_t
@@ -107,12 +110,12 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
 {
     size_t       md_len;
     u_char       digest[EVP_MAX_MD_SIZE];
-    u_char       expected[NGX_HTTP_TWANON_SIGNATURE_LEN];
+    u_char       expected[NGX_HTTP_TWANON_SIGNATURE_MAX];
     ngx_int_t    rc;
     ngx_str_t    variants[2], parts[2], md, b64;
     ngx_uint_t   i, k, n;
 
-    if (signature->len != NGX_HTTP_TWANON_SIGNATURE_LEN) {
+    if (signature->len == 0 || signature->len > sizeof(expected)) {
         return NGX_DECLINED;
     }
 
@@ -379,4 +382,117 @@ ngx_http_twanon_url_variants(ngx_pool_t *pool, ngx_str_t *url,
     variants[1].len = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * X-Twilio-Webhooks-Signature-Settings, which Twilio adds to a webhook
+ * signed with a shared key: "key=<id>,algorithm=<name>".  Parts are
+ * split at commas and trimmed, as Twilio's helper libraries read them;
+ * other parts are ignored.  A missing or empty algorithm is HMAC_SHA1.
+ * NGX_DECLINED when there is no key id, or "key" or "algorithm" is given
+ * twice.
+ */
+
+ngx_int_t
+ngx_http_twanon_signature_settings(ngx_str_t *header, ngx_str_t *key,
+    ngx_str_t *algorithm)
+{
+    u_char     *p, *last, *end, *eq;
+    ngx_str_t   name, value, *to;
+
+    key->len = 0;
+    algorithm->len = 0;
+    key->data = NULL;
+    algorithm->data = NULL;
+
+    p = header->data;
+    last = header->data + header->len;
+
+    while (p < last) {
+        end = ngx_strlchr(p, last, ',');
+        if (end == NULL) {
+            end = last;
+        }
+
+        eq = ngx_strlchr(p, end, '=');
+
+        if (eq != NULL) {
+            ngx_http_twanon_signature_trim(p, eq, &name);
+            ngx_http_twanon_signature_trim(eq + 1, end, &value);
+
+            to = NULL;
+
+            if (name.len == 3 && ngx_strncmp(name.data, "key", 3) == 0) {
+                to = key;
+
+            } else if (name.len == 9
+                       && ngx_strncmp(name.data, "algorithm", 9) == 0)
+            {
+                to = algorithm;
+            }
+
+            if (to != NULL) {
+                if (to->data != NULL) {
+                    return NGX_DECLINED;
+                }
+
+                *to = value;
+            }
+        }
+
+        if (end == last) {
+            break;
+        }
+
+        p = end + 1;
+    }
+
+    if (key->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (algorithm->len == 0) {
+        ngx_str_set(algorithm, "HMAC_SHA1");
+    }
+
+    return NGX_OK;
+}
+
+
+/* the digest for a signature algorithm's name, any case, or NULL */
+
+const char *
+ngx_http_twanon_signature_digest(ngx_str_t *algorithm)
+{
+    if (algorithm->len == 9
+        && ngx_strncasecmp(algorithm->data, (u_char *) "HMAC_SHA1", 9) == 0)
+    {
+        return "SHA1";
+    }
+
+    if (algorithm->len == 11
+        && ngx_strncasecmp(algorithm->data, (u_char *) "HMAC_SHA256", 11)
+           == 0)
+    {
+        return "SHA256";
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_twanon_signature_trim(u_char *p, u_char *last, ngx_str_t *out)
+{
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    out->data = p;
+    out->len = last - p;
 }

@@ -384,7 +384,7 @@ ngx_http_twanon_token_cors(ngx_http_request_t *r,
         value = any;
 
     } else if (tlcf->cors_origins
-               && (in = ngx_http_twanon_header_in(r, "origin")) != NULL)
+               && (in = ngx_http_twanon_header_in(r, "origin", NULL)) != NULL)
     {
         value = in->value;
         origin = tlcf->cors_origins->elts;

@@ -20,6 +20,17 @@
  */
 
 
+/* the secrets a webhook's signature is checked under */
+
+typedef struct {
+    ngx_str_t                  *secrets;
+    ngx_http_twanon_hmac_t     *macs;           /* one per secret */
+    ngx_uint_t                  n;
+    const char                 *digest;         /* "SHA1", "SHA256" */
+    ngx_str_t                   key_id;         /* empty: the Auth Token */
+} ngx_http_twanon_signer_t;
+
+
 static ngx_int_t ngx_http_twanon_webhook_type(ngx_http_request_t *r);
 static void ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
@@ -32,6 +43,13 @@ static ngx_int_t ngx_http_twanon_webhook_account(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
+static ngx_int_t ngx_http_twanon_webhook_shared_key(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *header,
+    ngx_http_twanon_signer_t *signer);
+static ngx_int_t ngx_http_twanon_webhook_auth_token(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_signer_t *signer);
+static ngx_int_t ngx_http_twanon_webhook_shown_url(ngx_pool_t *pool,
+    ngx_str_t *url, ngx_str_t *shown);
 static ngx_int_t ngx_http_twanon_webhook_url(ngx_http_request_t *r,
     ngx_str_t *url);
 
@@ -399,15 +417,23 @@ ngx_http_twanon_webhook_account(ngx_http_request_t *r,
 }
 
 
+/*
+ * The signature: X-Twilio-Signature over the webhook's URL and
+ * parameters, under the shared key that X-Twilio-Webhooks-Signature-
+ * Settings names, or, without that header, under the Auth Token.  Each
+ * refusal is one "warn" line with the CallSid and the reason; the line
+ * never holds a secret, a parameter or the URL's query.
+ */
+
 static ngx_int_t
 ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    url, params, *tokens;
-    ngx_uint_t                   i, n;
-    ngx_table_elt_t             *h;
-    ngx_http_complex_value_t    *cv;
+    ngx_str_t                    url, params, shown;
+    ngx_uint_t                   n;
+    ngx_table_elt_t             *h, *settings;
+    ngx_http_twanon_signer_t     signer;
     ngx_http_twanon_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
@@ -416,12 +442,170 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    h = ngx_http_twanon_header_in(r, "x-twilio-signature");
+    h = ngx_http_twanon_header_in(r, "x-twilio-signature", NULL);
 
     if (h == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: missing or repeated signature header, "
                       "call \"%V\"", &ctx->call_sid);
+        return NGX_DECLINED;
+    }
+
+    settings = ngx_http_twanon_header_in(r,
+                                    "x-twilio-webhooks-signature-settings",
+                                    &n);
+
+    if (n == 2) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: repeated X-Twilio-Webhooks-Signature-Settings "
+                      "header, call \"%V\"", &ctx->call_sid);
+        return NGX_DECLINED;
+    }
+
+    /* an empty header is no header, as Twilio's helper libraries take it */
+
+    if (settings && settings->value.len) {
+        rc = ngx_http_twanon_webhook_shared_key(r, ctx, &settings->value,
+                                                &signer);
+
+    } else {
+        rc = ngx_http_twanon_webhook_auth_token(r, ctx, &signer);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_twanon_webhook_url(r, &url) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twanon_signature_params(r->pool, pairs, &params) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_twanon_signature_check(r->pool, &url, &params,
+                                         signer.secrets, signer.macs,
+                                         signer.n, &h->value);
+
+    if (rc == NGX_ERROR) {
+        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twanon: HMAC-%s failed", signer.digest);
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_twanon_webhook_shown_url(r->pool, &url, &shown) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (signer.key_id.len) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: invalid signature for \"%V\" under shared "
+                      "key \"%V\" (HMAC-%s), call \"%V\"", &shown,
+                      &signer.key_id, signer.digest, &ctx->call_sid);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: invalid signature for \"%V\" under the "
+                      "Auth Token (HMAC-SHA1), call \"%V\"", &shown,
+                      &ctx->call_sid);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The shared key and digest that X-Twilio-Webhooks-Signature-Settings
+ * names, or NGX_DECLINED: no key id, an unknown one, no key configured,
+ * an algorithm other than HMAC_SHA1 and HMAC_SHA256.
+ */
+
+static ngx_int_t
+ngx_http_twanon_webhook_shared_key(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *header,
+    ngx_http_twanon_signer_t *signer)
+{
+    ngx_str_t                       id, algorithm;
+    ngx_uint_t                      i;
+    const char                     *reason;
+    ngx_http_twanon_loc_conf_t     *tlcf;
+    ngx_http_twanon_webhook_key_t  *key;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    reason = NULL;
+    key = NULL;
+
+    if (ngx_http_twanon_signature_settings(header, &id, &algorithm)
+        != NGX_OK)
+    {
+        reason = "no key id, or a part given twice";
+
+    } else if (tlcf->webhook_keys == NULL) {
+        reason = "no \"twanon_webhook_key\" here";
+
+    } else {
+        key = tlcf->webhook_keys->elts;
+
+        for (i = 0; i < tlcf->webhook_keys->nelts; i++) {
+            if (key[i].id.len == id.len
+                && ngx_strncmp(key[i].id.data, id.data, id.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == tlcf->webhook_keys->nelts) {
+            reason = "unknown key id";
+
+        } else {
+            key = &key[i];
+            signer->digest = ngx_http_twanon_signature_digest(&algorithm);
+
+            if (signer->digest == NULL) {
+                reason = "unsupported algorithm";
+            }
+        }
+    }
+
+    if (reason) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: X-Twilio-Webhooks-Signature-Settings refused "
+                      "(%s), call \"%V\"", reason, &ctx->call_sid);
+        return NGX_DECLINED;
+    }
+
+    signer->secrets = &key->secret;
+    signer->macs = &key->macs[signer->digest[3] == '2'];
+    signer->n = 1;
+    signer->key_id = key->id;
+
+    return NGX_OK;
+}
+
+
+/* the Auth Tokens, current and next, under HMAC-SHA1 */
+
+static ngx_int_t
+ngx_http_twanon_webhook_auth_token(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_signer_t *signer)
+{
+    ngx_str_t                   *tokens;
+    ngx_uint_t                   i, n;
+    ngx_http_complex_value_t    *cv;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    if (tlcf->auth_tokens == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: no X-Twilio-Webhooks-Signature-Settings "
+                      "header, and no \"twanon_auth_token\" to check the "
+                      "signature with, call \"%V\"", &ctx->call_sid);
         return NGX_DECLINED;
     }
 
@@ -447,29 +631,48 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_twanon_webhook_url(r, &url) != NGX_OK) {
+    signer->secrets = tokens;
+    signer->macs = tlcf->auth_macs;
+    signer->n = n;
+    signer->digest = "SHA1";
+    ngx_str_null(&signer->key_id);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The URL as a log line shows it: without its query, which is only said
+ * to exist, and escaped (a Host header is the client's).
+ */
+
+static ngx_int_t
+ngx_http_twanon_webhook_shown_url(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_str_t *shown)
+{
+    u_char  *p, *q;
+    size_t   len;
+
+    q = ngx_strlchr(url->data, url->data + url->len, '?');
+    len = (q ? q : url->data + url->len) - url->data;
+
+    shown->data = ngx_pnalloc(pool, len + 2 * ngx_escape_uri(NULL, url->data,
+                                                 len, NGX_ESCAPE_REFRESH)
+                                    + sizeof("?...") - 1);
+    if (shown->data == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twanon_signature_params(r->pool, pairs, &params) != NGX_OK) {
-        return NGX_ERROR;
+    p = (u_char *) ngx_escape_uri(shown->data, url->data, len,
+                                  NGX_ESCAPE_REFRESH);
+
+    if (q) {
+        p = ngx_cpymem(p, "?...", sizeof("?...") - 1);
     }
 
-    rc = ngx_http_twanon_signature_check(r->pool, &url, &params, tokens,
-                                         tlcf->auth_macs, n, &h->value);
+    shown->len = p - shown->data;
 
-    if (rc == NGX_ERROR) {
-        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "twanon: HMAC-SHA1 failed");
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: invalid signature, call \"%V\"",
-                      &ctx->call_sid);
-    }
-
-    return rc;
+    return NGX_OK;
 }
 
 

@@ -102,7 +102,8 @@ conf_fails('no auth token',
 		. "            twanon_resolver  /resolver;\n"),
 	'twanon_incoming;',
 	'"twanon_incoming" in FILE:LINE requires "twanon_auth_token" or '
-	. '"twanon_auth_token_file" (or "twanon_verify_signature off")');
+	. '"twanon_auth_token_file", or "twanon_webhook_key" '
+	. '(or "twanon_verify_signature off")');
 
 conf_fails('no resolver',
 	conf(location => "            twanon_incoming;\n"

@@ -421,7 +421,7 @@ sub logged {
 
 my $fallback = 'serving the fallback, call';
 
-ok(logged(qr/\[warn\] .*twanon: invalid signature, call "$sidi->{'invalid signature'}"/),
+ok(logged(qr/\[warn\] .*twanon: invalid signature for "[^"?]+" under the Auth Token \(HMAC-SHA1\), call "$sidi->{'invalid signature'}"/),
 	'info log invalid signature');
 ok(logged(qr/\[warn\] .*twanon: caller unknown to the resolver, $fallback "$sidi->{'caller unknown'}"/),
 	'info log caller unknown');

@@ -523,7 +523,8 @@ my @lines = $t->error_log_lines();
 my @notice = grep { !/\[debug\]/ } @lines;
 
 my %message = (
-	invalid => 'invalid signature',
+	invalid => 'invalid signature for "[^"?]+(?:\?\.\.\.)?" under the '
+		. 'Auth Token \(HMAC-SHA1\)',
 	missing => 'missing or repeated signature header',
 	account => 'webhook for another account',
 );

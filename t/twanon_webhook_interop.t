@@ -507,7 +507,7 @@ is(join("\n", grep { my $l = $_; grep { index($l, $_) >= 0 }
 # one warn line per call, for the request with a byte changed
 
 my @count = map { my $sid = $_->{sid};
-		scalar grep { /\[warn\] .*twanon: invalid signature, call "$sid"/ }
+		scalar grep { /\[warn\] .*twanon: invalid signature for "[^"]*" under .*, call "$sid"/ }
 			@lines }
 	@sign;
 

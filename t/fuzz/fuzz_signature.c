@@ -15,6 +15,9 @@
  *   else from fields taken as key, value, key, value...; bit 5: the URL
  *   is built from fields (scheme, host, port, path) so that its variant
  *   with and without the port is known here, else one raw field;
+ *   bit 6: the tokens are shared keys under HMAC-SHA256, else
+ *   HMAC-SHA1; bit 7: the first field, before all these, is also read
+ *   as X-Twilio-Webhooks-Signature-Settings;
  *   o2: bit 0 https, bit 1 "HTTPS", bits 2-3 no port / digits / empty
  *   port, bit 4 sign the variant without the port, bits 5-6 which token.
  *
@@ -27,7 +30,11 @@
  * for equal bytes, transitive on every triple of the first 6 strings);
  * a signature computed here over the
  * URL as given, or over its other port variant, is accepted, and a
- * changed one refused; a signature of any other length is refused.
+ * changed one refused; a signature of any other length than the digest's
+ * is refused.  The settings header parses to a key id and an algorithm
+ * that are non-empty, trimmed, free of commas and inside the header
+ * (the algorithm may be the default HMAC_SHA1), and "key=<id>,algorithm=
+ * <name>" written from them parses back to the same two.
  * ngx_http_twanon_hmac_hex() (the caller hash) is HMAC-SHA256 in hex.
  */
 
@@ -38,7 +45,8 @@
 #include <openssl/hmac.h>
 
 
-#define SIG_LEN  28
+#define SIG_LEN     28                  /* base64 of a SHA-1 digest */
+#define SIG_LEN256  44                  /* of a SHA-256 digest */
 
 
 #define ORDER_STRINGS  12
@@ -251,13 +259,14 @@ check_order(ngx_array_t *pairs)
 
 
 static void
-sign(ngx_str_t *token, ngx_str_t *url, ngx_str_t *params, u_char *sig)
+sign(ngx_str_t *token, ngx_str_t *url, ngx_str_t *params, ngx_uint_t sha256,
+    u_char *sig)
 {
     u_char         *data;
     size_t          len;
     unsigned int    md_len;
     u_char          md[EVP_MAX_MD_SIZE];
-    u_char          b64[SIG_LEN + 1];
+    u_char          b64[SIG_LEN256 + 1];
 
     len = url->len + params->len;
     data = malloc(len + 1);
@@ -271,12 +280,14 @@ sign(ngx_str_t *token, ngx_str_t *url, ngx_str_t *params, u_char *sig)
         memcpy(data + url->len, params->data, params->len);
     }
 
-    twanon_fuzz_assert(HMAC(EVP_sha1(), token->data, (int) token->len,
-                            data, len, md, &md_len) != NULL);
-    twanon_fuzz_assert(md_len == 20);
-    twanon_fuzz_assert(EVP_EncodeBlock(b64, md, (int) md_len) == SIG_LEN);
+    twanon_fuzz_assert(HMAC(sha256 ? EVP_sha256() : EVP_sha1(), token->data,
+                            (int) token->len, data, len, md, &md_len)
+                       != NULL);
+    twanon_fuzz_assert(md_len == (sha256 ? 32 : 20));
+    twanon_fuzz_assert(EVP_EncodeBlock(b64, md, (int) md_len)
+                       == (sha256 ? SIG_LEN256 : SIG_LEN));
 
-    memcpy(sig, b64, SIG_LEN);
+    memcpy(sig, b64, sha256 ? SIG_LEN256 : SIG_LEN);
     free(data);
 }
 
@@ -306,7 +317,74 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
  * against the one-shot HMAC() below.
  */
 
-static ngx_http_twanon_hmac_t  macs[3], hash_mac;
+static ngx_http_twanon_hmac_t  macs[2][3], hash_mac;
+
+
+/* a part of the settings header as parsed: inside it, trimmed, no comma */
+
+static void
+settings_part(ngx_str_t *header, ngx_str_t *part)
+{
+    twanon_fuzz_assert(part->len > 0);
+    twanon_fuzz_assert(part->data >= header->data
+                       && part->data + part->len
+                          <= header->data + header->len);
+    twanon_fuzz_assert(memchr(part->data, ',', part->len) == NULL);
+    twanon_fuzz_assert(part->data[0] != ' ' && part->data[0] != '\t');
+    twanon_fuzz_assert(part->data[part->len - 1] != ' '
+                       && part->data[part->len - 1] != '\t');
+}
+
+
+static void
+settings(ngx_pool_t *pool, ngx_str_t *header)
+{
+    u_char      *p;
+    ngx_str_t    key, alg, again, key2, alg2;
+    const char  *digest;
+
+    if (ngx_http_twanon_signature_settings(header, &key, &alg) != NGX_OK) {
+        return;
+    }
+
+    settings_part(header, &key);
+
+    if (alg.len == 9 && memcmp(alg.data, "HMAC_SHA1", 9) == 0
+        && !(alg.data >= header->data
+             && alg.data < header->data + header->len))
+    {
+        /* the default */
+
+    } else {
+        settings_part(header, &alg);
+    }
+
+    digest = ngx_http_twanon_signature_digest(&alg);
+
+    twanon_fuzz_assert(digest == NULL
+                       || (strcmp(digest, "SHA1") == 0
+                           && strncasecmp((char *) alg.data, "hmac_sha1", 9)
+                              == 0 && alg.len == 9)
+                       || (strcmp(digest, "SHA256") == 0
+                           && strncasecmp((char *) alg.data, "hmac_sha256",
+                                          11) == 0 && alg.len == 11));
+
+    again.len = sizeof("key=,algorithm=") - 1 + key.len + alg.len;
+    again.data = twanon_fuzz_copy(pool, NULL, again.len);
+
+    p = ngx_cpymem(again.data, "key=", 4);
+    p = ngx_cpymem(p, key.data, key.len);
+    p = ngx_cpymem(p, ",algorithm=", 11);
+    ngx_memcpy(p, alg.data, alg.len);
+
+    twanon_fuzz_assert(ngx_http_twanon_signature_settings(&again, &key2,
+                                                          &alg2)
+                       == NGX_OK);
+    twanon_fuzz_assert(key2.len == key.len
+                       && memcmp(key2.data, key.data, key.len) == 0);
+    twanon_fuzz_assert(alg2.len == alg.len
+                       && memcmp(alg2.data, alg.data, alg.len) == 0);
+}
 
 
 int
@@ -317,9 +395,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_int_t                rc;
     ngx_str_t                url, tokens[3], signature, body, params,
                              params2, expected, scheme, host, port, path,
-                             with, without, hex, *signed_url;
+                             with, without, hex, header, *signed_url;
     char                     hexbyte[3];
-    ngx_uint_t               o1, o2, i, n, ntokens, computed;
+    ngx_uint_t               o1, o2, i, n, ntokens, computed, sha256,
+                             sig_len;
     unsigned int             md_len;
     u_char                   md[EVP_MAX_MD_SIZE];
     ngx_pool_t              *pool;
@@ -334,6 +413,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     o1 = twanon_fuzz_byte(&in);
     o2 = twanon_fuzz_byte(&in);
+
+    if (o1 & 0x80) {
+        twanon_fuzz_field(pool, &in, &header);
+        settings(pool, &header);
+    }
+
+    sha256 = (o1 & 0x40) ? 1 : 0;
+    sig_len = sha256 ? SIG_LEN256 : SIG_LEN;
 
     /* the URL */
 
@@ -538,14 +625,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the check */
 
     if (computed) {
-        signature.data = twanon_fuzz_copy(pool, NULL, SIG_LEN);
-        signature.len = SIG_LEN;
+        signature.data = twanon_fuzz_copy(pool, NULL, sig_len);
+        signature.len = sig_len;
 
         sign(&tokens[((o2 >> 5) & 3) % ntokens], signed_url, &params,
-             signature.data);
+             sha256, signature.data);
 
         if (o1 & 8) {
-            i = (o2 * 7) % SIG_LEN;
+            i = (o2 * 7) % sig_len;
             signature.data[i] = (signature.data[i] == 'A') ? 'B' : 'A';
         }
     }
@@ -553,20 +640,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* made once, as the configuration would */
 
     for (i = 0; i < 3; i++) {
-        if (macs[i].ctx == NULL) {
-            twanon_fuzz_assert(ngx_http_twanon_hmac_init(&macs[i],
+        if (macs[sha256][i].ctx == NULL) {
+            twanon_fuzz_assert(ngx_http_twanon_hmac_init(&macs[sha256][i],
                                                      twanon_fuzz_conf_pool,
-                                                     "SHA1")
+                                                     sha256 ? "SHA256"
+                                                            : "SHA1")
                                == NGX_OK);
         }
     }
 
-    rc = ngx_http_twanon_signature_check(pool, &url, &params, tokens, macs,
-                                         ntokens, &signature);
+    rc = ngx_http_twanon_signature_check(pool, &url, &params, tokens,
+                                         macs[sha256], ntokens, &signature);
 
     twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
 
-    if (signature.len != SIG_LEN) {
+    if (signature.len != sig_len) {
         twanon_fuzz_assert(rc == NGX_DECLINED);
     }
 
