@@ -284,6 +284,7 @@ demo: build console
 call:
 	@perl docs/examples/twanon-call.pl --url $(CALL_URL) \
 	    --signed-url https://demo.twanon.invalid/incoming \
+	    --account AC00000000000000000000000000000000 \
 	    --token demo-auth-token-not-for-production --from '$(FROM)'
 
 # hardening: libFuzzer targets over the pure functions, and the whole

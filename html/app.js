@@ -124,11 +124,9 @@ const STRINGS = {
         errBadToken: 'The token server sent an answer the console cannot use. Tell your administrator.',
         errRetryIn: 'Trying again in {s} s.',
         errRefresh: 'Could not renew your calling session: {reason}',
-        errTwilioAuth: 'Twilio did not accept the sign-in token; getting a new one.',
-        errTwilioNetwork: 'The connection to Twilio was interrupted. Check your network connection; the console keeps trying.',
         errOffline: 'You are not receiving calls: the connection to Twilio closed.',
-        errCallFailed: 'The call failed (code {code}). If this keeps happening, tell your administrator.',
-        errGeneric: 'Something went wrong (code {code}). If this keeps happening, tell your administrator.',
+        errSdk: '{what} {todo} (Twilio error {code})',
+        errCredentialsInUrl: 'This page was opened with a user name and password in its address, which browsers do not let the console use. Open it without them: {url}',
 
         logStarted: 'Start pressed',
         logMicAllowed: 'Microphone allowed',
@@ -148,7 +146,7 @@ const STRINGS = {
         logReconnecting: 'Reconnecting',
         logReconnected: 'Reconnected',
         logBusy: 'Second call refused (busy)',
-        logError: 'Error {code}',
+        logError: 'Error {code}: {what}',
         logAudio: 'Audio devices changed',
         logStopped: 'Stopped',
         logElsewhere: 'Another tab is live',
@@ -247,11 +245,9 @@ const STRINGS = {
         errBadToken: 'トークンサーバーの応答を利用できません。管理者に連絡してください。',
         errRetryIn: '{s} 秒後に再試行します。',
         errRefresh: '通話セッションを更新できませんでした: {reason}',
-        errTwilioAuth: 'Twilio がトークンを受け付けませんでした。新しいトークンを取得しています。',
-        errTwilioNetwork: 'Twilio との接続が中断されました。ネットワーク接続を確認してください。コンソールは再接続を続けます。',
         errOffline: 'Twilio との接続が切れたため、着信を受けられません。',
-        errCallFailed: '通話に失敗しました (コード {code})。繰り返し起きる場合は管理者に連絡してください。',
-        errGeneric: 'エラーが発生しました (コード {code})。繰り返し起きる場合は管理者に連絡してください。',
+        errSdk: '{what}{todo} (Twilio エラー {code})',
+        errCredentialsInUrl: 'このページはアドレスにユーザー名とパスワードを含めて開かれています。ブラウザーの制限により、この状態ではコンソールを使えません。ユーザー名とパスワードを含めずに開いてください: {url}',
 
         logStarted: '開始',
         logMicAllowed: 'マイク許可',
@@ -271,7 +267,7 @@ const STRINGS = {
         logReconnecting: '再接続中',
         logReconnected: '再接続完了',
         logBusy: '通話中のため 2 件目を拒否',
-        logError: 'エラー {code}',
+        logError: 'エラー {code}: {what}',
         logAudio: '音声デバイスの変更',
         logStopped: '停止',
         logElsewhere: '別のタブが受付中',
@@ -296,6 +292,158 @@ function t(key, vars)
 
     return s.replace(/\{(\w+)\}/g, (m, name) =>
         (vars && vars[name] !== undefined) ? String(vars[name]) : m);
+}
+
+
+/* ---------------------------------------------------------------------
+ * Twilio's error codes in plain words: what each means for an operator
+ * and what to do. Names are the Voice SDK's own (@twilio/voice-sdk,
+ * lib/twilio/errors/generated.ts); 31208 is the older SDK's code for a
+ * refused microphone, which SDK 2.x reports as 31401. docs/console.md
+ * has the same table, and t/twanon_console.t checks that both list the
+ * same codes. A code not listed gets SDK_ERROR_UNKNOWN.
+ */
+
+const MIC_DENIED = {
+    en: 'Allow the microphone for this site (the icon at the left of the address bar), then press Start again.',
+    ja: 'アドレスバー左のアイコンからこのサイトにマイクを許可し、もう一度「開始」を押してください。',
+};
+
+const TOKEN_AGAIN = {
+    en: 'The console gets a new one by itself. If this keeps happening, tell your administrator: the token settings (API key, API secret, Account SID) may not match.',
+    ja: 'コンソールが自動で新しいトークンを取得します。繰り返し起きる場合は管理者に連絡してください (API キー、API シークレット、アカウント SID の設定が合っていない可能性があります)。',
+};
+
+const CLOCK_AGAIN = {
+    en: 'The console gets a new one by itself. If this keeps happening, check that this computer sets its date and time automatically.',
+    ja: 'コンソールが自動で新しいトークンを取得します。繰り返し起きる場合は、このパソコンの日付と時刻が自動設定になっているか確認してください。',
+};
+
+const NETWORK_AGAIN = {
+    en: 'Check your network connection; the console keeps trying. If other websites work, a firewall may be blocking Twilio: tell your administrator (see "Network requirements" in the console\'s documentation).',
+    ja: 'ネットワーク接続を確認してください。コンソールは再試行を続けます。ほかのサイトが見られる場合は、ファイアウォールが Twilio への接続を止めている可能性があります。管理者に連絡してください (コンソールの文書の「Network requirements」)。',
+};
+
+const SDK_ERRORS = {
+    20101: {
+        name: 'AuthorizationErrors.AccessTokenInvalid',
+        en: ['Twilio did not accept the console\'s sign-in token.', TOKEN_AGAIN.en],
+        ja: ['Twilio がコンソールのサインイン用トークンを受け付けませんでした。', TOKEN_AGAIN.ja],
+    },
+    20104: {
+        name: 'AuthorizationErrors.AccessTokenExpired',
+        en: ['The sign-in token for Twilio has expired, or this computer\'s clock is wrong.', CLOCK_AGAIN.en],
+        ja: ['Twilio のサインイン用トークンの有効期限が切れたか、このパソコンの時計がずれています。', CLOCK_AGAIN.ja],
+    },
+    20151: {
+        name: 'AuthorizationErrors.AuthenticationFailed',
+        en: ['Twilio could not verify the sign-in token.', TOKEN_AGAIN.en],
+        ja: ['Twilio がサインイン用トークンを確認できませんでした。', TOKEN_AGAIN.ja],
+    },
+    31000: {
+        name: 'GeneralErrors.UnknownError',
+        en: ['Twilio reported an error without saying which.', 'Reload the page. If this keeps happening, tell your administrator the time of the error shown in Activity.'],
+        ja: ['Twilio から詳細のないエラーが報告されました。', 'ページを再読み込みしてください。繰り返し起きる場合は、アクティビティに表示された時刻を管理者に伝えてください。'],
+    },
+    31003: {
+        name: 'GeneralErrors.ConnectionTimeoutError',
+        en: ['Twilio did not answer in time.', NETWORK_AGAIN.en],
+        ja: ['Twilio から時間内に応答がありませんでした。', NETWORK_AGAIN.ja],
+    },
+    31005: {
+        name: 'GeneralErrors.ConnectionError',
+        en: ['The connection to Twilio broke off.', NETWORK_AGAIN.en],
+        ja: ['Twilio との接続が途切れました。', NETWORK_AGAIN.ja],
+    },
+    31008: {
+        name: 'GeneralErrors.CallCancelledError',
+        en: ['The call ended before it could be answered.', 'Nothing to do: the caller hung up first.'],
+        ja: ['応答する前に通話が終了しました。', '対応は不要です。発信者が先に切断しました。'],
+    },
+    31009: {
+        name: 'GeneralErrors.TransportError',
+        en: ['The console cannot reach Twilio\'s servers.', NETWORK_AGAIN.en],
+        ja: ['コンソールが Twilio のサーバーに接続できません。', NETWORK_AGAIN.ja],
+    },
+    31201: {
+        name: 'AuthorizationErrors.AuthorizationError',
+        en: ['Twilio refused the request: not authorized.', TOKEN_AGAIN.en],
+        ja: ['Twilio が要求を拒否しました (権限がありません)。', TOKEN_AGAIN.ja],
+    },
+    31202: {
+        name: 'SignatureValidationErrors.AccessTokenSignatureValidationFailed',
+        en: ['The sign-in token\'s signature is not valid for Twilio.', 'Tell your administrator: the API secret does not belong to the API key (twanon_api_key, twanon_api_secret).'],
+        ja: ['サインイン用トークンの署名を Twilio が認めませんでした。', '管理者に連絡してください: API シークレットが API キーと一致していません (twanon_api_key、twanon_api_secret)。'],
+    },
+    31204: {
+        name: 'AuthorizationErrors.InvalidJWTTokenError',
+        en: ['Twilio could not read the sign-in token.', TOKEN_AGAIN.en],
+        ja: ['Twilio がサインイン用トークンを読み取れませんでした。', TOKEN_AGAIN.ja],
+    },
+    31205: {
+        name: 'AuthorizationErrors.JWTTokenExpiredError',
+        en: ['The sign-in token for Twilio has expired.', CLOCK_AGAIN.en],
+        ja: ['Twilio のサインイン用トークンの有効期限が切れました。', CLOCK_AGAIN.ja],
+    },
+    31207: {
+        name: 'AuthorizationErrors.JWTTokenExpirationTooLongError',
+        en: ['The sign-in token is valid for longer than Twilio allows (24 hours).', 'Tell your administrator: the token server must issue tokens valid for 24 hours at most (twanon_token_ttl).'],
+        ja: ['サインイン用トークンの有効期間が Twilio の上限 (24 時間) を超えています。', '管理者に連絡してください: トークンサーバーが発行するトークンの有効期間は 24 時間以下にする必要があります (twanon_token_ttl)。'],
+    },
+    31208: {
+        name: 'SDK 1.x: microphone denied',
+        en: ['The browser did not allow the microphone.', MIC_DENIED.en],
+        ja: ['ブラウザーがマイクの使用を許可しませんでした。', MIC_DENIED.ja],
+    },
+    31401: {
+        name: 'UserMediaErrors.PermissionDeniedError',
+        en: ['The browser did not allow the microphone.', MIC_DENIED.en],
+        ja: ['ブラウザーがマイクの使用を許可しませんでした。', MIC_DENIED.ja],
+    },
+    31402: {
+        name: 'UserMediaErrors.AcquisitionFailedError',
+        en: ['The microphone could not be opened.', 'Check that the headset is plugged in and not in use by another program, or choose another microphone under Audio devices.'],
+        ja: ['マイクを開けませんでした。', 'ヘッドセットが接続されていて、ほかのプログラムで使われていないか確認するか、「音声デバイス」で別のマイクを選んでください。'],
+    },
+    53000: {
+        name: 'SignalingErrors.ConnectionError',
+        en: ['The connection to Twilio failed.', NETWORK_AGAIN.en],
+        ja: ['Twilio への接続に失敗しました。', NETWORK_AGAIN.ja],
+    },
+    53001: {
+        name: 'SignalingErrors.ConnectionDisconnected',
+        en: ['The connection to Twilio was lost.', NETWORK_AGAIN.en],
+        ja: ['Twilio との接続が切れました。', NETWORK_AGAIN.ja],
+    },
+    53405: {
+        name: 'MediaErrors.ConnectionError',
+        en: ['The call\'s audio could not get through to Twilio.', 'Check your network connection. If calls ring but stay silent or drop, a firewall is blocking the audio (UDP to Twilio\'s media servers): tell your administrator.'],
+        ja: ['通話の音声が Twilio に届きませんでした。', 'ネットワーク接続を確認してください。着信はするのに無音になる、または切れる場合は、ファイアウォールが音声 (Twilio のメディアサーバーへの UDP) を止めています。管理者に連絡してください。'],
+    },
+};
+
+const SDK_ERROR_UNKNOWN = {
+    en: ['Twilio reported error {code}, which this console does not know.', 'If this keeps happening, tell your administrator the code; Twilio explains it at https://www.twilio.com/docs/api/errors/{code}'],
+    ja: ['Twilio からこのコンソールが知らないエラー {code} が報告されました。', '繰り返し起きる場合は、このコードを管理者に伝えてください。説明は https://www.twilio.com/docs/api/errors/{code} にあります。'],
+};
+
+const SDK_ERROR_NONE = {
+    en: ['Something went wrong in the calling library.', 'Reload the page. If this keeps happening, tell your administrator.'],
+    ja: ['通話用ライブラリーでエラーが発生しました。', 'ページを再読み込みしてください。繰り返し起きる場合は管理者に連絡してください。'],
+};
+
+/* { code, what, todo } in the page's language, for an SDK error */
+
+function sdkError(e)
+{
+    const code = e && Number.isInteger(e.code) ? e.code : null;
+    const entry = code === null ? SDK_ERROR_NONE
+                  : SDK_ERRORS[code] || SDK_ERROR_UNKNOWN;
+    const [what, todo] = entry[lang] || entry.en;
+    const fill = (s) => s.replace(/\{code\}/g, String(code));
+
+    return { code: code === null ? '-' : code, what: fill(what),
+             todo: fill(todo) };
 }
 
 function pickLanguage(configured)
@@ -759,6 +907,10 @@ function log(kind, vars)
     li.dataset.text = text;
     li.dataset.count = 1;
 
+    if (vars && vars.todo) {
+        li.title = vars.todo;
+    }
+
     li.append(time, ' ', what, count);
     ui.log.prepend(li);
 
@@ -991,12 +1143,60 @@ function setupTabs()
  * Configuration and tokens
  */
 
+/*
+ * A page opened as https://user:pass@host/ keeps the user name and
+ * password in document.URL and document.baseURI (Chromium hides them
+ * from location.href only), and fetch() refuses every URL resolved
+ * against them with a TypeError. Told apart from a config.json that is
+ * missing, so that the operator is sent to the right place.
+ */
+
+function openedWithCredentials()
+{
+    try {
+        const url = new URL(document.URL);
+
+        return url.username !== '' || url.password !== '';
+
+    } catch (e) {
+        return false;
+    }
+}
+
+function addressWithoutCredentials()
+{
+    const url = new URL(document.URL);
+
+    url.username = '';
+    url.password = '';
+
+    return url.href;
+}
+
+class CredentialsInUrlError extends Error {
+}
+
 async function loadConfig()
 {
+    if (openedWithCredentials()) {
+        throw new CredentialsInUrlError('credentials in the address');
+    }
+
     app.configUrl = new URL('config.json', document.baseURI);
 
-    const res = await fetch(app.configUrl, { cache: 'no-store',
-                                             credentials: 'same-origin' });
+    let res;
+
+    try {
+        res = await fetch(app.configUrl, { cache: 'no-store',
+                                           credentials: 'same-origin' });
+
+    } catch (e) {
+        if (e instanceof TypeError && /credential/i.test(e.message)) {
+            throw new CredentialsInUrlError(e.message);
+        }
+
+        throw e;
+    }
 
     if (!res.ok) {
         throw new Error('config.json: HTTP ' + res.status);
@@ -1367,7 +1567,7 @@ async function start()
     } catch (e) {
         releaseLive();
         setState('idle');
-        showError(t('errGeneric', { code: e && e.code || '-' }), false);
+        showError(deviceErrorText(e), false);
         return;
     }
 
@@ -1396,7 +1596,7 @@ async function register(session)
 
         const delay = app.registerBackoff.next();
 
-        log('logError', { code: e && e.code || '-' });
+        logSdkError(e);
 
         if (app.state === 'starting' || app.state === 'offline') {
             setState('offline');
@@ -1458,30 +1658,22 @@ function stop(why)
  * The Device
  */
 
-const AUTH_CODES = [20101, 20104, 20151, 31202, 31204, 31205, 31207];
-const NETWORK_CODES = [31003, 31005, 31009, 53000, 53001, 53405];
+/* the token was refused: the page gets a new one (SDK_ERRORS says so) */
+
+const TOKEN_CODES = [20101, 20104, 20151, 31201, 31204, 31205];
+
+/* an SDK error in plain words: what it means, what to do, its code */
 
 function deviceErrorText(e)
 {
-    const code = e && e.code;
+    return t('errSdk', sdkError(e));
+}
 
-    if (code === 31401 || code === 31208) {
-        return t('errMicDenied');
-    }
+/* the log keeps the code and what it means; the notice says what to do */
 
-    if (code === 31402) {
-        return t('errMicMissing');
-    }
-
-    if (AUTH_CODES.includes(code)) {
-        return t('errTwilioAuth');
-    }
-
-    if (NETWORK_CODES.includes(code)) {
-        return t('errTwilioNetwork');
-    }
-
-    return t('errGeneric', { code: code || '-' });
+function logSdkError(e)
+{
+    log('logError', sdkError(e));
 }
 
 function bindDevice(device)
@@ -1542,7 +1734,7 @@ function bindDevice(device)
 
         const code = e && e.code;
 
-        log('logError', { code: code || '-' });
+        logSdkError(e);
 
         if (call && call === app.call) {
             /* the call's own error handler reports it */
@@ -1558,9 +1750,7 @@ function bindDevice(device)
             setState('offline');
         }
 
-        if (code === 20104 || code === 31205 || code === 20101
-            || code === 31204)
-        {
+        if (TOKEN_CODES.includes(code)) {
             refreshToken();
         }
     });
@@ -1675,10 +1865,8 @@ function onIncoming(call)
             return;
         }
 
-        log('logError', { code: e && e.code || '-' });
-        showError(NETWORK_CODES.includes(e && e.code)
-                  ? t('errTwilioNetwork')
-                  : t('errCallFailed', { code: e && e.code || '-' }), false);
+        logSdkError(e);
+        showError(deviceErrorText(e), false);
         app.errorFrom = 'call';
     });
 
@@ -2345,6 +2533,13 @@ async function init()
         app.config = await loadConfig();
 
     } catch (e) {
+        if (e instanceof CredentialsInUrlError) {
+            showError(t('errCredentialsInUrl',
+                        { url: addressWithoutCredentials() }), false);
+            app.errorFrom = 'credentials';
+            return;
+        }
+
         showError(t('errConfig'), true);
         app.errorFrom = 'config';
         return;

@@ -10,8 +10,11 @@
 # <Parameter>s of that TwiML and the caller's number in
 # call.parameters.From. It checks what the operator sees (name, ID,
 # ringing, timer, mute, hang up, reject, cancel, errors, token refresh,
-# second tab, Japanese, demo mode) and that the caller's digits appear
-# nowhere in the page. Each "ok" line of the script is one test here.
+# second tab, Japanese, demo mode, SDK errors explained, the documented
+# Content-Security-Policy, an address with credentials) and that the
+# caller's digits appear nowhere in the page. Each "ok" line of the
+# script is one test here; the docs' policy and SDK error table are
+# checked against the page here too.
 #
 # Needs node, browser/node_modules ("npm ci" in t/browser) and
 # /usr/bin/chromium (Debian's chromium package), which make's test targets
@@ -95,6 +98,19 @@ my ($BODY1, $SIG1) = webhook('/incoming', $FROM, 1);
 my ($BODY2, $SIG2) = webhook('/incoming_unknown', '+15550100999', 2);
 
 my $CONFIG = '"tokenUrl":"/token","identity":"operator1"';
+
+# the Content-Security-Policy that docs/console.md recommends, served for
+# /csp/; /csp-old/ gets the one it replaced, which blocked the page's own
+# data: favicon
+
+my $DOCS = slurp('../docs/console.md');
+
+my ($CSP) = $DOCS =~ /^add_header\s+Content-Security-Policy\s+"([^"]*)"/m;
+$CSP = '' unless defined $CSP;
+
+my $OLD_CSP = "default-src 'self'; script-src 'self'; connect-src 'self'"
+	. " https://*.twilio.com wss://*.twilio.com;"
+	. " media-src 'self' https://sdk.twilio.com";
 
 $t->write_file_expand('nginx.conf', <<"EOF");
 
@@ -183,6 +199,26 @@ http {
 
         location /demo/ {
             alias  $HTML/;
+        }
+
+        location /csp/ {
+            alias       $HTML/;
+            add_header  Content-Security-Policy "$CSP" always;
+        }
+
+        location = /csp/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en"}';
+        }
+
+        location /csp-old/ {
+            alias       $HTML/;
+            add_header  Content-Security-Policy "$OLD_CSP" always;
+        }
+
+        location = /csp-old/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en"}';
         }
 
         location = /demo/config.json {
@@ -308,7 +344,23 @@ for my $line (split /\n/, $out) {
 	}
 }
 
-$t->plan(scalar(@results) + 6);
+$t->plan(scalar(@results) + 9);
+
+is($CSP, "default-src 'self'; script-src 'self'; connect-src 'self'"
+	. " https://*.twilio.com wss://*.twilio.com;"
+	. " media-src 'self' https://sdk.twilio.com; img-src 'self' data:",
+	'documented csp');
+
+# the SDK error codes that app.js explains and the table of docs/console.md
+
+my $APP = slurp('../html/app.js');
+my ($errors) = $APP =~ /^const SDK_ERRORS = \{\n(.*?)^\};/ms;
+my @app_codes = sort(($errors || '') =~ /^    (\d{5}): \{/mg);
+my ($section) = $DOCS =~ /^## SDK errors\n(.*?)(?=^## |\z)/ms;
+my @doc_codes = sort(($section || '') =~ /^\| (\d{5}) \|/mg);
+
+ok(@app_codes >= 15, 'app.js explains sdk errors') or diag("@app_codes");
+is("@doc_codes", "@app_codes", 'docs list the same sdk errors');
 
 is($r->{status}, 200, 'webhook answered');
 my $client = '<Client><Identity>operator1</Identity>'
@@ -337,6 +389,17 @@ unlike($log, qr/\Q$SECRET\E|\Q$TOKEN\E/, 'no secrets in logs');
 
 ###############################################################################
 
+sub slurp {
+	my ($file) = @_;
+
+	open my $fh, '<:encoding(UTF-8)', $file or die "Can't open $file: $!\n";
+	local $/;
+	my $text = <$fh>;
+	close $fh;
+
+	return $text;
+}
+
 # runs the browser test in its own process group, at most 150 s;
 # returns (exit code, output, seconds)
 
@@ -359,6 +422,7 @@ sub browser_test {
 		$ENV{TWANON_TWIML_FILE} = $t->testdir() . '/twiml.xml';
 		$ENV{TWANON_CALLER} = $FROM;
 		$ENV{TWANON_CHROMIUM} = $CHROMIUM;
+		$ENV{TWANON_CSP} = $CSP;
 
 		{
 			no warnings 'exec';

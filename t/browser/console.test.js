@@ -16,8 +16,8 @@
  *
  * Prints one "ok - name" or "not ok - name" line per check, "#" lines for
  * diagnostics, and exits non-zero if a check failed. The ringing state is
- * saved to out/ringing.png (with waiting, in call, error, demo, Japanese
- * and phone-sized views next to it); TWANON_DOCS_SCREENSHOT=1 also copies
+ * saved to out/ringing.png (with waiting, in call, error, SDK error, demo,
+ * Japanese and phone-sized views next to it); TWANON_DOCS_SCREENSHOT=1 also copies
  * it to docs/console.png, the README's picture (TWANON_DOCS_SCREENSHOT=
  * /some/file.png to another path). It is not copied by default, so that a
  * test run leaves the tracked file alone.
@@ -35,6 +35,7 @@ const BASE = (process.env.TWANON_BASE || process.argv[2] || '')
 const TWIML_FILE = process.env.TWANON_TWIML_FILE || process.argv[3];
 const CALLER = process.env.TWANON_CALLER || process.argv[4] || '+15559876543';
 const CHROMIUM = process.env.TWANON_CHROMIUM || '/usr/bin/chromium';
+const CSP = process.env.TWANON_CSP || '';
 const OUT = path.join(__dirname, 'out');
 const DOCS_SHOT = process.env.TWANON_DOCS_SCREENSHOT === '1'
     ? path.join(__dirname, '..', '..', 'docs', 'console.png')
@@ -302,6 +303,11 @@ window.__twanonTest = {
     reconnecting() { last().emit('reconnecting', { code: 53405 }); },
     reconnected() { last().emit('reconnected'); },
     tokenWillExpire() { rec.device.emit('tokenWillExpire', rec.device); },
+    error(code) {
+        const e = new Error('test error ' + code);
+        e.code = code;
+        rec.device.emit('error', e);
+    },
     dropRegistration() {
         rec.device.state = 'unregistered';
         rec.device.emit('unregistered');
@@ -1014,6 +1020,179 @@ async function demoScenario(browser)
     await context.close();
 }
 
+async function sdkErrorScenario(browser)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/');
+
+    await page.click('#start-button');
+    await state(page, 'waiting');
+
+    await check('SDK error 31005 explained in plain words with what to do',
+        async () => {
+            await fake(page, 'error', 31005);
+            await visibleText(page, '#notice-text',
+                /^The connection to Twilio broke off\. Check your network connection.*firewall.*\(Twilio error 31005\)$/);
+        });
+
+    await check('activity log says what error 31005 means, counted',
+        async () => {
+            await fake(page, 'error', 31005);
+
+            const first = await text(page, '#log li:first-child');
+
+            assert(/Error 31005: The connection to Twilio broke off\. ×2$/
+                   .test(first), 'log: ' + first);
+            assert(/Check your network/.test(await page.getAttribute(
+                '#log li:first-child', 'title')), 'no what-to-do title');
+            await shot(page, 'sdk-error.png');
+        });
+
+    await check('SDK error 53405 points at the audio and the firewall',
+        async () => {
+            await fake(page, 'error', 53405);
+            await visibleText(page, '#notice-text',
+                /audio could not get through.*UDP.*\(Twilio error 53405\)/);
+        });
+
+    await check('unknown SDK error code: fallback with the code',
+        async () => {
+            await fake(page, 'error', 39999);
+            await visibleText(page, '#notice-text',
+                /error 39999, which this console does not know.*twilio\.com\/docs\/api\/errors\/39999/);
+            assert(/Error 39999: /.test(await text(page, '#log')),
+                   'log: ' + await text(page, '#log'));
+        });
+
+    await check('SDK errors: no script errors', async () => {
+        assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
+    });
+
+    await context.close();
+}
+
+/*
+ * The Content-Security-Policy that docs/console.md recommends, sent by
+ * nginx for /csp/ (TWANON_CSP is the same string): loading, starting and
+ * ringing report no violation. /csp-old/ sends the policy it replaced,
+ * which blocked the page's own data: favicon.
+ */
+
+async function cspViolations(context, uri)
+{
+    const page = await context.newPage();
+    const messages = [];
+
+    await page.addInitScript(() => {
+        window.__csp = [];
+        document.addEventListener('securitypolicyviolation', (e) => {
+            window.__csp.push(e.effectiveDirective + ' '
+                              + String(e.blockedURI).slice(0, 40));
+        });
+    });
+
+    page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) {
+            messages.push(m.text().slice(0, 200));
+        }
+    });
+
+    const res = await page.goto(BASE + uri);
+
+    await page.waitForSelector('#start-button:not([disabled])',
+                               { timeout: WAIT });
+
+    page.cspHeader = res.headers()['content-security-policy'] || '';
+    page.cspReport = async () => (await page.evaluate(() => window.__csp))
+        .concat(messages);
+
+    return page;
+}
+
+async function cspScenario(browser, params)
+{
+    if (!CSP) {
+        ok(false, 'TWANON_CSP given');
+        return;
+    }
+
+    let context = await newContext(browser);
+    let page = await cspViolations(context, '/csp/');
+
+    await check('console served with the documented CSP header', async () => {
+        assert(page.cspHeader === CSP, 'header: ' + page.cspHeader);
+    });
+
+    await check('documented CSP: no violation loading, starting, ringing',
+        async () => {
+            await page.click('#start-button');
+            await state(page, 'waiting');
+            await fake(page, 'ring', params, CALLER);
+            await state(page, 'ringing');
+            await page.waitForTimeout(300);
+
+            const v = await page.cspReport();
+
+            assert(v.length === 0, 'violations: ' + v.join('; '));
+        });
+
+    await context.close();
+
+    context = await newContext(browser);
+    page = await cspViolations(context, '/csp-old/');
+
+    await check('the old CSP blocked the data: favicon', async () => {
+        await page.waitForTimeout(300);
+
+        const v = await page.cspReport();
+
+        assert(v.some((x) => /^img-src data/.test(x)),
+               'violations: ' + v.join('; '));
+    });
+
+    await context.close();
+}
+
+/*
+ * https://user:pass@host/: fetch() refuses URLs with credentials, so the
+ * page says to open it without them instead of blaming config.json
+ */
+
+async function credentialsScenario(browser)
+{
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const url = new URL(BASE + '/');
+
+    url.username = 'operator';
+    url.password = 'pa55word';
+
+    await page.goto(url.href);
+
+    await check('credentials in the address: told to open it without them',
+        async () => {
+            await visibleText(page, '#notice-text',
+                /opened with a user name and password in its address.*Open it without them: http:\/\/127\.0\.0\.1:\d+\/$/);
+
+            const notice = await text(page, '#notice-text');
+
+            assert(!/config\.json/.test(notice), 'blames config.json');
+            assert(!/pa55word/.test(notice), 'shows the password');
+            assert(await page.isDisabled('#start-button'), 'Start enabled');
+            assert(context.count('/config.json') === 0,
+                   'config.json requested');
+        });
+
+    const seen = await page.evaluate(() => ({
+        href: /@/.test(location.href), url: /@/.test(document.URL),
+        base: /@/.test(document.baseURI) }));
+
+    diag('chromium keeps the credentials in: location.href ' + seen.href
+         + ', document.URL ' + seen.url + ', document.baseURI ' + seen.base);
+
+    await context.close();
+}
+
 /* ------------------------------------------------------------------------ */
 
 async function main()
@@ -1063,6 +1242,9 @@ async function main()
         await errorScenarios(browser);
         await japaneseScenario(browser, params);
         await demoScenario(browser);
+        await sdkErrorScenario(browser);
+        await cspScenario(browser, params);
+        await credentialsScenario(browser);
 
     } catch (e) {
         ok(false, 'scenarios ran to the end', e && e.stack);

@@ -300,7 +300,7 @@ check "the token is a JWT (HS256, signed with the API secret, op_7): $jwt_check"
 # fallback operators are rung
 SIGNED_URL=https://ops.example.com/incoming
 perl "$DOC/examples/twanon-call.pl" --url "$BASE/incoming" \
-    --signed-url "$SIGNED_URL" \
+    --signed-url "$SIGNED_URL" --account AC00000000000000000000000000000000 \
     --token "$AUTH_TOKEN" --from +15550123 > "$T/twiml.txt" 2>&1 || true
 check "signed webhook to /incoming answers 200" \
     grep -q '^HTTP 200' "$T/twiml.txt"
@@ -309,7 +309,7 @@ check "the TwiML rings the fallback op_1 and op_2, not the number" \
              grep -q '<Identity>op_2</Identity>' '$T/twiml.txt' &&
              ! grep -q '15550123' '$T/twiml.txt'"
 perl "$DOC/examples/twanon-call.pl" --url "$BASE/incoming" \
-    --signed-url "$SIGNED_URL" \
+    --signed-url "$SIGNED_URL" --account AC00000000000000000000000000000000 \
     --token wrong-token --from +15550123 > "$T/forged.txt" 2>&1 || true
 sed -n 's/^<Response>/# TwiML: &/p' "$T/twiml.txt"
 check "a webhook signed with another token gets 403" \
