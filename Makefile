@@ -37,9 +37,10 @@ DEB_PKGS   := nginx nginx-dev libssl-dev libxml2-dev libpcre2-dev \
 # what the suite needs beyond that (make test-deps): Node.js and npm
 # (t/interop, t/browser, the console's SDK; Debian's, unless the machine
 # has node and npm of its own), chromium (t/twanon_console.t), wrk
-# (t/twanon_load.t), procps (ps: t/twanon_demo.t, t/twanon_load.t)
+# (t/twanon_load.t), procps (ps: t/twanon_demo.t, t/twanon_load.t),
+# openssl and libio-socket-ssl-perl (t/twanon_call_tool.t's https server)
 NODE_PKGS  := nodejs npm
-TEST_PKGS  := chromium wrk procps
+TEST_PKGS  := chromium wrk procps openssl libio-socket-ssl-perl
 
 DEMO_PORT  ?= 8080
 DEMO       ?= $(BUILD)/demo
