@@ -21,12 +21,14 @@
 #   - location, listen, server_name: the inside of a server {};
 #   - anything else (a list of directives): the inside of a location {}.
 #
-# A block that is not a whole nginx.conf is placed in an http {} that sets
-# what the docs' Example Configuration sets at http level (the account and
-# API key SIDs, the API secret file and the Auth Token file), each unless
-# the block sets it, and defines each variable $tenant_* that the block
-# uses without defining it (the docs' examples of per-tenant maps) with an
-# empty map.
+# A block of the docs that is not a whole nginx.conf is placed in an
+# http {} that sets what the docs' Example Configuration sets at http
+# level (the account and API key SIDs, the API secret file and the Auth
+# Token file), each unless the block sets it, and defines each variable
+# $tenant_* that the block uses without defining it (the docs' examples
+# of per-tenant maps) with an empty map.  The example files get no such
+# help: the Debian drop-in is tested as conf.d/*.conf, then
+# sites-available/*, in an otherwise empty http {}.
 #
 # An HTML comment on the line before the fence changes this:
 #
@@ -91,6 +93,11 @@ my %HTTP = map { $_ => 1 } qw/ server upstream map geo split_clients
 	limit_conn_zone /;
 my %SERVER = map { $_ => 1 } qw/ location listen server_name /;
 
+# the start of an absolute path of the docs that goes under the test
+# prefix
+
+my $PATH = qr{(?<![\w.:/\$])/(?:etc|usr|var|run|srv|opt)/};
+
 # what the test globals set in http {}, left out where a config sets it
 
 my @HTTP_GLOBALS = qw/ client_body_temp_path proxy_temp_path
@@ -114,8 +121,8 @@ for my $file (grep { -f "$TOP/$_" } 'README.md',
 
 		if (defined $start) {
 			if ($line =~ /^\s*```\s*$/) {
-				add_block($file, $start, join("\n", @text) . "\n",
-					$marker);
+				add_block($file, $start,
+					join("\n", @text) . "\n", $marker);
 				undef $start;
 				next;
 			}
@@ -133,7 +140,8 @@ for my $file (grep { -f "$TOP/$_" } 'README.md',
 
 		my $p = $n - 1;
 		$p-- while $p >= 0 && $lines[$p] =~ /^\s*$/;
-		$marker = $p >= 0 && $lines[$p] =~ /^\s*<!--\s*nginx-t:\s*(.*?)\s*-->/
+		$marker = $p >= 0
+			&& $lines[$p] =~ /^\s*<!--\s*nginx-t:\s*(.*?)\s*-->/
 			? $1 : undef;
 	}
 
@@ -275,23 +283,21 @@ sub assemble {
 		}
 
 		next unless defined $arg;
-		next if $arg =~ /^[\d.]+$/ || $arg =~ /^unix$/ || $upstream{$arg};
+		next if $arg =~ /^(?:[\d.]+|unix)$/ || $upstream{$arg};
 
 		$hosts{$arg} = 1;
 	}
 
 	for my $s (@st) {
 		for my $a (@{$s->{args}}) {
-			for my $p ($a =~ m{(?<![\w.:/\$])(/(?:etc|usr|var|run|srv|opt)/[^\s;'"]*)}g) {
-				make_file($s->{name}, $p, $s);
-			}
+			make_file($s->{name}, $_) for $a =~ /($PATH[^\s;'"]*)/g;
 		}
 	}
 
 	for my $part (@parts) {
 		my $text = $part->{text};
 
-		$text =~ s{(?<![\w.:/\$])(/(?:etc|usr|var|run|srv|opt)/)}{$ROOT$1}g;
+		$text =~ s{($PATH)}{$ROOT$1}g;
 
 		for my $h (keys %hosts) {
 			$text =~ s{(\w+://|^\s*server\s+)\Q$h\E(?=[:/;\s])}
@@ -335,7 +341,8 @@ sub assemble {
 	push @lines, [ '%%TEST_GLOBALS%%', undef ], [ 'events {}', undef ],
 		[ 'http {', undef ], [ '    ' . http_globals(@st), undef ];
 
-	push @lines, map { [ "    $_", undef ] } prelude($all, @st);
+	push @lines, map { [ "    $_", undef ] } prelude($all, @st)
+		unless $g->{example};
 
 	$add->($_, '    ') for grep { $_->{level} eq 'http' } @parts;
 
@@ -347,7 +354,8 @@ sub assemble {
 		$add->($_, '        ') for @server;
 
 		if (@location) {
-			push @lines, [ '        location /twanon-docs/ {', undef ];
+			push @lines,
+				[ '        location /twanon-docs/ {', undef ];
 			$add->($_, '            ') for @location;
 			push @lines, [ '        }', undef ];
 		}
@@ -408,8 +416,9 @@ sub prelude {
 	for my $s (@st) {
 		my @vars;
 
-		push @vars, $s->{args}[1] if $s->{name} eq 'map' && @{$s->{args}} > 1;
-		push @vars, $s->{args}[0] if $s->{name} =~ /^(?:set|auth_request_set)$/;
+		push @vars, $s->{args}[1] if $s->{name} eq 'map';
+		push @vars, $s->{args}[0]
+			if $s->{name} =~ /^(?:set|auth_request_set)$/;
 
 		for (@vars) {
 			$defined{$1} = 1 if defined && /^\$(\w+)$/;
@@ -421,14 +430,12 @@ sub prelude {
 	push @lines, "twanon_api_key  $KEY;"
 		unless $set{twanon_api_key};
 
-	unless ($set{twanon_api_secret} || $set{twanon_api_secret_file}) {
-		make_file('twanon_api_secret_file', '/etc/nginx/twilio/api_secret');
-		push @lines, "twanon_api_secret_file  $ROOT/etc/nginx/twilio/api_secret;";
-	}
+	for my $name (qw/ api_secret auth_token /) {
+		next if $set{"twanon_$name"} || $set{"twanon_${name}_file"};
 
-	unless ($set{twanon_auth_token} || $set{twanon_auth_token_file}) {
-		make_file('twanon_auth_token_file', '/etc/nginx/twilio/auth_token');
-		push @lines, "twanon_auth_token_file  $ROOT/etc/nginx/twilio/auth_token;";
+		make_file("twanon_${name}_file", "/etc/nginx/twilio/$name");
+		push @lines,
+			"twanon_${name}_file  $ROOT/etc/nginx/twilio/$name;";
 	}
 
 	my %tenant = map { $_ => 1 } $all =~ /\$(tenant_\w+)/g;
@@ -466,7 +473,7 @@ sub placeholders {
 # the file a directive needs at path (a path of the docs), under $ROOT
 
 sub make_file {
-	my ($name, $path, $s) = @_;
+	my ($name, $path) = @_;
 
 	my $file = "$ROOT$path";
 	(my $dir = $file) =~ s{/[^/]*$}{};
@@ -575,7 +582,8 @@ sub statements {
 				push @stack, @words ? $words[0] : '';
 
 			} elsif ($c eq '}') {
-				die "unbalanced \"}\" at line $line\n" unless @stack;
+				die "unbalanced \"}\" at line $line\n"
+					unless @stack;
 				pop @stack;
 			}
 

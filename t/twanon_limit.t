@@ -42,7 +42,8 @@ close $fh;
 
 my ($named) = $example =~ /^( *location \@token_429 \{\n.*?^ *\}\n)/ms
 	or die "docs/examples/twanon.conf has no location \@token_429\n";
-my @limit = $example =~ /^ *((?:limit_req_status|error_page) +[^\n]*429[^\n]*)$/mg;
+my @limit = $example
+	=~ /^ *((?:limit_req_status|error_page) +[^\n]*429[^\n]*)$/mg;
 
 die "docs/examples/twanon.conf: no limit_req_status 429 and error_page 429"
 	. " in /token\n" unless @limit == 2;
