@@ -293,9 +293,16 @@ code=$(get -o "$T/sdk.js" -w '%{http_code}' "$BASE/vendor/twilio.min.js" \
        || true)
 check "GET /vendor/twilio.min.js (HTTP $code)" \
     bash -c "[ '$code' = 200 ] && cmp -s '$T/sdk.js' '$HTML/vendor/twilio.min.js'"
-code=$(get -o "$T/config.json" -w '%{http_code}' "$BASE/config.json" || true)
+code=$(get -o "$T/config.json" -D "$T/config.head" -w '%{http_code}' \
+       "$BASE/config.json" || true)
 check "GET /config.json through the /etc symlink (HTTP $code)" \
     bash -c "[ '$code' = 200 ] && cmp -s '$T/config.json' /etc/twanon/config.json"
+check "config.json is sent with Cache-Control: no-store" \
+    grep -qix 'cache-control: no-store.' "$T/config.head"
+get -o /dev/null -D "$T/index.head" "$BASE/" || true
+check "the console is sent with the example's Content-Security-Policy" \
+    grep -qi "^content-security-policy: default-src 'self'; script-src 'self';" \
+        "$T/index.head"
 
 # /token: a JWT for op_7, signed with the API secret
 code=$(get -o "$T/token.json" -w '%{http_code}' "$BASE/token" || true)
