@@ -361,6 +361,17 @@ clean:
 # the .deb is copied to build/ and lintian must find no error or warning.
 # The console's Twilio Voice SDK comes from "make console" beforehand, so
 # that dpkg-buildpackage itself never needs the network.
+#
+# What "make deb" installs and needs, and says so when it starts: the npm
+# registry (make console runs "npm ci" in html/, t/interop/ and
+# t/browser/, after installing Debian's nodejs and npm if node is
+# missing); with apt-get, dpkg-dev and lintian (lintian alone brings in
+# more than 100 Perl library packages on a fresh Debian 12), then
+# debian/control's Build-Depends (debhelper, nginx-dev for
+# dh-sequence-nginx, the -dev libraries) through "apt-get build-dep" when
+# dpkg-checkbuilddeps finds one missing.  "make test-deb" also installs
+# curl, openssl, perl and libio-socket-ssl-perl, and installs, then purges
+# the package on this machine.
 DEB_PACKAGE := libnginx-mod-http-twanon
 DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_ARCH    := $(shell dpkg --print-architecture)
@@ -374,6 +385,12 @@ DEB_INPUTS  := $(SOURCES) $(wildcard debian/* debian/*/*) README.md \
                html/vendor/twilio.min.js
 
 deb: $(DEB_FILE)
+
+ifneq ($(filter deb test-deb $(DEB_FILE),$(MAKECMDGOALS)),)
+$(info make deb: needs the npm registry (the console's Twilio Voice SDK) \
+and installs what is missing with apt-get: dpkg-dev, lintian (with its \
+Perl libraries) and debian/control's Build-Depends)
+endif
 
 # dpkg-dev and lintian, then debian/control's Build-Depends through
 # "apt-get build-dep" on the tree, only when something is missing

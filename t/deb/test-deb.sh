@@ -138,7 +138,9 @@ check "no npm files or tests in the console" \
         -print)"
 
 for f in copyright changelog.Debian.gz README.Debian directives.md.gz \
-         examples/twanon.conf examples/twanon-call.pl; do
+         examples/twanon.conf examples/twanon-call.pl \
+         examples/debian/conf.d/twanon.conf \
+         examples/debian/sites-available/twanon; do
     check "doc $f" test -s "$DOC/$f"
 done
 
@@ -158,6 +160,37 @@ if [ -f /etc/nginx/nginx.conf ]; then
     check "nginx -t of /etc/nginx/nginx.conf with the module enabled" \
         "$NGINX_BIN" -t -q -c /etc/nginx/nginx.conf
 fi
+
+
+# --- the Debian drop-in, in a copy of /etc/nginx -------------------------
+#
+# examples/debian/conf.d/twanon.conf and sites-available/twanon as an
+# administrator installs them, in a copy of the system's /etc/nginx (its
+# nginx.conf, modules-enabled with the package's snippet, the default
+# site), with only the paths moved under $T: nginx -t must pass.
+
+drop_in_check() {
+    local etc=$T/drop-in/etc/nginx d
+    mkdir -p "$T/drop-in/etc" "$T/drop-in/log"
+    ln -s /usr/lib/nginx/modules "$T/drop-in/modules"
+    cp -a /etc/nginx "$etc"
+    cp "$DOC/examples/debian/conf.d/twanon.conf" "$etc/conf.d/twanon.conf"
+    cp "$DOC/examples/debian/sites-available/twanon" \
+        "$etc/sites-available/twanon"
+    ln -sf ../sites-available/twanon "$etc/sites-enabled/twanon"
+    for d in "$etc/nginx.conf" "$etc/conf.d/twanon.conf" \
+             "$etc/sites-available/twanon"; do
+        sed -i -e "s#/etc/nginx/twilio/#$T/twilio/#g" \
+               -e "s#/etc/nginx/tls/#$T/tls/#g" \
+               -e "s#/etc/nginx/#$etc/#g" \
+               -e "s#/var/log/nginx/#$T/drop-in/log/#g" \
+               -e "s#^pid .*#pid $T/drop-in/nginx.pid;#" "$d"
+    done
+    grep -q "^include $etc/modules-enabled/" "$etc/nginx.conf" \
+        || { echo "# Debian's nginx.conf changed: no modules-enabled include"; \
+             return 1; }
+    "$NGINX_BIN" -t -q -p "$T/drop-in/" -c "$etc/nginx.conf" -e stderr
+}
 
 
 # --- the packaged example, on loopback ports ----------------------------
@@ -211,6 +244,8 @@ cat > "$T/test-http.conf" <<EOF
     }
 EOF
 
+check "nginx -t of the Debian drop-in in a copy of /etc/nginx" drop_in_check
+
 example=$DOC/examples/twanon.conf
 grep -q '^load_module modules/ngx_http_twanon_module.so;' "$example" \
     || bail "examples/twanon.conf has no load_module line to replace"
@@ -258,9 +293,16 @@ code=$(get -o "$T/sdk.js" -w '%{http_code}' "$BASE/vendor/twilio.min.js" \
        || true)
 check "GET /vendor/twilio.min.js (HTTP $code)" \
     bash -c "[ '$code' = 200 ] && cmp -s '$T/sdk.js' '$HTML/vendor/twilio.min.js'"
-code=$(get -o "$T/config.json" -w '%{http_code}' "$BASE/config.json" || true)
+code=$(get -o "$T/config.json" -D "$T/config.head" -w '%{http_code}' \
+       "$BASE/config.json" || true)
 check "GET /config.json through the /etc symlink (HTTP $code)" \
     bash -c "[ '$code' = 200 ] && cmp -s '$T/config.json' /etc/twanon/config.json"
+check "config.json is sent with Cache-Control: no-store" \
+    grep -qix 'cache-control: no-store.' "$T/config.head"
+get -o /dev/null -D "$T/index.head" "$BASE/" || true
+check "the console is sent with the example's Content-Security-Policy" \
+    grep -qi "^content-security-policy: default-src 'self'; script-src 'self';" \
+        "$T/index.head"
 
 # /token: a JWT for op_7, signed with the API secret
 code=$(get -o "$T/token.json" -w '%{http_code}' "$BASE/token" || true)
