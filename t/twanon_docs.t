@@ -488,7 +488,7 @@ sub make_file {
 	} elsif ($name =~ /^(?:root|alias|proxy_cache_path|\w+_temp_path)$/) {
 		make_path($file);
 
-	} elsif ($name =~ /^twanon_(?:api_secret|auth_token)_file$/) {
+	} elsif ($name =~ /^twanon_(?:api_secret|auth_token|webhook_key)_file$/) {
 		write_once($file, "secret-for-docs-tests-$name\n", 0600);
 
 	} elsif ($name eq 'twanon_fallback_twiml') {
