@@ -73,6 +73,7 @@ ngx_http_twanon_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     where->file = cf->conf_file->file.name;
     where->line = cf->conf_file->line;
+    where->name = (char *) cmd->name.data;
 
     content = ngx_array_push(&mcf->contents);
     if (content == NULL) {
@@ -640,6 +641,26 @@ ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post, void *data)
 
     if (*sec < bounds->low || *sec > bounds->high) {
         return bounds->message;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a count, with the bounds of ngx_conf_num_bounds_t, named in the message */
+
+char *
+ngx_http_twanon_num_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *bounds = post;
+    ngx_int_t              *n = data;
+
+    if (*n < bounds->low || *n > bounds->high) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be between %i and %i",
+                           &((ngx_str_t *) cf->args->elts)[0], bounds->low,
+                           bounds->high);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

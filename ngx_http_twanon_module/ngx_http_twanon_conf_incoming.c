@@ -46,11 +46,13 @@ ngx_http_twanon_client_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (tlcf->client_params->nelts == NGX_HTTP_TWANON_PARAMS_MAX) {
+    /* one of Twilio's parameters is the module's own (twanonRinging) */
+
+    if (tlcf->client_params->nelts == NGX_HTTP_TWANON_PARAMS_MAX - 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "too many \"%V\" directives, Twilio allows "
-                           "at most %d parameters", &cmd->name,
-                           NGX_HTTP_TWANON_PARAMS_MAX);
+                           "at most %d parameters, and the module uses one",
+                           &cmd->name, NGX_HTTP_TWANON_PARAMS_MAX);
         return NGX_CONF_ERROR;
     }
 
@@ -315,7 +317,7 @@ ngx_http_twanon_fallback_duplicate(ngx_http_twanon_loc_conf_t *tlcf)
 
 ngx_int_t
 ngx_http_twanon_fallback_ready(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf)
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where)
 {
     ngx_str_t   *id, empty, text;
     ngx_uint_t   i;
@@ -330,9 +332,9 @@ ngx_http_twanon_fallback_ready(ngx_conf_t *cf,
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                               "\"twanon_fallback_client\" identity \"%V\" "
                               "does not match the identity pattern, "
-                              "for \"twanon_incoming\" in %V:%ui",
-                              &id[i], &conf->incoming.file,
-                              conf->incoming.line);
+                              "for \"%s\" in %V:%ui",
+                              &id[i], where->name, &where->file,
+                              where->line);
                 return NGX_ERROR;
             }
         }
@@ -384,7 +386,7 @@ ngx_http_twanon_client_params_default(ngx_conf_t *cf,
 
 ngx_int_t
 ngx_http_twanon_incoming_required(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf)
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where)
 {
     char  *missing;
 
@@ -411,8 +413,8 @@ ngx_http_twanon_incoming_required(ngx_conf_t *cf,
     }
 
     ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                  "\"twanon_incoming\" in %V:%ui requires %s",
-                  &conf->incoming.file, conf->incoming.line, missing);
+                  "\"%s\" in %V:%ui requires %s",
+                  where->name, &where->file, where->line, missing);
 
     return NGX_ERROR;
 }
@@ -422,7 +424,7 @@ ngx_http_twanon_incoming_required(ngx_conf_t *cf,
 
 ngx_int_t
 ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf)
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where)
 {
     ngx_uint_t  i, n;
 
@@ -431,7 +433,7 @@ ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
 
     for (i = 0; i < n; i++) {
         if (ngx_http_twanon_hmac_ready(cf, &conf->auth_macs[i], "SHA1",
-                                       "twanon_incoming", &conf->incoming)
+                                       where->name, where)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -443,7 +445,7 @@ ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
     }
 
     return ngx_http_twanon_hmac_ready(cf, &conf->hash_mac, "SHA256",
-                                      "twanon_incoming", &conf->incoming);
+                                      where->name, where);
 }
 
 
@@ -451,23 +453,23 @@ ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
 
 void
 ngx_http_twanon_incoming_warn(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf)
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where)
 {
     if (!conf->verify_signature) {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                      "\"twanon_incoming\" in %V:%ui does not check "
+                      "\"%s\" in %V:%ui does not check "
                       "signatures (\"twanon_verify_signature off\"): "
                       "anyone who can reach it can post any caller",
-                      &conf->incoming.file, conf->incoming.line);
+                      where->name, &where->file, where->line);
 
     } else if (conf->webhook_url == NULL
                || conf->webhook_url->lengths != NULL)
     {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                      "\"twanon_incoming\" in %V:%ui has no literal "
+                      "\"%s\" in %V:%ui has no literal "
                       "\"twanon_webhook_url\": a webhook that Twilio "
                       "signed for another URL under the same Auth Token "
                       "is accepted here",
-                      &conf->incoming.file, conf->incoming.line);
+                      where->name, &where->file, where->line);
     }
 }

@@ -12,26 +12,18 @@
 
 
 /*
- * $twanon_route: what became of a webhook.  One refused before it was
- * verified is "rejected"; a verified one is "error" until the resolver
- * routes it, and ctx->route holds the rest.
+ * The incoming-call webhook's reply, which the after-dial step shares:
+ * the routed dial or the fallback; and the variables of both.
  */
 
-typedef enum {
-    NGX_HTTP_TWANON_ROUTE_ERROR = 0,
-    NGX_HTTP_TWANON_ROUTE_UNKNOWN,
-    NGX_HTTP_TWANON_ROUTE_CLIENT,
-    NGX_HTTP_TWANON_ROUTE_REJECTED
-} ngx_http_twanon_route_e;
+
+/* the parameter that tells each browser how many are rung with it */
+#define NGX_HTTP_TWANON_PARAM_RINGING  "twanonRinging"
 
 
-static ngx_int_t ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_incoming_route(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_route_t *route,
     const char **reason);
-static ngx_int_t ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *identities, ngx_array_t *params,
     ngx_str_t *twiml);
@@ -68,22 +60,37 @@ static ngx_http_variable_t  ngx_http_twanon_incoming_vars[] = {
       offsetof(ngx_http_twanon_ctx_t, identities),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("twanon_dial_status"), NULL, ngx_http_twanon_variable_str,
+      offsetof(ngx_http_twanon_ctx_t, dial_status),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twanon_stir_verstat"), NULL, ngx_http_twanon_variable_str,
+      offsetof(ngx_http_twanon_ctx_t, stir_verstat),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
 
-/* indexed by ngx_http_twanon_route_e */
+/*
+ * $twanon_route, indexed by ngx_http_twanon_route_e.  One refused before
+ * it was verified is "rejected"; a verified one is "error" until the
+ * resolver routes it, and ctx->route holds the rest; the after-dial step
+ * adds "answered", "canceled" and "exhausted" (no attempt left).
+ */
 
 static ngx_str_t  ngx_http_twanon_routes[] = {
     ngx_string("error"),
     ngx_string("unknown"),
     ngx_string("client"),
-    ngx_string("rejected")
+    ngx_string("rejected"),
+    ngx_string("answered"),
+    ngx_string("canceled"),
+    ngx_string("exhausted")
 };
 
 
-static ngx_str_t  ngx_http_twanon_xml_type =
-    ngx_string("text/xml; charset=utf-8");
+ngx_str_t  ngx_http_twanon_xml_type = ngx_string("text/xml; charset=utf-8");
 
 
 ngx_int_t
@@ -92,7 +99,8 @@ ngx_http_twanon_incoming_handler(ngx_http_request_t *r)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twanon incoming handler");
 
-    return ngx_http_twanon_webhook_handler(r, ngx_http_twanon_incoming_reply);
+    return ngx_http_twanon_webhook_handler(r, NULL,
+                                           ngx_http_twanon_incoming_reply);
 }
 
 
@@ -101,7 +109,7 @@ ngx_http_twanon_incoming_handler(ngx_http_request_t *r)
  * when the resolver named valid identities, the fallback otherwise.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx)
 {
@@ -210,7 +218,7 @@ ngx_http_twanon_incoming_route(ngx_http_request_t *r,
 
 /* the configured fallback: TwiML, or a dial to the fallback browsers */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx)
 {
@@ -221,6 +229,12 @@ ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
     ngx_http_twanon_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    /* a fallback dial of the after-dial step is the last: no action */
+
+    if (ctx->after_dial) {
+        ngx_str_null(&ctx->action);
+    }
 
     if (tlcf->fallback_clients == NULL) {
         return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
@@ -259,21 +273,58 @@ ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
 }
 
 
+/*
+ * The dial to these identities, with the parameters and, last, how many
+ * are rung (NGX_HTTP_TWANON_PARAM_RINGING), so that a browser that is
+ * the only one can decline with busy and let the caller move on; its
+ * action is the after-dial step's own, with the attempt, if there.
+ */
+
 static ngx_int_t
 ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *identities, ngx_array_t *params,
     ngx_str_t *twiml)
 {
+    ngx_array_t                  all;
+    ngx_http_twanon_pair_t      *param;
     ngx_http_twanon_dial_t       dial;
     ngx_http_twanon_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
+    if (ngx_array_init(&all, r->pool, params->nelts + 1,
+                       sizeof(ngx_http_twanon_pair_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    param = ngx_array_push_n(&all, params->nelts + 1);
+    if (param == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(param, params->elts,
+               params->nelts * sizeof(ngx_http_twanon_pair_t));
+
+    param += params->nelts;
+
+    ngx_str_set(&param->key, NGX_HTTP_TWANON_PARAM_RINGING);
+
+    param->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (param->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    param->value.len = ngx_sprintf(param->value.data, "%ui",
+                                   identities->nelts)
+                       - param->value.data;
+
     ngx_memzero(&dial, sizeof(ngx_http_twanon_dial_t));
 
     dial.identities = identities;
-    dial.params = params;
-    dial.action = tlcf->dial_action;
+    dial.params = &all;
+    dial.action = ctx->after_dial ? ctx->action : tlcf->dial_action;
     dial.time_limit = tlcf->dial_time_limit;
     dial.timeout = tlcf->dial_timeout;
     dial.answer_on_bridge = tlcf->answer_on_bridge;

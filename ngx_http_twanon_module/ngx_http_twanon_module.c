@@ -25,13 +25,15 @@ static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_twanon_check_token(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf);
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
 
 
 static ngx_http_handler_pt  ngx_http_twanon_token_handler_pt =
     ngx_http_twanon_token_handler;
 static ngx_http_handler_pt  ngx_http_twanon_incoming_handler_pt =
     ngx_http_twanon_incoming_handler;
+static ngx_http_handler_pt  ngx_http_twanon_after_dial_handler_pt =
+    ngx_http_twanon_after_dial_handler;
 
 
 static ngx_http_twanon_msec_bounds_t  ngx_http_twanon_resolver_timeout_post
@@ -49,6 +51,11 @@ static ngx_http_twanon_sec_bounds_t  ngx_http_twanon_time_limit_post = {
 
 static ngx_http_twanon_sec_bounds_t  ngx_http_twanon_timeout_post = {
     ngx_http_twanon_sec_bounds, 5, 600, "must be between 5s and 600s"
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_twanon_attempts_bounds = {
+    ngx_http_twanon_num_bounds, 1, 10
 };
 
 
@@ -158,6 +165,13 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twanon_loc_conf_t, incoming),
       &ngx_http_twanon_incoming_handler_pt },
+
+    { ngx_string("twanon_after_dial"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_twanon_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, after_dial),
+      &ngx_http_twanon_after_dial_handler_pt },
 
     { ngx_string("twanon_auth_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -270,6 +284,13 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twanon_loc_conf_t, dial_action),
       NULL },
+
+    { ngx_string("twanon_dial_attempts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, dial_attempts),
+      &ngx_http_twanon_attempts_bounds },
 
     { ngx_string("twanon_fallback_say"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -487,6 +508,7 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->answer_on_bridge = NGX_CONF_UNSET;
     conf->dial_time_limit = NGX_CONF_UNSET;
     conf->dial_timeout = NGX_CONF_UNSET;
+    conf->dial_attempts = NGX_CONF_UNSET;
     conf->fallback_clients = NGX_CONF_UNSET_PTR;
     conf->hash_key = NGX_CONF_UNSET_PTR;
 
@@ -542,6 +564,7 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->dial_time_limit, prev->dial_time_limit,
                              3600);
     ngx_conf_merge_sec_value(conf->dial_timeout, prev->dial_timeout, 30);
+    ngx_conf_merge_value(conf->dial_attempts, prev->dial_attempts, 2);
     ngx_conf_merge_str_value(conf->dial_action, prev->dial_action, "");
     ngx_conf_merge_ptr_value(conf->hash_key, prev->hash_key, NULL);
 
@@ -565,7 +588,11 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->incoming.file.data) {
-        return ngx_http_twanon_check_incoming(cf, conf);
+        return ngx_http_twanon_check_incoming(cf, conf, &conf->incoming);
+    }
+
+    if (conf->after_dial.file.data) {
+        return ngx_http_twanon_check_incoming(cf, conf, &conf->after_dial);
     }
 
     return NGX_CONF_OK;
@@ -642,17 +669,30 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
 
 
 /*
- * Runs where "twanon_incoming" is set, after inheritance: what the
- * webhook needs must be there, and the fallback is rendered once.
+ * Runs where "twanon_incoming" or "twanon_after_dial" is set, after
+ * inheritance: what the webhook needs must be there, and the fallback is
+ * rendered once.  An after-dial step that may ring again needs the
+ * action of its next dial: its own URL.
  */
 
 static char *
 ngx_http_twanon_check_incoming(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf)
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where)
 {
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (ngx_http_twanon_incoming_required(cf, conf) != NGX_OK) {
+    if (ngx_http_twanon_incoming_required(cf, conf, where) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (where == &conf->after_dial && conf->dial_attempts > 1
+        && conf->dial_action.len == 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_after_dial\" in %V:%ui requires "
+                      "\"twanon_dial_action\" (its own URL, for the next "
+                      "attempt's dial) with \"twanon_dial_attempts\" %i",
+                      &where->file, where->line, conf->dial_attempts);
         return NGX_CONF_ERROR;
     }
 
@@ -674,13 +714,13 @@ ngx_http_twanon_check_incoming(ngx_conf_t *cf,
 
     if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK
         || ngx_http_twanon_client_params_default(cf, conf) != NGX_OK
-        || ngx_http_twanon_fallback_ready(cf, conf) != NGX_OK
-        || ngx_http_twanon_incoming_macs(cf, conf) != NGX_OK)
+        || ngx_http_twanon_fallback_ready(cf, conf, where) != NGX_OK
+        || ngx_http_twanon_incoming_macs(cf, conf, where) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    ngx_http_twanon_incoming_warn(cf, conf);
+    ngx_http_twanon_incoming_warn(cf, conf, where);
 
     return NGX_CONF_OK;
 }

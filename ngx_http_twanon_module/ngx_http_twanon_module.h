@@ -34,6 +34,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                   file;
     ngx_uint_t                  line;
+    char                       *name;           /* the directive */
 } ngx_http_twanon_where_t;
 
 
@@ -80,6 +81,7 @@ typedef struct {
     time_t                      dial_time_limit;
     time_t                      dial_timeout;
     ngx_str_t                   dial_action;
+    ngx_int_t                   dial_attempts;
     ngx_str_t                   fallback;        /* rendered TwiML */
     ngx_array_t                *fallback_clients;
     ngx_http_complex_value_t   *hash_key;
@@ -91,6 +93,7 @@ typedef struct {
     /* where the handlers were set; file.data is NULL where they were not */
     ngx_http_twanon_where_t     token;
     ngx_http_twanon_where_t     incoming;
+    ngx_http_twanon_where_t     after_dial;
 } ngx_http_twanon_loc_conf_t;
 
 
@@ -157,8 +160,32 @@ typedef struct ngx_http_twanon_ctx_s  ngx_http_twanon_ctx_t;
 typedef ngx_int_t (*ngx_http_twanon_reply_pt)(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 
+/*
+ * What a webhook handler decides once the request is verified, before
+ * any lookup: NGX_OK to ask the resolver, NGX_DONE to reply at once,
+ * NGX_DECLINED to refuse it with 400 (its fields are invalid), or
+ * NGX_ERROR.
+ */
+
+typedef ngx_int_t (*ngx_http_twanon_verified_pt)(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+
+
+/* $twanon_route: what became of a webhook (names in incoming.c) */
+
+typedef enum {
+    NGX_HTTP_TWANON_ROUTE_ERROR = 0,
+    NGX_HTTP_TWANON_ROUTE_UNKNOWN,
+    NGX_HTTP_TWANON_ROUTE_CLIENT,
+    NGX_HTTP_TWANON_ROUTE_REJECTED,
+    NGX_HTTP_TWANON_ROUTE_ANSWERED,
+    NGX_HTTP_TWANON_ROUTE_CANCELED,
+    NGX_HTTP_TWANON_ROUTE_EXHAUSTED
+} ngx_http_twanon_route_e;
+
 
 struct ngx_http_twanon_ctx_s {
+    ngx_http_twanon_verified_pt  verified_handler;
     ngx_http_twanon_reply_pt    reply_handler;
     ngx_http_request_t         *resolver;    /* the subrequest */
     ngx_event_t                 deadline;
@@ -168,6 +195,10 @@ struct ngx_http_twanon_ctx_s {
     ngx_str_t                   account_sid;
     ngx_str_t                   caller_hash;
     ngx_str_t                   identities;  /* comma-separated */
+    ngx_str_t                   stir_verstat;
+    ngx_str_t                   dial_status; /* after a dial */
+    ngx_str_t                   action;      /* of the dial, if any */
+    ngx_uint_t                  attempt;     /* to ring next, after one */
     ngx_buf_t                  *reply;       /* the resolver's */
     off_t                       received;    /* bytes of the reply */
     ngx_uint_t                  status;
@@ -179,20 +210,29 @@ struct ngx_http_twanon_ctx_s {
     unsigned                    timed_out:1;
     unsigned                    too_big:1;
     unsigned                    replied:1;
+    unsigned                    after_dial:1;
+    unsigned                    hangup:1;
 };
 
 
-/* the content handlers (token.c, incoming.c) */
+/* the content handlers (token.c, incoming.c, after_dial.c) */
 
 ngx_int_t ngx_http_twanon_token_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_twanon_incoming_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+ngx_int_t ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 ngx_int_t ngx_http_twanon_incoming_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_twanon_after_dial_handler(ngx_http_request_t *r);
 
 
 /* what every Twilio webhook handler shares (webhook.c) */
 
 ngx_int_t ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
-    ngx_http_twanon_reply_pt reply);
+    ngx_http_twanon_verified_pt verified, ngx_http_twanon_reply_pt reply);
+
+extern ngx_str_t  ngx_http_twanon_xml_type;
 
 
 /* the resolver lookup of a verified webhook (resolver.c) */
@@ -236,6 +276,7 @@ char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post, void *data);
+char *ngx_http_twanon_num_bounds(ngx_conf_t *cf, void *post, void *data);
 char *ngx_http_twanon_msec_bounds(ngx_conf_t *cf, void *post, void *data);
 
 char *ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name,
@@ -278,13 +319,13 @@ char *ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_twanon_client_params_default(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 ngx_int_t ngx_http_twanon_fallback_ready(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf);
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
 ngx_int_t ngx_http_twanon_incoming_required(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf);
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
 ngx_int_t ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf);
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
 void ngx_http_twanon_incoming_warn(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf);
+    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
 
 
 extern ngx_module_t  ngx_http_twanon_module;

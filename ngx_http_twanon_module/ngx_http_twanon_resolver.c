@@ -184,7 +184,11 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
 }
 
 
-/* from_number= or from_hash=, and to_number=, escaped as form values */
+/*
+ * from_number= or from_hash=, and to_number=, escaped as form values;
+ * then stir_verstat= when Twilio sent StirVerstat, and, in the after-dial
+ * step, attempt= (the one to ring) and dial_status=
+ */
 
 static ngx_http_request_body_t *
 ngx_http_twanon_resolver_body(ngx_http_request_t *r,
@@ -216,7 +220,10 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
     /* room for every byte escaped (%XX): one pass, not a count and a copy */
 
     len = from_name.len + 3 * from->len
-          + sizeof("&to_number=") - 1 + 3 * ctx->to.len;
+          + sizeof("&to_number=") - 1 + 3 * ctx->to.len
+          + sizeof("&stir_verstat=") - 1 + ctx->stir_verstat.len
+          + sizeof("&attempt=&dial_status=") - 1 + NGX_INT_T_LEN
+          + ctx->dial_status.len;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -228,6 +235,19 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
     p = ngx_cpymem(p, "&to_number=", sizeof("&to_number=") - 1);
     p = (u_char *) ngx_escape_uri(p, ctx->to.data, ctx->to.len,
                                   NGX_ESCAPE_ARGS);
+
+    /* both checked to be letters, digits, "-" and "_": nothing to escape */
+
+    if (ctx->stir_verstat.len) {
+        p = ngx_cpymem(p, "&stir_verstat=", sizeof("&stir_verstat=") - 1);
+        p = ngx_cpymem(p, ctx->stir_verstat.data, ctx->stir_verstat.len);
+    }
+
+    if (ctx->attempt) {
+        p = ngx_sprintf(p, "&attempt=%ui&dial_status=%V", ctx->attempt,
+                        &ctx->dial_status);
+    }
+
     b->last = p;
     b->last_buf = 1;
     b->last_in_chain = 1;

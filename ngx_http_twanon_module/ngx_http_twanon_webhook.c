@@ -52,21 +52,26 @@ static ngx_int_t ngx_http_twanon_webhook_shown_url(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *shown);
 static ngx_int_t ngx_http_twanon_webhook_url(ngx_http_request_t *r,
     ngx_str_t *url);
+static ngx_int_t ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *url);
 
 
 static ngx_str_t  ngx_http_twanon_text_type =
     ngx_string("text/plain; charset=utf-8");
+static ngx_str_t  ngx_http_twanon_invalid =
+    ngx_string("invalid webhook fields\n");
 
 
 /*
  * The content handler of a webhook location, called by the handler
- * itself with the function that answers once the request is verified
- * and the resolver is done.
+ * itself with the function that decides, once the request is verified,
+ * whether to ask the resolver (NULL: always), and the one that answers
+ * once the resolver is done.
  */
 
 ngx_int_t
 ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
-    ngx_http_twanon_reply_pt reply)
+    ngx_http_twanon_verified_pt verified, ngx_http_twanon_reply_pt reply)
 {
     ngx_int_t               rc;
     ngx_http_twanon_ctx_t  *ctx;
@@ -81,6 +86,7 @@ ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    ctx->verified_handler = verified;
     ctx->reply_handler = reply;
 
     ngx_http_set_ctx(r, ctx, ngx_http_twanon_module);
@@ -176,7 +182,27 @@ ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    rc = ctx->verified_handler ? ctx->verified_handler(r, ctx) : NGX_OK;
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_twanon_webhook_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                            &ngx_http_twanon_invalid);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
     ctx->verified = 1;
+
+    if (rc == NGX_DONE) {
+        ctx->done = 1;
+        ngx_http_finalize_request(r, ctx->reply_handler(r, ctx));
+        return;
+    }
 
     if (ngx_http_twanon_resolver_start(r, ctx) != NGX_OK) {
         ctx->done = 1;
@@ -209,7 +235,6 @@ ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
     static ngx_str_t  too_large = ngx_string("request body too large\n");
     static ngx_str_t  malformed = ngx_string("malformed form body\n");
     static ngx_str_t  empty = ngx_string("empty webhook body\n");
-    static ngx_str_t  invalid = ngx_string("invalid webhook fields\n");
     static ngx_str_t  forbidden = ngx_string("forbidden\n");
 
     rc = ngx_http_twanon_read_body(r, NGX_HTTP_TWANON_WEBHOOK_BODY_MAX,
@@ -255,7 +280,7 @@ ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
     }
 
     if (ngx_http_twanon_webhook_fields(r, ctx, &pairs) != NGX_OK) {
-        *text = &invalid;
+        *text = &ngx_http_twanon_invalid;
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -282,7 +307,15 @@ static ngx_int_t
 ngx_http_twanon_webhook_refuse(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *text)
 {
-    ngx_int_t  rc;
+    ngx_int_t               rc;
+    ngx_http_twanon_ctx_t  *ctx;
+
+    /* what the client sent of these is not shown in variables */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twanon_module);
+
+    ngx_str_null(&ctx->dial_status);
+    ngx_str_null(&ctx->stir_verstat);
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -306,28 +339,32 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
     size_t                   i;
-    ngx_uint_t               n, k, seen[4];
-    ngx_str_t               *value[4];
+    ngx_uint_t               n, k, seen[6];
+    ngx_str_t               *value[6];
     ngx_http_twanon_pair_t  *pair;
 
     static ngx_str_t  names[] = {
         ngx_string("CallSid"),
         ngx_string("From"),
         ngx_string("To"),
-        ngx_string("AccountSid")
+        ngx_string("AccountSid"),
+        ngx_string("StirVerstat"),
+        ngx_string("DialCallStatus")
     };
 
     value[0] = &ctx->call_sid;
     value[1] = &ctx->from;
     value[2] = &ctx->to;
     value[3] = &ctx->account_sid;
+    value[4] = &ctx->stir_verstat;
+    value[5] = &ctx->dial_status;
 
     ngx_memzero(seen, sizeof(seen));
 
     pair = pairs->elts;
 
     for (n = 0; n < pairs->nelts; n++) {
-        for (k = 0; k < 4; k++) {
+        for (k = 0; k < 6; k++) {
             if (pair[n].key.len != names[k].len
                 || pair[n].key.data[0] != names[k].data[0]
                 || ngx_memcmp(pair[n].key.data, names[k].data,
@@ -371,6 +408,30 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
         ngx_str_null(&ctx->call_sid);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "twanon: webhook with a malformed \"CallSid\"");
+        return NGX_DECLINED;
+    }
+
+    /*
+     * StirVerstat goes to the resolver and to $twanon_stir_verstat: one
+     * of Twilio's names, such as "TN-Validation-Passed-A", or nothing
+     */
+
+    for (i = 0; i < ctx->stir_verstat.len; i++) {
+        if (!((ctx->stir_verstat.data[i] >= '0'
+               && ctx->stir_verstat.data[i] <= '9')
+              || ((ctx->stir_verstat.data[i] | 0x20) >= 'a'
+                  && (ctx->stir_verstat.data[i] | 0x20) <= 'z')
+              || ctx->stir_verstat.data[i] == '-'
+              || ctx->stir_verstat.data[i] == '_'))
+        {
+            break;
+        }
+    }
+
+    if (ctx->stir_verstat.len > 64 || i != ctx->stir_verstat.len) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: webhook with a malformed \"StirVerstat\", "
+                      "call \"%V\"", &ctx->call_sid);
         return NGX_DECLINED;
     }
 
@@ -688,7 +749,7 @@ ngx_http_twanon_webhook_url(ngx_http_request_t *r, ngx_str_t *url)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
     if (tlcf->webhook_url) {
-        return ngx_http_complex_value(r, tlcf->webhook_url, url);
+        return ngx_http_twanon_webhook_url_query(r, tlcf->webhook_url, url);
     }
 
 #if (NGX_HTTP_SSL)
@@ -721,6 +782,48 @@ ngx_http_twanon_webhook_url(ngx_http_request_t *r, ngx_str_t *url)
     }
 
     ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A configured URL as signed.  In an after-dial location, whose <Dial>
+ * action carries the attempt in its query, the request's query is
+ * appended to a URL that has none of its own: Twilio signs the action
+ * URL with its query.
+ */
+
+static ngx_int_t
+ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *url)
+{
+    u_char                      *p;
+    ngx_str_t                    value;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    if (tlcf->after_dial.file.data == NULL || r->args.len == 0
+        || ngx_strlchr(value.data, value.data + value.len, '?') != NULL)
+    {
+        *url = value;
+        return NGX_OK;
+    }
+
+    url->len = value.len + 1 + r->args.len;
+    url->data = ngx_pnalloc(r->pool, url->len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(url->data, value.data, value.len);
+    *p++ = '?';
+    ngx_memcpy(p, r->args.data, r->args.len);
 
     return NGX_OK;
 }

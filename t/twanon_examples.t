@@ -35,6 +35,9 @@ my $dir = $t->testdir();
 
 $t->write_file('api_secret', "api-secret-for-example-tests-5e2a\n");
 $t->write_file('auth_token', "auth-token-for-example-tests-91c0\n");
+$t->write_file('voicemail.xml', qq{<?xml version="1.0" encoding="UTF-8"?>\n}
+	. '<Response><Say>Please leave a message.</Say>'
+	. qq{<Record maxLength="120"/></Response>\n});
 chmod 0600, "$dir/api_secret", "$dir/auth_token";
 
 open my $fh, '<', '../docs/examples/twanon.conf'

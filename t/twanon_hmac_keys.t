@@ -287,6 +287,7 @@ sub routed {
 			<Identity>operator1</Identity>
 			<Parameter\ name="customerName"\ value="A"/>
 			<Parameter\ name="customerId"\ value="([^"]*)"/>
+			<Parameter\ name="twanonRinging"\ value="1"/>
 			</Client></Dial></Response>\n\z!x;
 
 	return (defined $r->{status} ? $r->{status} : 'none') . " $body";

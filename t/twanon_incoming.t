@@ -108,7 +108,6 @@ my %hooks = (
             twanon_client_parameter  score;
             twanon_client_parameter  big;
             twanon_client_parameter  neg;
-            twanon_client_parameter  flag;
             twanon_client_parameter  nothing;
             twanon_client_parameter  obj;
             twanon_client_parameter  absent;
@@ -370,8 +369,14 @@ sub dial {
 	my $p = join '', map { qq{<Parameter name="$_->[0]" value="$_->[1]"/>} }
 		@$params;
 
+	my @ids = @{$o{ids} || [ 'user001' ]};
+
+	# the module's own parameter: how many browsers ring
+
+	$p .= '<Parameter name="twanonRinging" value="' . @ids . '"/>';
+
 	my $clients = join '', map { "<Client><Identity>$_</Identity>$p</Client>" }
-		@{$o{ids} || [ 'user001' ]};
+		@ids;
 
 	return xml($DECL . "<Response><Dial $attrs>$clients</Dial></Response>\n");
 }

@@ -342,6 +342,7 @@ sub routed {
 		. '<Identity>user001</Identity>'
 		. qq{<Parameter name="customerName" value="$name"/>}
 		. '<Parameter name="customerId" value="42"/>'
+		. '<Parameter name="twanonRinging" value="1"/>'
 		. "</Client></Dial></Response>\n";
 }
 

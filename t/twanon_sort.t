@@ -40,7 +40,8 @@ my $CALLED = '+15557654321';
 my $DECL = qq{<?xml version="1.0" encoding="UTF-8"?>\n};
 my $ROUTED = "200\n" . $DECL . '<Response><Dial answerOnBridge="true"'
 	. qq{ timeLimit="3600" timeout="30" callerId="$CALLED">}
-	. '<Client><Identity>user001</Identity></Client>'
+	. '<Client><Identity>user001</Identity>'
+	. '<Parameter name="twanonRinging" value="1"/></Client>'
 	. "</Dial></Response>\n";
 
 my $t = Test::Twanon->new()->has(qw/http proxy/);

@@ -119,6 +119,17 @@ http {
             twanon_client_parameter       tier;
         }
 
+        location = /after {
+            twanon_after_dial;
+            twanon_dial_action  /after;
+        }
+
+        location = /after3 {
+            twanon_after_dial;
+            twanon_dial_attempts  3;
+            twanon_dial_action    /after3;
+        }
+
         location = /nocaller {
             twanon_incoming;
             twanon_dial_caller_id  off;
@@ -241,6 +252,15 @@ my @sign = (
 	{ name => 'rotation next token', uri => '/rotate', token => $TOKEN2,
 		tamper => [ 'ApiVersion' ] },
 
+	# the after-dial step: Twilio signs the action URL with its query
+
+	{ name => 'after-dial', uri => '/after', extra => [
+		DialCallStatus => 'no-answer', DialCallDuration => '0' ],
+		tamper => [ 'DialCallDuration' ] },
+	{ name => 'after-dial with attempt', uri => '/after3?attempt=2',
+		extra => [ DialCallStatus => 'busy', DialBridged => 'false' ],
+		tamper => [ 'DialBridged' ] },
+
 	# U+FF01 and U+1F600: twilio-node sorts names and the values of a
 	# name by UTF-16 code units (U+1F600 is D83D DE00, before FF01), not
 	# by code points or UTF-8 bytes (EF BC 81 before F0 9F 98 80)
@@ -278,6 +298,12 @@ my %dial = (answerOnBridge => JSON::PP::true(), timeLimit => 3600,
 	timeout => 30, callerId => $TO);
 
 my @twiml = (
+	[ 'after-dial hangup', '/after', { hangup => JSON::PP::true() },
+		[ DialCallStatus => 'completed' ] ],
+	[ 'after-dial next attempt', '/after3?attempt=2', {
+		dial => { %dial, action => '/after3?attempt=3' },
+		clients => [ { identity => 'user001', parameters => $ann } ] },
+		[ DialCallStatus => 'no-answer' ] ],
 	[ 'routed', '/incoming', {
 		dial => { %dial },
 		clients => [ { identity => 'user001', parameters => $ann } ] } ],
@@ -306,6 +332,14 @@ my @twiml = (
 		say => { attributes => { language => 'ja-JP', voice => 'alice' },
 			text => 'Sorry & <goodbye>' } } ],
 );
+
+# the module's own parameter, last: how many browsers the dial rings
+
+for my $clients (grep { defined } map { $_->[2]{clients} } @twiml) {
+	$_->{parameters} = [ @{$_->{parameters}},
+		{ name => 'twanonRinging', value => scalar @$clients } ]
+		for @$clients;
+}
 
 # the same documents against a wrong expectation: the comparison must
 # see each of these
@@ -457,10 +491,10 @@ for my $c (@sign) {
 my %doc;
 
 for my $case (@twiml) {
-	my ($name, $uri, $expect) = @$case;
+	my ($name, $uri, $expect, $extra) = @$case;
 
 	my $sid = call_sid();
-	my @params = fields($sid);
+	my @params = (fields($sid), @{$extra || []});
 	my $c = { uri => $uri, host => "localhost:$PORT" };
 
 	my $sig = twilio_signature($TOKEN, "$BASE$uri", @params);

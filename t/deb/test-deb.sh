@@ -218,6 +218,9 @@ mkdir -p "$T/twilio" "$T/tls" "$T/tmp"
 ln -s /usr/lib/nginx/modules "$T/modules"
 printf '%s\n' "$API_SECRET" > "$T/twilio/api_secret"
 printf '%s\n' "$AUTH_TOKEN" > "$T/twilio/auth_token"
+printf '%s\n' '<?xml version="1.0" encoding="UTF-8"?>' \
+    '<Response><Say>Please leave a message.</Say><Record/></Response>' \
+    > "$T/twilio/voicemail.xml"
 chmod 600 "$T/twilio/api_secret" "$T/twilio/auth_token"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -subj /CN=ops.example.com -days 2 \

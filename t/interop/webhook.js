@@ -26,6 +26,8 @@
  *              clients: [{identity, parameters: [{name, value}, ...]}]}
  *           or
  *             {say: {attributes: {...}, text}}
+ *           or
+ *             {hangup: true}
  *           Both documents are parsed (by the small strict XML parser
  *           below) and compared: the XML declaration, element names,
  *           attributes as sets, text, and the order of children.
@@ -410,6 +412,11 @@ function reference(expect) {
 
     if (expect.say) {
         response.say(expect.say.attributes || {}, expect.say.text);
+        return response.toString();
+    }
+
+    if (expect.hangup) {
+        response.hangup();
         return response.toString();
     }
 

@@ -1,0 +1,432 @@
+#!/usr/bin/perl
+
+# Copyright (C) twanon authors
+
+# The after-dial step (twanon_after_dial, twanon_dial_attempts): Twilio's
+# request to a <Dial>'s action URL.  An answered or canceled call is hung
+# up; one nobody answered rings the next attempt's operators, found by a
+# second lookup that tells the resolver the attempt and the dial status
+# in its body, or gets the fallback; the attempt travels in the action's
+# query, which the signature covers.  StirVerstat reaches the resolver
+# and $twanon_stir_verstat.  The caller's number is in no log line and in
+# no URI the resolver sees.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+use File::Temp qw/ tempdir /;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Twanon qw/ :DEFAULT webhook_raw twilio_signature reply logged
+	forking_server conf_fails conf_passes /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $TOKEN = 'after-dial-token-3a9c';
+my $FROM = '+15552224444';
+my $TO = '+15557654321';
+my $DIGITS = qr/5552224444/;
+
+my $DECL = qq{<?xml version="1.0" encoding="UTF-8"?>\n};
+my $HANGUP = "200 text/xml; charset=utf-8\n$DECL"
+	. "<Response><Hangup/></Response>\n";
+my $FALLBACK = "200 text/xml; charset=utf-8\n$DECL"
+	. '<Response><Say>We are sorry, no one is available to take your call'
+	. " right now. Please try again later.</Say></Response>\n";
+my $VOICEMAIL = qq{<?xml version="1.0" encoding="UTF-8"?>\n}
+	. '<Response><Say>Please leave a message.</Say><Record maxLength="60"/>'
+	. "</Response>\n";
+
+# the resolver backend logs what it receives, the number included by
+# design: outside the test's prefix, whose logs must not hold it
+
+my $backlog = tempdir(CLEANUP => 1) . '/resolver.log';
+
+my $t = Test::Twanon->new()->has(qw/http proxy/);
+
+$t->write_file('voicemail.xml', $VOICEMAIL);
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    log_format  calls  '\$uri route=\$twanon_route status=\$twanon_dial_status '
+                       'stir=\$twanon_stir_verstat call=\$twanon_call_sid';
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+        access_log  %%TESTDIR%%/calls.log  calls;
+
+        twanon_auth_token   $TOKEN;
+        twanon_resolver     /resolver;
+        twanon_dial_action  /after;
+
+        location = /resolver {
+            internal;
+            proxy_set_header  X-Call  \$twanon_call_sid;
+            proxy_pass        http://127.0.0.1:8081/route;
+        }
+
+        location = /resolver_down {
+            internal;
+            proxy_set_header  X-Call  \$twanon_call_sid;
+            proxy_pass        http://127.0.0.1:8081/fail;
+        }
+
+        location = /incoming {
+            twanon_incoming;
+        }
+
+        location = /after {
+            twanon_after_dial;
+        }
+
+        location = /after3 {
+            twanon_after_dial;
+            twanon_dial_attempts  3;
+            twanon_dial_action    /after3?tenant=a;
+        }
+
+        location = /after1 {
+            twanon_after_dial;
+            twanon_dial_attempts  1;
+        }
+
+        location = /after_down {
+            twanon_after_dial;
+            twanon_resolver        /resolver_down;
+            twanon_fallback_twiml  %%TESTDIR%%/voicemail.xml;
+        }
+
+        location = /after_url {
+            twanon_after_dial;
+            twanon_webhook_url  http://voice.example.com/after_url;
+            twanon_dial_action  /after_url;
+        }
+    }
+}
+
+EOF
+
+$t->run_daemon(\&backend, port(8081));
+
+$t->run()->plan(51);
+
+$t->waitforsocket('127.0.0.1:' . port(8081))
+	or die "Can't start the resolver backend\n";
+
+###############################################################################
+
+my $n = 0;
+my %sid;
+
+# a signed webhook: uri (with its query), the dial status (undef: none),
+# more fields; o{signed} is the URL signed instead of the one requested
+
+sub hook {
+	my ($name, $uri, $status, %o) = @_;
+
+	my $sid = sprintf('CA%032x', 0xaf7e0000 + ++$n);
+	$sid{$name} = $sid;
+
+	my @pairs = (
+		AccountSid => 'AC' . '0' x 32,
+		CallSid => $sid,
+		CallStatus => 'in-progress',
+		Direction => 'inbound',
+		From => $FROM,
+		To => $TO,
+		defined $status ? (DialCallStatus => $status,
+			DialCallSid => 'CA' . 'f' x 32, DialCallDuration => '0',
+			DialBridged => 'false') : (),
+		@{$o{pairs} || []},
+	);
+
+	my $url = defined $o{signed} ? $o{signed} : "http://localhost$uri";
+
+	return reply($t->http(webhook_raw($uri, pairs => \@pairs,
+		sigs => [ twilio_signature($TOKEN, $url, @pairs) ])));
+}
+
+sub dial {
+	my ($action, @ids) = @_;
+
+	my $p = '<Parameter name="customerName" value="Ann"/>'
+		. '<Parameter name="customerId" value="42"/>'
+		. '<Parameter name="twanonRinging" value="' . @ids . '"/>';
+
+	return "200 text/xml; charset=utf-8\n$DECL"
+		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
+		. qq{ timeout="30" callerId="$TO" action="$action">}
+		. join('', map { "<Client><Identity>$_</Identity>$p</Client>" }
+			@ids)
+		. "</Dial></Response>\n";
+}
+
+my $INVALID = "400 text/plain; charset=utf-8\ninvalid webhook fields\n";
+
+###############################################################################
+
+# the first step: its action carries no attempt; StirVerstat goes on
+
+is(hook('first', '/incoming', undef,
+	pairs => [ StirVerstat => 'TN-Validation-Passed-A' ]),
+	dial('/after', 'tier1'), 'first step');
+
+# an answered, completed or canceled dial: hang up, nobody asked
+
+is(hook('completed', '/after', 'completed'), $HANGUP, 'completed: hangup');
+is(hook('answered', '/after', 'answered'), $HANGUP, 'answered: hangup');
+is(hook('canceled', '/after', 'canceled'), $HANGUP, 'canceled: hangup');
+
+# nobody answered: the next attempt, its number in the action
+
+is(hook('no-answer', '/after', 'no-answer',
+	pairs => [ StirVerstat => 'TN-Validation-Failed' ]),
+	dial('/after?attempt=2', 'tier2a', 'tier2b'),
+	'no-answer: attempt 2 rung');
+is(hook('busy', '/after', 'busy'), dial('/after?attempt=2', 'tier2a',
+	'tier2b'), 'busy: attempt 2 rung');
+is(hook('failed', '/after', 'failed'), dial('/after?attempt=2', 'tier2a',
+	'tier2b'), 'failed: attempt 2 rung');
+
+# the last attempt ended: the fallback, without a lookup
+
+is(hook('exhausted', '/after?attempt=2', 'no-answer'), $FALLBACK,
+	'attempt 2 of 2: fallback');
+is(hook('one attempt', '/after1', 'busy'), $FALLBACK,
+	'twanon_dial_attempts 1: fallback');
+
+# three attempts, an action with a query of its own
+
+is(hook('three', '/after3?tenant=a', 'no-answer'),
+	dial('/after3?tenant=a&amp;attempt=2', 'tier2a', 'tier2b'),
+	'attempt 2 of 3, action with a query');
+is(hook('three unknown', '/after3?tenant=a&attempt=2', 'busy'), $FALLBACK,
+	'attempt 3: unknown to the resolver, fallback');
+is(hook('three done', '/after3?tenant=a&attempt=3', 'busy'), $FALLBACK,
+	'attempt 3 of 3: fallback');
+
+# the second lookup fails: the location's fallback, here a voicemail
+
+is(hook('down', '/after_down', 'no-answer'),
+	"200 text/xml; charset=utf-8\n$VOICEMAIL", 'resolver down: voicemail');
+
+# a configured URL gets the request's query for the signature
+
+is(hook('url', '/after_url?attempt=2', 'busy',
+	signed => 'http://voice.example.com/after_url?attempt=2'), $FALLBACK,
+	'configured url with the query signed');
+like(hook('url unsigned query', '/after_url?attempt=2', 'busy',
+	signed => 'http://voice.example.com/after_url'), qr/^403 /,
+	'configured url: query not signed, refused');
+
+# a forged attempt: the signature no longer matches
+
+like(hook('forged', '/after?attempt=2', 'no-answer',
+	signed => 'http://localhost/after'), qr/^403 /, 'forged attempt: 403');
+
+# invalid input: 400
+
+is(hook('no status', '/after', undef), $INVALID, 'no DialCallStatus');
+is(hook('unknown status', '/after', 'ringing'), $INVALID,
+	'unknown DialCallStatus');
+is(hook('status twice', '/after', 'busy',
+	pairs => [ DialCallStatus => 'busy' ]), $INVALID, 'DialCallStatus twice');
+is(hook('attempt 3 of 2', '/after?attempt=3', 'busy'), $INVALID,
+	'attempt over the maximum');
+is(hook('attempt 1', '/after?attempt=1', 'busy'), $INVALID, 'attempt 1');
+is(hook('attempt 02', '/after?attempt=02', 'busy'), $INVALID,
+	'attempt with a zero');
+is(hook('attempt x', '/after?attempt=x', 'busy'), $INVALID,
+	'attempt not a number');
+is(hook('attempt empty', '/after?attempt=', 'busy'), $INVALID,
+	'attempt empty');
+is(hook('attempt twice', '/after?attempt=2&attempt=2', 'busy'), $INVALID,
+	'attempt twice');
+is(hook('bad stir', '/after', 'busy',
+	pairs => [ StirVerstat => 'not valid!' ]), $INVALID,
+	'malformed StirVerstat');
+
+###############################################################################
+
+$t->stop();
+
+# what the resolver received: one lookup per step that rang or tried to
+
+open my $bfh, '<', $backlog or die "Can't open $backlog: $!\n";
+my @got = map { chomp; $_ } <$bfh>;
+close $bfh;
+my %body = map { /call=(\w+) (.*)/ ? ($1 => $2) : () } @got;
+
+is(scalar(grep { !m!^/route call=! && !m!^/fail call=! } @got), 0,
+	'resolver uris: /route and /fail only');
+like($body{$sid{first}}, qr/^from_number=%2B15552224444&to_number=%2B15557654321&stir_verstat=TN-Validation-Passed-A$/,
+	'first lookup body');
+like($body{$sid{'no-answer'}}, qr/&stir_verstat=TN-Validation-Failed&attempt=2&dial_status=no-answer$/,
+	'second lookup body');
+like($body{$sid{busy}}, qr/[^_]&attempt=2&dial_status=busy$/,
+	'busy lookup body');
+like($body{$sid{'three unknown'}}, qr/&attempt=3&dial_status=busy$/,
+	'third lookup body');
+is(join(' ', grep { exists $body{$sid{$_}} } qw/ completed answered
+	canceled exhausted forged url /, 'one attempt', 'three done',
+	'no status', 'bad stir'), '', 'no lookup when none is needed');
+is(scalar(grep { /^\/fail call=$sid{down} / } @got), 1, 'down: one lookup');
+
+# the variables
+
+my $calls = $t->read_file('calls.log');
+
+like($calls, qr!^/after route=answered status=completed stir=- call=$sid{completed}$!m,
+	'log completed');
+like($calls, qr!^/after route=canceled status=canceled stir=- call=$sid{canceled}$!m,
+	'log canceled');
+like($calls, qr!^/after route=client status=no-answer stir=TN-Validation-Failed call=$sid{'no-answer'}$!m,
+	'log next attempt');
+like($calls, qr!^/after route=exhausted status=no-answer stir=- call=$sid{exhausted}$!m,
+	'log exhausted');
+like($calls, qr!^/incoming route=client status=- stir=TN-Validation-Passed-A call=$sid{first}$!m,
+	'log first step');
+like($calls, qr!^/after route=rejected status=- stir=- call=$sid{'unknown status'}$!m,
+	'log unknown status');
+
+my $log = $t->read_file('error.log');
+
+is(logged($log, 'info', 'twanon: no attempt left after "no-answer", serving '
+	. qq{the fallback, call "$sid{exhausted}"}), 1, 'log no attempt left');
+is(logged($log, 'info', 'twanon: after-dial webhook with an unknown '
+	. qq{"DialCallStatus", call "$sid{'unknown status'}"}), 1,
+	'log unknown status line');
+is(logged($log, 'info', 'twanon: after-dial webhook with no '
+	. qq{"DialCallStatus", call "$sid{'no status'}"}), 1,
+	'log no status line');
+is(logged($log, 'info', 'twanon: after-dial webhook with an invalid '
+	. qq{"attempt", call "$sid{'attempt x'}"}), 1, 'log invalid attempt');
+is(logged($log, 'warn', 'twanon: caller unknown to the resolver, serving '
+	. qq{the fallback, call "$sid{'three unknown'}"}), 1,
+	'log unknown on attempt 3');
+
+is(join("\n", grep { /$DIGITS/ } split /\n/, $log . $calls), '',
+	'no caller number in the logs');
+unlike($calls, qr/not valid/, 'a refused StirVerstat is not shown');
+
+###############################################################################
+
+# nginx -t
+
+sub conf {
+	my ($location) = @_;
+
+	return <<"EOF";
+
+%%TEST_GLOBALS%%
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+        twanon_auth_token  $TOKEN;
+        twanon_resolver    /resolver;
+
+        location /after {
+$location
+        }
+    }
+}
+
+EOF
+}
+
+conf_fails('no action', conf("twanon_after_dial;\n"), 'twanon_after_dial;',
+	'"twanon_after_dial" in FILE:LINE requires "twanon_dial_action" (its '
+	. 'own URL, for the next attempt\'s dial) with "twanon_dial_attempts" 2');
+conf_passes('one attempt, no action',
+	conf("twanon_after_dial;\ntwanon_dial_attempts  1;\n"));
+conf_fails('11 attempts', conf("twanon_after_dial;\ntwanon_dial_action  /after;\n"
+	. "twanon_dial_attempts  11;\n"), 'twanon_dial_attempts',
+	'"twanon_dial_attempts" must be between 1 and 10 in FILE:LINE');
+
+###############################################################################
+
+# the resolver backend: logs "uri call=CallSid body", answers by attempt
+
+sub backend {
+	my ($port) = @_;
+	forking_server($port, \&serve);
+}
+
+sub serve {
+	my ($client) = @_;
+
+	my $req = '';
+
+	while ($req !~ /\x0d\x0a\x0d\x0a/) {
+		my $n = sysread($client, $req, 4096, length $req);
+		return unless $n;
+	}
+
+	my ($len) = $req =~ /^Content-Length:\s*(\d+)/mi;
+	my $head = index($req, "\x0d\x0a\x0d\x0a") + 4;
+
+	while (length $req < $head + ($len || 0)) {
+		my $n = sysread($client, $req, 4096, length $req);
+		last unless $n;
+	}
+
+	my ($uri) = $req =~ m!^POST (\S+) HTTP!;
+	my ($call) = $req =~ /^X-Call:\s*(\w+)/mi;
+	my $body = substr($req, $head);
+
+	open my $fh, '>>', $backlog or die "Can't open $backlog: $!\n";
+	print $fh "$uri call=" . (defined $call ? $call : '') . " $body\n";
+	close $fh;
+
+	my ($attempt) = $body =~ /(?:^|&)attempt=(\d+)/;
+	my ($status, $json) = (200, '{"appId":"tier1","customerName":"Ann",'
+		. '"customerId":42}');
+
+	if ($uri ne '/route') {
+		$status = 500;
+		$json = '{}';
+
+	} elsif (defined $attempt && $attempt == 2) {
+		$json = '{"appId":["tier2a","tier2b"],"customerName":"Ann",'
+			. '"customerId":42}';
+
+	} elsif (defined $attempt) {
+		$status = 404;
+		$json = '{}';
+	}
+
+	print $client "HTTP/1.0 $status X\x0d\x0a"
+		. "Content-Type: application/json\x0d\x0a"
+		. 'Content-Length: ' . length($json) . "\x0d\x0a\x0d\x0a" . $json;
+}
+
+###############################################################################
