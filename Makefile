@@ -42,7 +42,7 @@ NODE_PKGS  := nodejs npm
 TEST_PKGS  := chromium wrk procps
 
 DEMO_PORT  ?= 8080
-DEMO       ?= $(BUILD)/demo
+DEMO       ?=
 FROM       ?= +15550100
 CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 
@@ -264,21 +264,53 @@ console: npm-deps
 	cp html/node_modules/@twilio/voice-sdk/dist/twilio.min.js \
 	    html/vendor/twilio.min.js
 
-# nginx in the foreground with docs/examples/demo.conf; Ctrl-C stops it
+# nginx in the foreground with docs/examples/demo.conf; Ctrl-C stops it.
+#
+# Run as root, nginx's workers run as "nobody", which cannot enter a
+# checkout under a private home (/root is mode 700): they would answer
+# 403 for the console.  So the workers read nothing of the checkout: the
+# demo's prefix, with nginx.conf, the temp paths and a world-readable
+# copy of html/ (less node_modules), is a fresh directory under /tmp
+# (not $TMPDIR, which may be private), removed when the demo stops;
+# DEMO=dir names another, emptied first and kept.  The workers stay
+# unprivileged (no "user root"), and nginx.conf, whose credentials are
+# fake anyway, is readable by its owner only: the master reads it before
+# it drops privileges, and loads the module from build/ as root too.
+# nginx runs in the background of this shell, which waits for it, passes
+# it an interrupt or a termination (make sends TERM to its child), and
+# then removes the prefix.
 demo: build console
-	rm -rf $(DEMO)
-	mkdir -p $(DEMO)/tmp
-	chmod 755 $(BUILD) $(DEMO) $(DEMO)/tmp
-	sed -e 's#@@MODULE@@#$(MODULE)#' -e 's#@@PREFIX@@#$(DEMO)#g' \
-	    -e 's#@@HTML@@#$(CURDIR)/html#' -e 's#@@PORT@@#$(DEMO_PORT)#g' \
-	    docs/examples/demo.conf > $(DEMO)/nginx.conf
-	$(NGINX_BIN) -q -t -p $(DEMO)/ -c $(DEMO)/nginx.conf
-	@echo
-	@echo "twanon demo: open http://127.0.0.1:$(DEMO_PORT)/ and press Start;"
-	@echo "then \"make call\" in another terminal, or the page's"
-	@echo "\"Simulate incoming call\".  Ctrl-C stops the demo."
-	@echo
-	exec $(NGINX_BIN) -p $(DEMO)/ -c $(DEMO)/nginx.conf
+	@set -e; \
+	if [ -n '$(DEMO)' ]; then \
+	    prefix='$(DEMO)'; rm -rf "$$prefix"; mkdir -p "$$prefix"; \
+	    prefix=$$(cd "$$prefix" && pwd); \
+	else \
+	    prefix=$$(mktemp -d /tmp/twanon-demo.XXXXXX); \
+	    trap 'rm -rf "$$prefix"' EXIT; \
+	fi; \
+	echo "twanon demo: prefix $$prefix"; \
+	mkdir -p "$$prefix/tmp" "$$prefix/html"; \
+	tar -C html --exclude=./node_modules -cf - . \
+	    | tar -C "$$prefix/html" --no-same-owner -xf -; \
+	chmod -R u+rwX,go=rX "$$prefix/html"; \
+	chmod 755 "$$prefix" "$$prefix/tmp"; \
+	(umask 077; sed -e 's#@@MODULE@@#$(MODULE)#' \
+	    -e "s#@@PREFIX@@#$$prefix#g" -e "s#@@HTML@@#$$prefix/html#" \
+	    -e 's#@@PORT@@#$(DEMO_PORT)#g' \
+	    docs/examples/demo.conf > "$$prefix/nginx.conf"); \
+	$(NGINX_BIN) -q -t -p "$$prefix/" -c "$$prefix/nginx.conf"; \
+	echo; \
+	echo "twanon demo: open http://127.0.0.1:$(DEMO_PORT)/ and press Start;"; \
+	echo "then \"make call\" in another terminal, or the page's"; \
+	echo "\"Simulate incoming call\".  Ctrl-C stops the demo."; \
+	echo; \
+	$(NGINX_BIN) -p "$$prefix/" -c "$$prefix/nginx.conf" & nginx=$$!; \
+	trap 'kill -TERM $$nginx 2>/dev/null || :' INT TERM HUP; \
+	rc=0; \
+	while kill -0 $$nginx 2>/dev/null; do \
+	    rc=0; wait $$nginx || rc=$$?; \
+	done; \
+	exit $$rc
 
 # a correctly signed webhook to the running demo; prints the TwiML
 call:
