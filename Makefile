@@ -2,6 +2,8 @@
 #
 #   make          build build/ngx_http_twanon_module.so
 #   make test     install what is missing, build, run the whole suite
+#   make test-private the suite from a clone of the current commit in a
+#                 private directory (mode 700, as /root is)
 #   make bench    the handlers against nginx's own ceiling (t/bench/)
 #   make bench-instr  callgrind alone: instructions per request against
 #                     each handler's budget
@@ -51,7 +53,8 @@ SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 include t/nginx-test.mk
 
 .PHONY: all build deps node-deps test-deps npm-deps nginx-source console \
-        demo call fuzz test-valgrind test-asan test bench bench-instr \
+        demo call fuzz test-valgrind test-asan test test-private bench \
+        bench-instr \
         bench-deps clean \
         fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26 \
         nginx-static test-static FORCE
@@ -381,6 +384,33 @@ run_suite = $(call prove_logged,$(3),cd t && TEST_NGINX_BINARY=$(1) \
 
 test: build test-deps npm-deps fuzz-targets
 	@$(call run_suite,$(NGINX_BIN),$(MODULE),test)
+
+# "make test" from a clone of the current commit (HEAD: what is not
+# committed is not in it) in a directory only its owner may enter, as
+# /root is: nginx's workers, "nobody" when make runs as root, must read
+# nothing of the checkout (make demo, the test prefixes), and this keeps
+# it so.  The clone gets the nginx tarball of "make nginx-source" when
+# there, rather than fetching it again, builds the rest itself and is
+# removed at the end; its prove output is kept as
+# build/test-private.log.  Only NGINX_SRC and NGINX_BIN are passed on.
+test-private:
+	@set -e; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	clone=$$tmp/private/twanon; \
+	mkdir -p "$$tmp/private"; chmod 700 "$$tmp" "$$tmp/private"; \
+	git clone -q --no-checkout $(CURDIR) "$$clone"; \
+	git -C "$$clone" fetch -q $(CURDIR) HEAD; \
+	git -C "$$clone" checkout -q --detach FETCH_HEAD; \
+	echo "test-private: $$(git -C "$$clone" log --oneline -1) in $$clone"; \
+	if [ -f $(NGINX_TAR) ]; then \
+	    mkdir -p "$$clone/build"; cp -a $(dir $(NGINX_TAR)) "$$clone/build/"; \
+	fi; \
+	rc=0; \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -C "$$clone" test \
+	    NGINX_SRC=$(NGINX_SRC) NGINX_BIN=$(NGINX_BIN) || rc=$$?; \
+	mkdir -p $(BUILD); \
+	cp "$$clone/build/test.log" $(BUILD)/test-private.log 2>/dev/null || :; \
+	exit $$rc
 
 clean:
 	rm -rf $(BUILD)
