@@ -389,15 +389,18 @@ test: build test-deps npm-deps fuzz-targets
 # committed is not in it) in a directory only its owner may enter, as
 # /root is: nginx's workers, "nobody" when make runs as root, must read
 # nothing of the checkout (make demo, the test prefixes), and this keeps
-# it so.  The clone gets the nginx tarball of "make nginx-source" when
-# there, rather than fetching it again, builds the rest itself and is
-# removed at the end; its prove output is kept as
-# build/test-private.log.  Only NGINX_SRC and NGINX_BIN are passed on.
+# it so.  Its $TMPDIR is private too (as libpam-tmpdir's is), where the
+# harness must not put the test prefixes then.  The clone gets the nginx
+# tarball of "make nginx-source" when there, rather than fetching it
+# again, builds the rest itself and is removed at the end; its prove
+# output is kept as build/test-private.log.  Only NGINX_SRC and
+# NGINX_BIN are passed on.
 test-private:
 	@set -e; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	clone=$$tmp/private/twanon; \
-	mkdir -p "$$tmp/private"; chmod 700 "$$tmp" "$$tmp/private"; \
+	mkdir -p "$$tmp/private/tmp"; \
+	chmod 700 "$$tmp" "$$tmp/private" "$$tmp/private/tmp"; \
 	git clone -q --no-checkout $(CURDIR) "$$clone"; \
 	git -C "$$clone" fetch -q $(CURDIR) HEAD; \
 	git -C "$$clone" checkout -q --detach FETCH_HEAD; \
@@ -406,7 +409,8 @@ test-private:
 	    mkdir -p "$$clone/build"; cp -a $(dir $(NGINX_TAR)) "$$clone/build/"; \
 	fi; \
 	rc=0; \
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -C "$$clone" test \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL TMPDIR="$$tmp/private/tmp" \
+	    $(MAKE) -C "$$clone" test \
 	    NGINX_SRC=$(NGINX_SRC) NGINX_BIN=$(NGINX_BIN) || rc=$$?; \
 	mkdir -p $(BUILD); \
 	cp "$$clone/build/test.log" $(BUILD)/test-private.log 2>/dev/null || :; \
