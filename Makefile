@@ -2,6 +2,8 @@
 #
 #   make          build build/ngx_http_twanon_module.so
 #   make test     install what is missing, build, run the whole suite
+#   make test-private the suite from a clone of the current commit in a
+#                 private directory (mode 700, as /root is)
 #   make bench    the handlers against nginx's own ceiling (t/bench/)
 #   make bench-instr  callgrind alone: instructions per request against
 #                     each handler's budget
@@ -43,7 +45,7 @@ NODE_PKGS  := nodejs npm
 TEST_PKGS  := chromium wrk procps openssl libio-socket-ssl-perl
 
 DEMO_PORT  ?= 8080
-DEMO       ?= $(BUILD)/demo
+DEMO       ?=
 FROM       ?= +15550100
 CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 
@@ -52,7 +54,8 @@ SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 include t/nginx-test.mk
 
 .PHONY: all build deps node-deps test-deps npm-deps nginx-source console \
-        demo call fuzz test-valgrind test-asan test bench bench-instr \
+        demo call fuzz test-valgrind test-asan test test-private bench \
+        bench-instr \
         bench-deps clean \
         fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26 \
         nginx-static test-static FORCE
@@ -265,21 +268,53 @@ console: npm-deps
 	cp html/node_modules/@twilio/voice-sdk/dist/twilio.min.js \
 	    html/vendor/twilio.min.js
 
-# nginx in the foreground with docs/examples/demo.conf; Ctrl-C stops it
+# nginx in the foreground with docs/examples/demo.conf; Ctrl-C stops it.
+#
+# Run as root, nginx's workers run as "nobody", which cannot enter a
+# checkout under a private home (/root is mode 700): they would answer
+# 403 for the console.  So the workers read nothing of the checkout: the
+# demo's prefix, with nginx.conf, the temp paths and a world-readable
+# copy of html/ (less node_modules), is a fresh directory under /tmp
+# (not $TMPDIR, which may be private), removed when the demo stops;
+# DEMO=dir names another, emptied first and kept.  The workers stay
+# unprivileged (no "user root"), and nginx.conf, whose credentials are
+# fake anyway, is readable by its owner only: the master reads it before
+# it drops privileges, and loads the module from build/ as root too.
+# nginx runs in the background of this shell, which waits for it, passes
+# it an interrupt or a termination (make sends TERM to its child), and
+# then removes the prefix.
 demo: build console
-	rm -rf $(DEMO)
-	mkdir -p $(DEMO)/tmp
-	chmod 755 $(BUILD) $(DEMO) $(DEMO)/tmp
-	sed -e 's#@@MODULE@@#$(MODULE)#' -e 's#@@PREFIX@@#$(DEMO)#g' \
-	    -e 's#@@HTML@@#$(CURDIR)/html#' -e 's#@@PORT@@#$(DEMO_PORT)#g' \
-	    docs/examples/demo.conf > $(DEMO)/nginx.conf
-	$(NGINX_BIN) -q -t -p $(DEMO)/ -c $(DEMO)/nginx.conf
-	@echo
-	@echo "twanon demo: open http://127.0.0.1:$(DEMO_PORT)/ and press Start;"
-	@echo "then \"make call\" in another terminal, or the page's"
-	@echo "\"Simulate incoming call\".  Ctrl-C stops the demo."
-	@echo
-	exec $(NGINX_BIN) -p $(DEMO)/ -c $(DEMO)/nginx.conf
+	@set -e; \
+	if [ -n '$(DEMO)' ]; then \
+	    prefix='$(DEMO)'; rm -rf "$$prefix"; mkdir -p "$$prefix"; \
+	    prefix=$$(cd "$$prefix" && pwd); \
+	else \
+	    prefix=$$(mktemp -d /tmp/twanon-demo.XXXXXX); \
+	    trap 'rm -rf "$$prefix"' EXIT; \
+	fi; \
+	echo "twanon demo: prefix $$prefix"; \
+	mkdir -p "$$prefix/tmp" "$$prefix/html"; \
+	tar -C html --exclude=./node_modules -cf - . \
+	    | tar -C "$$prefix/html" --no-same-owner -xf -; \
+	chmod -R u+rwX,go=rX "$$prefix/html"; \
+	chmod 755 "$$prefix" "$$prefix/tmp"; \
+	(umask 077; sed -e 's#@@MODULE@@#$(MODULE)#' \
+	    -e "s#@@PREFIX@@#$$prefix#g" -e "s#@@HTML@@#$$prefix/html#" \
+	    -e 's#@@PORT@@#$(DEMO_PORT)#g' \
+	    docs/examples/demo.conf > "$$prefix/nginx.conf"); \
+	$(NGINX_BIN) -q -t -p "$$prefix/" -c "$$prefix/nginx.conf"; \
+	echo; \
+	echo "twanon demo: open http://127.0.0.1:$(DEMO_PORT)/ and press Start;"; \
+	echo "then \"make call\" in another terminal, or the page's"; \
+	echo "\"Simulate incoming call\".  Ctrl-C stops the demo."; \
+	echo; \
+	$(NGINX_BIN) -p "$$prefix/" -c "$$prefix/nginx.conf" & nginx=$$!; \
+	trap 'kill -TERM $$nginx 2>/dev/null || :' INT TERM HUP; \
+	rc=0; \
+	while kill -0 $$nginx 2>/dev/null; do \
+	    rc=0; wait $$nginx || rc=$$?; \
+	done; \
+	exit $$rc
 
 # a correctly signed webhook to the running demo; prints the TwiML
 call:
@@ -351,6 +386,37 @@ run_suite = $(call prove_logged,$(3),cd t && TEST_NGINX_BINARY=$(1) \
 
 test: build test-deps npm-deps fuzz-targets
 	@$(call run_suite,$(NGINX_BIN),$(MODULE),test)
+
+# "make test" from a clone of the current commit (HEAD: what is not
+# committed is not in it) in a directory only its owner may enter, as
+# /root is: nginx's workers, "nobody" when make runs as root, must read
+# nothing of the checkout (make demo, the test prefixes), and this keeps
+# it so.  Its $TMPDIR is private too (as libpam-tmpdir's is), where the
+# harness must not put the test prefixes then.  The clone gets the nginx
+# tarball of "make nginx-source" when there, rather than fetching it
+# again, builds the rest itself and is removed at the end; its prove
+# output is kept as build/test-private.log.  Only NGINX_SRC and
+# NGINX_BIN are passed on.
+test-private:
+	@set -e; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	clone=$$tmp/private/twanon; \
+	mkdir -p "$$tmp/private/tmp"; \
+	chmod 700 "$$tmp" "$$tmp/private" "$$tmp/private/tmp"; \
+	git clone -q --no-checkout $(CURDIR) "$$clone"; \
+	git -C "$$clone" fetch -q $(CURDIR) HEAD; \
+	git -C "$$clone" checkout -q --detach FETCH_HEAD; \
+	echo "test-private: $$(git -C "$$clone" log --oneline -1) in $$clone"; \
+	if [ -f $(NGINX_TAR) ]; then \
+	    mkdir -p "$$clone/build"; cp -a $(dir $(NGINX_TAR)) "$$clone/build/"; \
+	fi; \
+	rc=0; \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL TMPDIR="$$tmp/private/tmp" \
+	    $(MAKE) -C "$$clone" test \
+	    NGINX_SRC=$(NGINX_SRC) NGINX_BIN=$(NGINX_BIN) || rc=$$?; \
+	mkdir -p $(BUILD); \
+	cp "$$clone/build/test.log" $(BUILD)/test-private.log 2>/dev/null || :; \
+	exit $$rc
 
 clean:
 	rm -rf $(BUILD)

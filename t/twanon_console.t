@@ -16,6 +16,10 @@
 # script is one test here; the docs' policy and SDK error table are
 # checked against the page here too.
 #
+# nginx serves a copy of html/ in the test's prefix, which workers
+# running as "nobody" (nginx started as root) can read wherever the
+# checkout is, under /root (mode 700) too.
+#
 # Needs node, browser/node_modules ("npm ci" in t/browser) and
 # /usr/bin/chromium (Debian's chromium package), which make's test targets
 # install; skipped without them (prove run by hand), which CI refuses
@@ -30,6 +34,8 @@ use strict;
 use Test::More;
 
 use Cwd qw/ abs_path /;
+use File::Copy qw/ copy /;
+use File::Find qw/ find /;
 use POSIX qw//;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
@@ -58,8 +64,7 @@ skip_file("no $CHROMIUM (make test installs chromium)")
 skip_file('no browser/node_modules (make npm-deps)')
 	unless -d 'browser/node_modules/playwright-core';
 
-my $HTML = abs_path('../html');
-skip_file('no html/index.html') unless -f "$HTML/index.html";
+skip_file('no html/index.html') unless -f '../html/index.html';
 
 my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
 my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
@@ -70,6 +75,9 @@ my $FROM = '+15559876543';
 my $TO = '+15557654321';
 
 my $t = Test::Twanon->new()->has(qw/http proxy rewrite/);
+
+my $HTML = $t->testdir() . '/html';
+copy_readable(abs_path('../html'), $HTML);
 
 my $PORT = port(8080);
 
@@ -399,6 +407,31 @@ sub slurp {
 	close $fh;
 
 	return $text;
+}
+
+# copies a directory, less node_modules, readable by all: files 0644,
+# directories 0755
+
+sub copy_readable {
+	my ($from, $to) = @_;
+
+	find({ no_chdir => 1, wanted => sub {
+		if ($_ =~ m!/node_modules$!) {
+			$File::Find::prune = 1;
+			return;
+		}
+
+		my $dest = $to . substr($_, length $from);
+
+		if (-d $_) {
+			mkdir $dest or die "Can't mkdir $dest: $!\n" unless -d $dest;
+			chmod 0755, $dest or die "Can't chmod $dest: $!\n";
+			return;
+		}
+
+		copy($_, $dest) or die "Can't copy $_: $!\n";
+		chmod 0644, $dest or die "Can't chmod $dest: $!\n";
+	} }, $from);
 }
 
 # runs the browser test in its own process group, at most 150 s;

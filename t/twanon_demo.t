@@ -8,6 +8,10 @@
 # (Ctrl-C) stops it with nothing left running.  "make demo" runs Debian's
 # nginx with build/ngx_http_twanon_module.so whatever nginx the rest of
 # the suite runs (make test-1.26, test-static build that module too).
+# Its prefix, the console included, is a directory of its own under /tmp
+# that workers running as "nobody" can read wherever the checkout is
+# (under /root, mode 700, too), with nginx.conf readable by its owner
+# only; it is gone once the demo stops.
 
 ###############################################################################
 
@@ -39,18 +43,17 @@ skip_file('no module built (make build)')
 skip_file('no console') unless -f "$top/html/index.html";
 skip_file('no make') unless grep { -x "$_/make" } split /:/, $ENV{PATH};
 
-plan(tests => 17);
+plan(tests => 21);
 
-# a free port, and a prefix of our own so that a demo the user runs is
-# left alone
+# a free port, so that a demo the user runs is left alone; the demo
+# makes a prefix of its own
 
 my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1:0', Listen => 1)
 	or die "no free port: $!";
 my $port = $sock->sockport();
 close $sock;
 
-my $dir = tempdir('twanon-demo-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-chmod 0755, $dir;
+my $dir = tempdir('twanon-demo-t-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 my $log = "$dir/make.log";
 
@@ -62,8 +65,7 @@ if ($pid == 0) {
 	open STDIN, '<', '/dev/null';
 	open STDOUT, '>', $log;
 	open STDERR, '>&', \*STDOUT;
-	exec('make', '-C', $top, 'demo', "DEMO_PORT=$port", "DEMO=$dir/demo")
-		or exit 127;
+	exec('make', '-C', $top, 'demo', "DEMO_PORT=$port") or exit 127;
 }
 
 my $up = 0;
@@ -79,6 +81,16 @@ for (1 .. 1200) {
 }
 
 ok($up, 'demo listens') or diag(slurp($log));
+
+# the prefix "make demo" printed: under /tmp, readable by all but for
+# nginx.conf
+
+my ($prefix) = slurp($log) =~ /^twanon demo: prefix (\S+)$/m;
+$prefix = '/nonexistent' unless defined $prefix;
+
+like($prefix, qr!^/tmp/twanon-demo\.\w+$!, 'prefix under /tmp');
+is(mode("$prefix/html/index.html"), '0644', 'console readable by all');
+is(mode("$prefix/nginx.conf"), '0600', 'nginx.conf readable by owner');
 
 my $http = HTTP::Tiny->new(timeout => 10);
 my $base = "http://127.0.0.1:$port";
@@ -133,11 +145,18 @@ while (time() - $start < 10) {
 ok($gone, 'interrupt stops make demo') or kill 'KILL', -$pid;
 ok(!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port"), 'port closed');
 
-my @left = grep { /\Q$dir\E/ } `ps -eo args`;
+my @left = grep { /\Q$prefix\E/ } `ps -eo args`;
 is(scalar @left, 0, 'no nginx left') or diag(@left);
+ok(!-e $prefix, 'prefix removed');
 
 my $out = slurp($log);
 unlike($out, qr/5550100|5550101/, 'no number in the demo output');
+
+sub mode {
+	my ($name) = @_;
+	my @st = stat($name) or return 'none';
+	return sprintf('%04o', $st[2] & 07777);
+}
 
 sub slurp {
 	my ($name) = @_;

@@ -32,6 +32,9 @@ package Test::Twanon;
 #                            stretch what they assert about timings and the
 #                            harness its own waits (default 1, 8 under
 #                            valgrind, 2 under ASan)
+#   TMPDIR                   where the prefixes go (default /tmp); run as
+#                            root, /tmp when not everyone may enter it, as
+#                            nginx's workers run as "nobody"
 
 ###############################################################################
 
@@ -136,12 +139,16 @@ sub new {
 	$self->{_nginx_t_output} = [];
 	$self->{_daemons} = [];
 
-	$self->{_testdir} = tempdir('twanon-test-XXXXXXXXXX', TMPDIR => 1,
+	# when nginx runs as root, its workers run as an unprivileged user
+	# and must be able to reach the prefix: a $TMPDIR only its owner may
+	# enter (libpam-tmpdir's /tmp/user/0) gives way to /tmp
+
+	my $tmp = File::Spec->tmpdir();
+	$tmp = '/tmp' if $> == 0 && !_reachable($tmp);
+
+	$self->{_testdir} = tempdir('twanon-test-XXXXXXXXXX', DIR => $tmp,
 		CLEANUP => ($ENV{TEST_NGINX_LEAVE} ? 0 : 1))
 		or die "Can't create temp directory: $!\n";
-
-	# when nginx runs as root, its workers run as an unprivileged user
-	# and must be able to reach the prefix
 
 	chmod(0755, $self->{_testdir})
 		or die "Can't chmod $self->{_testdir}: $!\n";
@@ -158,6 +165,22 @@ sub new {
 	_catch_signals();
 
 	return $self;
+}
+
+# whether anyone may enter the directory and each one above it
+
+sub _reachable {
+	my ($dir) = @_;
+
+	$dir = Cwd::abs_path($dir);
+	return 0 unless defined $dir;
+
+	while (1) {
+		my @st = stat($dir) or return 0;
+		return 0 unless $st[2] & 01;
+		return 1 if $dir eq '/';
+		$dir = dirname($dir);
+	}
 }
 
 # a test killed by a signal runs no END block: stop what we started first,
