@@ -271,9 +271,33 @@ ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
 static ngx_int_t
 ngx_http_twanon_pair_cmp(ngx_http_twanon_pair_t *a, ngx_http_twanon_pair_t *b)
 {
-    ngx_int_t  rc;
+    size_t      i, n;
+    ngx_int_t   rc;
 
-    rc = ngx_http_twanon_utf16_cmp(&a->key, &b->key);
+    /*
+     * Names in ASCII, as Twilio's are, compare without decoding: over an
+     * ASCII prefix, the first differing ASCII byte decides, and a name
+     * that is a proper prefix of the other comes first.
+     */
+
+    n = ngx_min(a->key.len, b->key.len);
+
+    for (i = 0; i < n && a->key.data[i] == b->key.data[i]
+                && a->key.data[i] < 0x80; i++)
+    {
+        /* void */
+    }
+
+    if (i < n) {
+        if (a->key.data[i] < 0x80 && b->key.data[i] < 0x80) {
+            return (a->key.data[i] < b->key.data[i]) ? -1 : 1;
+        }
+
+    } else if (a->key.len != b->key.len) {
+        return (a->key.len < b->key.len) ? -1 : 1;
+    }
+
+    rc = (i == n) ? 0 : ngx_http_twanon_utf16_cmp(&a->key, &b->key);
 
     if (rc != 0) {
         return rc;

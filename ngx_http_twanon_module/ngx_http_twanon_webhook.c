@@ -339,7 +339,8 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
     size_t                   i;
-    ngx_uint_t               n, k, seen[6];
+    ngx_int_t                k;
+    ngx_uint_t               n, seen[6];
     ngx_str_t               *value[6];
     ngx_http_twanon_pair_t  *pair;
 
@@ -350,6 +351,12 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
         ngx_string("AccountSid"),
         ngx_string("StirVerstat"),
         ngx_string("DialCallStatus")
+    };
+
+    /* the names differ in length: a field's length finds its only candidate */
+
+    static int8_t  by_len[16] = {
+        -1, -1, 2, -1, 1, -1, -1, 0, -1, -1, 3, 4, -1, -1, 5, -1
     };
 
     value[0] = &ctx->call_sid;
@@ -364,25 +371,24 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     pair = pairs->elts;
 
     for (n = 0; n < pairs->nelts; n++) {
-        for (k = 0; k < 6; k++) {
-            if (pair[n].key.len != names[k].len
-                || pair[n].key.data[0] != names[k].data[0]
-                || ngx_memcmp(pair[n].key.data, names[k].data,
-                              names[k].len) != 0)
-            {
-                continue;
-            }
+        k = (pair[n].key.len < 16) ? by_len[pair[n].key.len] : -1;
 
-            if (seen[k]++) {
-                ngx_str_null(&ctx->call_sid);
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "twanon: webhook repeats \"%V\"", &names[k]);
-                return NGX_DECLINED;
-            }
-
-            *value[k] = pair[n].value;
-            break;
+        if (k < 0
+            || pair[n].key.data[0] != names[k].data[0]
+            || ngx_memcmp(pair[n].key.data, names[k].data, names[k].len)
+               != 0)
+        {
+            continue;
         }
+
+        if (seen[k]++) {
+            ngx_str_null(&ctx->call_sid);
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "twanon: webhook repeats \"%V\"", &names[k]);
+            return NGX_DECLINED;
+        }
+
+        *value[k] = pair[n].value;
     }
 
     if (!seen[0]) {
