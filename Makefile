@@ -48,6 +48,8 @@ DEMO_PORT  ?= 8080
 DEMO       ?=
 FROM       ?= +15550100
 CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
+DIAL_STATUS ?=
+ATTEMPT    ?=
 
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
@@ -301,6 +303,7 @@ demo: build console
 	(umask 077; sed -e 's#@@MODULE@@#$(MODULE)#' \
 	    -e "s#@@PREFIX@@#$$prefix#g" -e "s#@@HTML@@#$$prefix/html#" \
 	    -e 's#@@PORT@@#$(DEMO_PORT)#g' \
+	    -e 's#@@EXAMPLES@@#$(CURDIR)/docs/examples#g' \
 	    docs/examples/demo.conf > "$$prefix/nginx.conf"); \
 	$(NGINX_BIN) -q -t -p "$$prefix/" -c "$$prefix/nginx.conf"; \
 	echo; \
@@ -316,11 +319,19 @@ demo: build console
 	done; \
 	exit $$rc
 
-# a correctly signed webhook to the running demo; prints the TwiML
+# a correctly signed webhook to the running demo; prints the TwiML.  With
+# DIAL_STATUS (busy, no-answer, failed, completed...), the request Twilio
+# sends to the <Dial> action instead, after the attempt ATTEMPT (1 when
+# unset): the after-dial step's TwiML
+AFTER_QUERY = $(if $(filter-out 1,$(ATTEMPT)),?attempt=$(ATTEMPT))
+CALL_PATH = $(if $(DIAL_STATUS),/after-dial$(AFTER_QUERY),/incoming)
+
 call:
-	@perl docs/examples/twanon-call.pl --url $(CALL_URL) \
-	    --signed-url https://demo.twanon.invalid/incoming \
+	@perl docs/examples/twanon-call.pl \
+	    --url '$(if $(DIAL_STATUS),http://127.0.0.1:$(DEMO_PORT)$(CALL_PATH),$(CALL_URL))' \
+	    --signed-url 'https://demo.twanon.invalid$(CALL_PATH)' \
 	    --account AC00000000000000000000000000000000 \
+	    $(if $(DIAL_STATUS),--dial-status '$(DIAL_STATUS)') \
 	    --token demo-auth-token-not-for-production --from '$(FROM)'
 
 # hardening: libFuzzer targets over the pure functions, and the whole

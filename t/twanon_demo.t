@@ -43,7 +43,7 @@ skip_file('no module built (make build)')
 skip_file('no console') unless -f "$top/html/index.html";
 skip_file('no make') unless grep { -x "$_/make" } split /:/, $ENV{PATH};
 
-plan(tests => 21);
+plan(tests => 25);
 
 # a free port, so that a demo the user runs is left alone; the demo
 # makes a prefix of its own
@@ -120,6 +120,20 @@ unlike($r->{content}, qr/5550100/, 'simulated call without number');
 $r = $http->get("$base/demo/simulate?caller=4");
 like($r->{content}, qr!<Parameter name="customerName" value="Unknown caller"/>!,
 	'unknown caller rings the front desk');
+
+# the call rings out: a wider group on attempt 2, then the voicemail
+
+$r = $http->get("$base/demo/simulate?caller=1&attempt=1");
+like($r->{content}, qr!action="/after-dial\?attempt=2"><Client><Identity>operator1</Identity>.*<Client><Identity>operator2</Identity>!,
+	'simulated ring-out: attempt 2 rings two operators');
+$r = $http->get("$base/demo/simulate?caller=1&attempt=2");
+like($r->{content}, qr!<Record maxLength="120" playBeep="true"/>!,
+	'simulated ring-out: voicemail after attempt 2');
+
+my $after = `make -s -C $top call DEMO_PORT=$port FROM=+15550101 DIAL_STATUS=no-answer 2>&1`;
+like($after, qr!action="/after-dial\?attempt=2"!, 'make call DIAL_STATUS');
+$after = `make -s -C $top call DEMO_PORT=$port FROM=+15550101 DIAL_STATUS=completed 2>&1`;
+like($after, qr!<Response><Hangup/></Response>!, 'make call completed');
 
 my $call = `make -s -C $top call DEMO_PORT=$port FROM=+15550101 2>&1`;
 is($? >> 8, 0, 'make call');

@@ -455,6 +455,7 @@ sub placeholders {
 		MODULE => 'ngx_http_twanon_module.so',
 		PREFIX => "$ROOT/srv/demo",
 		HTML => Cwd::abs_path("$TOP/html"),
+		EXAMPLES => Cwd::abs_path("$TOP/docs/examples"),
 		PORT => '8080',
 	);
 

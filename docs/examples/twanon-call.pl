@@ -43,6 +43,8 @@ my @OPTIONS = (
       'the caller\'s number, From (required)' ],
     [ 'to=s', 'NUMBER',
       'the number called, To (default +15557654321)' ],
+    [ 'dial-status=s', 'STATUS',
+      'after-dial request with this DialCallStatus' ],
     [ 'insecure', '',
       'https: skip certificate checks (self-signed tests only)' ],
     [ 'timeout=i', 'SECONDS',
@@ -100,6 +102,16 @@ my %params = (
     To => $o{to},
 );
 
+# what Twilio adds when it requests a <Dial>'s action URL
+
+if (defined $o{'dial-status'}) {
+    $params{DialCallStatus} = $o{'dial-status'};
+    $params{DialCallSid} = 'CA' . join('', map { sprintf '%x', int rand 16 }
+        1 .. 32);
+    $params{DialCallDuration} = '0';
+    $params{CallStatus} = 'in-progress';
+}
+
 my $signed = defined $o{'signed-url'} ? $o{'signed-url'} : $o{url};
 my $data = $signed . join '', map { $_ . $params{$_} } sort keys %params;
 
@@ -155,7 +167,7 @@ sub usage {
 
     return "usage: $me --url URL [--signed-url URL] --token TOKEN\n"
         . "    {--account SID | --config FILE} --from NUMBER [--to NUMBER]\n"
-        . "    [--insecure] [--timeout SECONDS]\n";
+        . "    [--dial-status STATUS] [--insecure] [--timeout SECONDS]\n";
 }
 
 sub help {
