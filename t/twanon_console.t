@@ -9,10 +9,13 @@
 # page with a test double of Twilio.Device that rings with the
 # <Parameter>s of that TwiML and the caller's number in
 # call.parameters.From. It checks what the operator sees (name, ID,
-# ringing, timer, mute, hang up, reject, cancel, errors, token refresh,
-# second tab, Japanese, demo mode, SDK errors explained, the documented
-# Content-Security-Policy, an address with credentials) and that the
-# caller's digits appear nowhere in the page. Each "ok" line of the
+# ringing, timer, mute, hang up, cancel, errors, token refresh, second
+# tab, Japanese, demo mode, SDK errors explained, the documented
+# Content-Security-Policy, an address with credentials), Decline by the
+# twanonRinging rule (ignore, or reject when rung alone), call waiting,
+# the token backoff on a fake clock, the ringtone devices and the
+# "Caller ID not verified" badge (callerVerificationParameter on
+# /verify/), and that the caller's digits appear nowhere in the page. Each "ok" line of the
 # script is one test here; the docs' policy and SDK error table are
 # checked against the page here too.
 #
@@ -195,6 +198,15 @@ http {
         location = /net/config.json {
             default_type  application/json;
             return 200 '{"tokenUrl":"/token_net","identity":"operator1","language":"en"}';
+        }
+
+        location /verify/ {
+            alias  $HTML/;
+        }
+
+        location = /verify/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en","callerVerificationParameter":"stirVerdict"}';
         }
 
         location /demo/ {
