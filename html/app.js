@@ -1471,7 +1471,9 @@ function scheduleRefresh(token)
 
 function refreshToken()
 {
-    if (app.refreshing || !app.device) {
+    /* during a backoff wait (renewLater), the token comes after it */
+
+    if (app.refreshing || app.renewWaiting || !app.device) {
         return app.refreshing;
     }
 

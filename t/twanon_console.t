@@ -412,7 +412,7 @@ sub slurp {
 	return $text;
 }
 
-# runs the browser test in its own process group, at most 150 s;
+# runs the browser test in its own process group, at most 180 s;
 # returns (exit code, output, seconds)
 
 sub browser_test {
@@ -451,7 +451,7 @@ sub browser_test {
 
 	eval {
 		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm(150);
+		alarm(180);
 		local $/;
 		$out = <$rd>;
 		alarm(0);
