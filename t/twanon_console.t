@@ -15,9 +15,9 @@
 # twanonRinging rule (ignore, or reject when rung alone), call waiting,
 # the token backoff on a fake clock, the ringtone devices and the
 # "Caller ID not verified" badge (callerVerificationParameter on
-# /verify/), and that the caller's digits appear nowhere in the page. Each "ok" line of the
-# script is one test here; the docs' policy and SDK error table are
-# checked against the page here too.
+# /verify/), and that the caller's digits appear nowhere in the page.
+# Each "ok" line of the script is one test here; the docs' policy and SDK
+# error table are checked against the page here too.
 #
 # Needs node, browser/node_modules ("npm ci" in t/browser) and
 # /usr/bin/chromium (Debian's chromium package), which make's test targets
