@@ -13,15 +13,20 @@
  *   language              "en" or "ja"; otherwise the browser's language
  *   refreshBeforeSeconds  optional; renew the token this long before it
  *                         expires (default 60)
+ *   callerVerificationParameter
+ *                         optional; the custom parameter holding the
+ *                         resolver's caller-ID verdict (default
+ *                         "callerVerification")
  *   demo                  optional; { simulateUrl, callers: [{id, label}] }
  *                         replaces Twilio.Device with a local DemoDevice
  *                         that rings from the TwiML nginx returns for a
  *                         simulated webhook
  *
  * Privacy: the page shows only the custom parameters customerName and
- * customerId of a call (see PRIVACY below). It never reads
- * call.parameters (which holds From), and the activity log holds event
- * kinds and times only.
+ * customerId of a call (see PRIVACY below), and reads two more without
+ * showing them: twanonRinging (how many operators ring) and the caller-ID
+ * verdict, shown as a badge. It never reads call.parameters (which holds
+ * From), and the activity log holds event kinds and times only.
  */
 
 'use strict';
@@ -65,7 +70,7 @@ const STRINGS = {
         stop: 'Stop taking calls',
         cancel: 'Cancel',
         answer: 'Answer',
-        reject: 'Reject',
+        decline: 'Decline',
         mute: 'Mute',
         unmute: 'Unmute',
         hangUp: 'Hang up',
@@ -74,6 +79,10 @@ const STRINGS = {
         mutedFlag: 'Muted: the customer cannot hear you',
         reconnecting: 'Connection lost. Reconnecting… stay on the line.',
         reconnected: 'Reconnected.',
+        callWaiting: 'Call waiting',
+        endAndAnswer: 'End current and answer',
+        callerUnverified: 'Caller ID not verified',
+        callerUnverifiedHelp: 'The phone network did not confirm the caller ID. This is common and no reason to refuse the call; check who you are speaking with as usual.',
 
         incoming: 'Incoming: {name} (ID: {id})',
         incomingNoId: 'Incoming: {name}',
@@ -85,6 +94,8 @@ const STRINGS = {
         docTitleNotLive: 'Not live',
         announceCancelled: 'The caller hung up.',
         announceEnded: 'Call ended.',
+        announceWaiting: 'Call waiting: {name}',
+        announceWaitingGone: 'The waiting caller hung up.',
 
         audioTitle: 'Audio devices',
         microphone: 'Microphone',
@@ -123,6 +134,7 @@ const STRINGS = {
         errServer: 'The token server had a problem (HTTP {status}). If this keeps happening, tell your administrator.',
         errBadToken: 'The token server sent an answer the console cannot use. Tell your administrator.',
         errRetryIn: 'Trying again in {s} s.',
+        errSignIn: 'Sign-in expired, retrying in {s} s.',
         errRefresh: 'Could not renew your calling session: {reason}',
         errOffline: 'You are not receiving calls: the connection to Twilio closed.',
         errSdk: '{what} {todo} (Twilio error {code})',
@@ -138,14 +150,19 @@ const STRINGS = {
         logUnregistered: 'Unregistered',
         logIncoming: 'Incoming call',
         logAnswered: 'Answered',
-        logRejected: 'Rejected',
+        logRejected: 'Declined: the caller moves on',
+        logIgnored: 'Declined: left ringing for others',
         logCancelled: 'Caller hung up before answer',
         logEnded: 'Call ended',
         logMuted: 'Muted',
         logUnmuted: 'Unmuted',
         logReconnecting: 'Reconnecting',
         logReconnected: 'Reconnected',
-        logBusy: 'Second call refused (busy)',
+        logBusy: 'Another call declined (busy)',
+        logWaiting: 'Call waiting',
+        logWaitingGone: 'Waiting caller hung up',
+        logSwitched: 'Ended the call to answer the waiting one',
+        logSignInRetry: 'Sign-in refused: new token in {s} s',
         logError: 'Error {code}: {what}',
         logAudio: 'Audio devices changed',
         logStopped: 'Stopped',
@@ -186,7 +203,7 @@ const STRINGS = {
         stop: '受付を停止',
         cancel: 'キャンセル',
         answer: '応答',
-        reject: '拒否',
+        decline: '拒否',
         mute: 'ミュート',
         unmute: 'ミュート解除',
         hangUp: '通話を終了',
@@ -195,6 +212,10 @@ const STRINGS = {
         mutedFlag: 'ミュート中: お客様にはあなたの声が聞こえません',
         reconnecting: '接続が切れました。再接続しています… そのままお待ちください。',
         reconnected: '再接続しました。',
+        callWaiting: '割り込み着信',
+        endAndAnswer: '現在の通話を終了して応答',
+        callerUnverified: '発信者番号は未確認',
+        callerUnverifiedHelp: '電話網が発信者番号を確認できませんでした。よくあることで、着信を断る理由にはなりません。いつもどおり相手を確認してください。',
 
         incoming: '着信: {name} 様(ID: {id})',
         incomingNoId: '着信: {name} 様',
@@ -206,6 +227,8 @@ const STRINGS = {
         docTitleNotLive: '受付なし',
         announceCancelled: '発信者が電話を切りました。',
         announceEnded: '通話が終了しました。',
+        announceWaiting: '割り込み着信: {name} 様',
+        announceWaitingGone: '待っていた発信者が電話を切りました。',
 
         audioTitle: '音声デバイス',
         microphone: 'マイク',
@@ -244,6 +267,7 @@ const STRINGS = {
         errServer: 'トークンサーバーでエラーが発生しました (HTTP {status})。繰り返し起きる場合は管理者に連絡してください。',
         errBadToken: 'トークンサーバーの応答を利用できません。管理者に連絡してください。',
         errRetryIn: '{s} 秒後に再試行します。',
+        errSignIn: 'サインインの有効期限が切れました。{s} 秒後に再試行します。',
         errRefresh: '通話セッションを更新できませんでした: {reason}',
         errOffline: 'Twilio との接続が切れたため、着信を受けられません。',
         errSdk: '{what}{todo} (Twilio エラー {code})',
@@ -259,14 +283,19 @@ const STRINGS = {
         logUnregistered: '登録解除',
         logIncoming: '着信',
         logAnswered: '応答',
-        logRejected: '拒否',
+        logRejected: '拒否: 発信者は次へ',
+        logIgnored: '拒否: ほかのオペレーターの呼び出しは継続',
         logCancelled: '応答前に発信者が切断',
         logEnded: '通話終了',
         logMuted: 'ミュート',
         logUnmuted: 'ミュート解除',
         logReconnecting: '再接続中',
         logReconnected: '再接続完了',
-        logBusy: '通話中のため 2 件目を拒否',
+        logBusy: '通話中のため別の着信を拒否',
+        logWaiting: '割り込み着信',
+        logWaitingGone: '待っていた発信者が切断',
+        logSwitched: '通話を終了して割り込み着信に応答',
+        logSignInRetry: 'サインイン拒否: {s} 秒後に新しいトークン',
         logError: 'エラー {code}: {what}',
         logAudio: '音声デバイスの変更',
         logStopped: '停止',
@@ -543,17 +572,43 @@ function safeId(value)
     return PHONE_LIKE_ID.test(s) ? t('idHidden') : s;
 }
 
+function paramsOf(call)
+{
+    const params = call.customParameters;
+
+    return params instanceof Map ? params
+        : new Map(Object.entries(params || {}));
+}
+
+/*
+ * The resolver's caller-ID verdict, passed through the module's parameter
+ * allowlist under the name config.json gives (callerVerificationParameter,
+ * default callerVerification): "failed" and "unverified" show a badge;
+ * anything else, or no parameter, shows nothing.
+ */
+
+const UNVERIFIED = ['failed', 'unverified'];
+
+function unverifiedOf(params)
+{
+    const name = app.config
+        && typeof app.config.callerVerificationParameter === 'string'
+        && app.config.callerVerificationParameter !== ''
+        ? app.config.callerVerificationParameter : 'callerVerification';
+    const value = params.get(name);
+
+    return typeof value === 'string'
+        && UNVERIFIED.includes(value.trim().toLowerCase());
+}
+
 function customerOf(call)
 {
-    let params = call.customParameters;
-
-    if (!(params instanceof Map)) {
-        params = new Map(Object.entries(params || {}));
-    }
+    const params = paramsOf(call);
 
     return {
         name: safeName(params.get('customerName')),
         id: safeId(params.get('customerId')),
+        unverified: unverifiedOf(params),
     };
 }
 
@@ -574,6 +629,9 @@ for (const id of ['panel', 'panel-title', 'status-pill', 'status-text',
     'starting-help', 'ring-name', 'ring-id',
     'answer-button', 'reject-button', 'call-name', 'call-id', 'call-timer',
     'muted-flag', 'reconnect-flag', 'mute-button', 'hangup-button',
+    'ring-verify', 'call-verify', 'waiting-panel', 'waiting-name',
+    'waiting-id', 'waiting-verify', 'waiting-answer-button',
+    'waiting-decline-button',
     'demo-panel', 'demo-caller', 'simulate-button', 'demo-hangup-button',
     'mic-select', 'speaker-select', 'audio-note', 'log'])
 {
@@ -621,7 +679,11 @@ class Emitter {
     }
 }
 
-/* exponential backoff with a little jitter: 1 s, 2 s, 4 s ... 60 s */
+/*
+ * exponential backoff: 1 s, 2 s, 4 s ... capped at 60 s, each shortened
+ * by up to a tenth at random, so that consoles that failed together do
+ * not retry together; never above the cap
+ */
 
 class Backoff {
     constructor(min, max)
@@ -633,9 +695,11 @@ class Backoff {
 
     next()
     {
-        const d = Math.min(this.max, this.min * Math.pow(2, this.n++));
+        const d = Math.min(this.max, this.min * Math.pow(2, this.n));
 
-        return Math.round(d * (0.9 + Math.random() * 0.2));
+        this.n = Math.min(this.n + 1, 30);
+
+        return Math.round(d * (0.9 + Math.random() * 0.1));
     }
 
     reset()
@@ -700,11 +764,20 @@ const app = {
     identity: null,
     call: null,
     customer: null,
+    waiting: null,      /* a second call while in a call */
+    declineLater: [],   /* calls that came while another one rang */
 
+    /*
+     * one backoff for everything renewal cannot fix at once: a token
+     * fetch that failed, and a token Twilio refused (TOKEN_CODES); reset
+     * only once a token works (registered, or no refusal for a while)
+     */
     tokenBackoff: new Backoff(1000, 60000),
     registerBackoff: new Backoff(1000, 60000),
     refreshTimer: null,
     refreshing: null,
+    renewWaiting: false,
+    acceptTimer: null,
     registerTimer: null,
     wake: null,         /* resolves the current retry wait early */
 
@@ -764,6 +837,7 @@ function setState(state)
         stopTimer();
         ui.reconnectFlag.hidden = true;
         ui.mutedFlag.hidden = true;
+        ui.waitingPanel.hidden = true;
     }
 
     if (app.ringer) {
@@ -1303,7 +1377,9 @@ function sleep(ms)
 
 /*
  * Gets a token, retrying with backoff until it works or the session ends
- * (returns null then). Each failure is shown with what to do.
+ * (returns null then). Each failure is shown with what to do. The backoff
+ * is the one Twilio's refusals use (renewLater), so that a server that
+ * hands out tokens Twilio refuses is not asked at network speed.
  */
 
 async function obtainToken(refresh)
@@ -1318,7 +1394,7 @@ async function obtainToken(refresh)
                 return null;
             }
 
-            app.tokenBackoff.reset();
+            /* the backoff is reset once Twilio takes the token */
 
             if (app.errorFrom === 'token') {
                 clearError();
@@ -1395,7 +1471,9 @@ function scheduleRefresh(token)
 
 function refreshToken()
 {
-    if (app.refreshing || !app.device) {
+    /* during a backoff wait (renewLater), the token comes after it */
+
+    if (app.refreshing || app.renewWaiting || !app.device) {
         return app.refreshing;
     }
 
@@ -1411,6 +1489,7 @@ function refreshToken()
         app.device.updateToken(tok.token);
         scheduleRefresh(tok.token);
         log('logTokenRefreshed');
+        awaitAcceptance();
 
     })().catch((e) => {
         console.error(e);
@@ -1420,6 +1499,65 @@ function refreshToken()
     });
 
     return app.refreshing;
+}
+
+
+/*
+ * Twilio refused the token (TOKEN_CODES). A new one fixes that only if
+ * the token server is right, so the page waits before asking for it, 1 s
+ * the first time and twice as long after each refusal, up to 60 s, and
+ * tells the operator: "Sign-in expired, retrying in N s". Refusals that
+ * come while a wait or a renewal is under way add nothing. Without the
+ * wait, a server that hands out tokens Twilio refuses would keep the
+ * page fetching, updating and being refused as fast as the network goes.
+ */
+
+function renewLater(e)
+{
+    clearTimeout(app.acceptTimer);
+
+    if (app.renewWaiting || app.refreshing || !app.device) {
+        return;
+    }
+
+    const session = app.session;
+    const delay = app.tokenBackoff.next();
+    const secs = Math.max(1, Math.ceil(delay / 1000));
+
+    app.renewWaiting = true;
+    log('logSignInRetry', { s: secs });
+    showError(t('errSignIn', { s: secs }) + ' ' + deviceErrorText(e), true);
+    app.errorFrom = 'renew';
+
+    sleep(delay).then(() => {
+        app.renewWaiting = false;
+
+        if (session === app.session && app.device) {
+            refreshToken();
+        }
+    });
+}
+
+/*
+ * Twilio says nothing when it takes a new token, only when it refuses
+ * one; no refusal within 10 s counts as taken, as does registering
+ */
+
+function awaitAcceptance()
+{
+    clearTimeout(app.acceptTimer);
+    app.acceptTimer = setTimeout(tokenAccepted, 10000);
+}
+
+function tokenAccepted()
+{
+    clearTimeout(app.acceptTimer);
+    app.tokenBackoff.reset();
+
+    if (app.errorFrom === 'renew') {
+        clearError();
+        app.errorFrom = null;
+    }
 }
 
 
@@ -1562,6 +1700,9 @@ async function start()
             closeProtection: true,
             codecPreferences: ['opus', 'pcmu'],
             tokenRefreshMs: 30000,
+
+            /* a second call while on one is shown (call waiting) */
+            allowIncomingWhileBusy: true,
         });
 
     } catch (e) {
@@ -1618,6 +1759,7 @@ function stop(why)
 
     clearTimeout(app.refreshTimer);
     clearTimeout(app.registerTimer);
+    clearTimeout(app.acceptTimer);
 
     if (app.wake) {
         app.wake();
@@ -1627,6 +1769,8 @@ function stop(why)
 
     app.device = null;
     app.call = null;
+    app.waiting = null;
+    app.declineLater = [];
 
     if (device) {
         try {
@@ -1687,6 +1831,7 @@ function bindDevice(device)
 
         app.registerBackoff.reset();
         clearTimeout(app.registerTimer);
+        tokenAccepted();
 
         if (app.errorFrom === 'register' || app.errorFrom === 'device') {
             clearError();
@@ -1741,9 +1886,6 @@ function bindDevice(device)
             return;
         }
 
-        showError(deviceErrorText(e), false);
-        app.errorFrom = 'device';
-
         /* still trying to register: say that no call can come in */
 
         if (app.state === 'starting') {
@@ -1751,8 +1893,12 @@ function bindDevice(device)
         }
 
         if (TOKEN_CODES.includes(code)) {
-            refreshToken();
+            renewLater(e);
+            return;
         }
+
+        showError(deviceErrorText(e), false);
+        app.errorFrom = 'device';
     });
 
     device.on('incoming', (call) => {
@@ -1786,79 +1932,234 @@ function bindDevice(device)
 
 /* ---------------------------------------------------------------------
  * Calls
+ *
+ * app.call is the call that rings or is answered here; app.waiting is a
+ * second call that came in during it (call waiting: the Device is made
+ * with allowIncomingWhileBusy). Any further call is declined.
  */
+
+/*
+ * "Not me": Decline, and a call that comes while the page is busy.
+ * call.reject() answers Twilio "busy", which ends the <Dial>, and with it
+ * the ring of every operator in a ring group; call.ignore() only stops
+ * this browser's ring, and the others keep ringing. The module tells each
+ * <Client> how many operators ring in the custom parameter twanonRinging
+ * ("1" to "10"): when it is "1", nobody else rings, and reject() lets the
+ * caller move on at once (the module's after-dial step rings the next
+ * tier or plays the fallback) instead of after the ring timeout. Absent,
+ * or more than one: ignore(). Returns true if the call was rejected.
+ */
+
+function ringsAlone(call)
+{
+    return paramsOf(call).get('twanonRinging') === '1';
+}
+
+function declineCall(call)
+{
+    try {
+        if (ringsAlone(call)) {
+            call.reject();
+            return true;
+        }
+
+        call.ignore();
+
+    } catch (e) {
+        console.error(e);
+    }
+
+    return false;
+}
+
+function pending(call)
+{
+    return typeof call.status !== 'function' || call.status() === 'pending';
+}
 
 function onIncoming(call)
 {
-    if (app.call) {
-        log('logBusy');
-
-        try {
-            call.reject();
-
-        } catch (e) {
-            console.error(e);
-        }
-
+    if (app.call === null) {
+        watchCall(call);
+        ring(call);
         return;
     }
 
+    if (app.state === 'incall' && app.waiting === null) {
+        watchCall(call);
+        showWaiting(call);
+        return;
+    }
+
+    log('logBusy');
+
+    /*
+     * While another call rings, ignore() would silence that call too:
+     * the SDK has one ring sound and ignore() stops it. So the new call
+     * is ignored once the ringing one is answered, declined or gone
+     * (Twilio sees no difference: ignore() tells it nothing).
+     */
+
+    if (app.state === 'ringing' && !ringsAlone(call)) {
+        app.declineLater.push(call);
+        return;
+    }
+
+    declineCall(call);
+}
+
+function flushDeclineLater()
+{
+    const calls = app.declineLater;
+
+    app.declineLater = [];
+
+    for (const call of calls) {
+        if (pending(call)) {
+            declineCall(call);
+        }
+    }
+}
+
+function showBadge(el, unverified)
+{
+    el.hidden = !unverified;
+    el.title = unverified ? t('callerUnverifiedHelp') : '';
+}
+
+/* makes call the current one and shows who it is */
+
+function adopt(call)
+{
     app.call = call;
     app.customer = customerOf(call);
 
-    const { name, id } = app.customer;
+    const { name, id, unverified } = app.customer;
 
     ui.ringName.textContent = name;
     ui.ringId.textContent = id ? t('customerId', { id }) : '';
     ui.callName.textContent = name;
     ui.callId.textContent = id ? t('customerId', { id }) : '';
+    showBadge(ui.ringVerify, unverified);
+    showBadge(ui.callVerify, unverified);
 
     ui.muteButton.textContent = t('mute');
     ui.muteButton.dataset.i18n = 'mute';
+}
+
+function ring(call)
+{
+    adopt(call);
+
+    const { name, id, unverified } = app.customer;
 
     clearInfo();
     setState('ringing');
     log('logIncoming');
-    announce(id ? t('incoming', { name, id }) : t('incomingNoId', { name }));
+    announce((id ? t('incoming', { name, id }) : t('incomingNoId', { name }))
+             + (unverified ? ' · ' + t('callerUnverified') : ''));
     ui.answerButton.focus();
+}
 
+/*
+ * A second call during a call: a panel under the current one with the
+ * name and ID (never the number), and no change of focus, so that a key
+ * pressed for the current call does not end it.
+ */
+
+function showWaiting(call)
+{
+    const { name, id, unverified } = customerOf(call);
+
+    app.waiting = call;
+
+    ui.waitingName.textContent = name;
+    ui.waitingId.textContent = id ? t('customerId', { id }) : '';
+    showBadge(ui.waitingVerify, unverified);
+    ui.waitingPanel.hidden = false;
+
+    log('logWaiting');
+    announce(t('announceWaiting', { name })
+             + (unverified ? ' · ' + t('callerUnverified') : ''));
+}
+
+function dropWaiting(kind, spoken)
+{
+    app.waiting = null;
+    ui.waitingPanel.hidden = true;
+    log(kind);
+
+    if (spoken) {
+        announce(spoken);
+    }
+}
+
+/* the current call is over; a waiting call, if any, rings in its place */
+
+function ended(kind, spoken)
+{
+    const next = app.waiting;
+
+    app.call = null;
+    app.customer = null;
+    app.waiting = null;
+    log(kind);
+
+    if (spoken) {
+        announce(spoken);
+    }
+
+    flushDeclineLater();
+
+    if (next && pending(next)) {
+        ring(next);
+        return;
+    }
+
+    if (app.device) {
+        setState(app.device.state === 'unregistered' ? 'offline'
+                 : 'waiting');
+    }
+
+    focusPanel();
+}
+
+/* a call's end, whether it was the current or the waiting one */
+
+function gone(call, kind, spoken, waitingKind, waitingSpoken)
+{
+    if (call === app.waiting) {
+        dropWaiting(waitingKind, waitingSpoken);
+
+    } else if (call === app.call) {
+        ended(kind, spoken);
+    }
+}
+
+function watchCall(call)
+{
     const mine = () => app.call === call;
-
-    const ended = (kind, spoken) => {
-        if (!mine()) {
-            return;
-        }
-
-        app.call = null;
-        app.customer = null;
-        log(kind);
-
-        if (spoken) {
-            announce(spoken);
-        }
-
-        if (app.device) {
-            setState(app.device.state === 'unregistered' ? 'offline'
-                     : 'waiting');
-        }
-
-        focusPanel();
-    };
 
     call.on('accept', () => {
         if (!mine()) {
             return;
         }
 
+        flushDeclineLater();
         log('logAnswered');
         setState('incall');
         startTimer();
         ui.hangupButton.focus();
     });
 
-    call.on('cancel', () => ended('logCancelled', t('announceCancelled')));
-    call.on('reject', () => ended('logRejected'));
-    call.on('disconnect', () => ended('logEnded', t('announceEnded')));
+    call.on('cancel', () => gone(call, 'logCancelled',
+                                 t('announceCancelled'), 'logWaitingGone',
+                                 t('announceWaitingGone')));
+    call.on('reject', () => gone(call, 'logRejected', null, 'logRejected',
+                                 null));
+    call.on('disconnect', () => gone(call, 'logEnded', t('announceEnded'),
+                                     'logWaitingGone',
+                                     t('announceWaitingGone')));
 
     call.on('error', (e) => {
         if (!mine()) {
@@ -1919,11 +2220,65 @@ function answer()
     }
 }
 
-function reject()
+function decline()
 {
-    if (app.call && app.state === 'ringing') {
-        app.call.reject();
+    const call = app.call;
+
+    if (call && app.state === 'ringing' && !declineCall(call)
+        && app.call === call)
+    {
+        /* ignore() says nothing: the page ends the ring itself */
+        ended('logIgnored');
     }
+}
+
+function declineWaiting()
+{
+    const call = app.waiting;
+
+    if (call && !declineCall(call) && app.waiting === call) {
+        dropWaiting('logIgnored');
+    }
+}
+
+/* "End current and answer": hang up the current call, take the waiting */
+
+function answerWaiting()
+{
+    const current = app.call;
+    const next = app.waiting;
+
+    if (!current || !next || app.state !== 'incall') {
+        return;
+    }
+
+    if (!pending(next)) {
+        dropWaiting('logWaitingGone');
+        return;
+    }
+
+    app.waiting = null;
+    ui.waitingPanel.hidden = true;
+
+    /* not app.call any more: its disconnect does not end the page's call */
+    app.call = null;
+
+    try {
+        current.disconnect();
+
+    } catch (e) {
+        console.error(e);
+    }
+
+    log('logSwitched');
+
+    adopt(next);
+    stopTimer();
+    ui.callTimer.textContent = duration(0);
+    ui.mutedFlag.hidden = true;
+    ui.reconnectFlag.hidden = true;
+
+    next.accept();
 }
 
 function hangUp()
@@ -2075,8 +2430,21 @@ async function chooseSpeaker()
     try {
         await audio.speakerDevices.set([id]);
 
+        /*
+         * the ring sounds on the chosen device, where the operator
+         * listens, and on the default one too, so that a headset lying
+         * on the desk does not hide a call
+         */
+
         if (audio.ringtoneDevices) {
-            await audio.ringtoneDevices.set([id]);
+            const outputs = audio.availableOutputDevices || new Map();
+            const ids = [id];
+
+            if (id !== 'default' && outputs.has('default')) {
+                ids.push('default');
+            }
+
+            await audio.ringtoneDevices.set(ids);
         }
 
     } catch (e) {
@@ -2235,6 +2603,15 @@ class DemoCall extends Emitter {
         if (this._status === 'pending') {
             this._status = 'closed';
             this.emit('reject');
+        }
+    }
+
+    /* as the SDK's: closed here, with no event */
+
+    ignore()
+    {
+        if (this._status === 'pending') {
+            this._status = 'closed';
         }
     }
 
@@ -2504,7 +2881,9 @@ async function init()
     ui.stopButton.addEventListener('click', () => stop('user'));
     ui.cancelButton.addEventListener('click', () => stop('user'));
     ui.answerButton.addEventListener('click', answer);
-    ui.rejectButton.addEventListener('click', reject);
+    ui.rejectButton.addEventListener('click', decline);
+    ui.waitingAnswerButton.addEventListener('click', answerWaiting);
+    ui.waitingDeclineButton.addEventListener('click', declineWaiting);
     ui.hangupButton.addEventListener('click', hangUp);
     ui.muteButton.addEventListener('click', toggleMute);
     ui.takeoverButton.addEventListener('click', takeOver);

@@ -9,12 +9,15 @@
 # page with a test double of Twilio.Device that rings with the
 # <Parameter>s of that TwiML and the caller's number in
 # call.parameters.From. It checks what the operator sees (name, ID,
-# ringing, timer, mute, hang up, reject, cancel, errors, token refresh,
-# second tab, Japanese, demo mode, SDK errors explained, the documented
-# Content-Security-Policy, an address with credentials) and that the
-# caller's digits appear nowhere in the page. Each "ok" line of the
-# script is one test here; the docs' policy and SDK error table are
-# checked against the page here too.
+# ringing, timer, mute, hang up, cancel, errors, token refresh, second
+# tab, Japanese, demo mode, SDK errors explained, the documented
+# Content-Security-Policy, an address with credentials), Decline by the
+# twanonRinging rule (ignore, or reject when rung alone), call waiting,
+# the token backoff on a fake clock, the ringtone devices and the
+# "Caller ID not verified" badge (callerVerificationParameter on
+# /verify/), and that the caller's digits appear nowhere in the page.
+# Each "ok" line of the script is one test here; the docs' policy and SDK
+# error table are checked against the page here too.
 #
 # nginx serves a copy of html/ in the test's prefix, which workers
 # running as "nobody" (nginx started as root) can read wherever the
@@ -203,6 +206,15 @@ http {
         location = /net/config.json {
             default_type  application/json;
             return 200 '{"tokenUrl":"/token_net","identity":"operator1","language":"en"}';
+        }
+
+        location /verify/ {
+            alias  $HTML/;
+        }
+
+        location = /verify/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en","callerVerificationParameter":"stirVerdict"}';
         }
 
         location /demo/ {
@@ -434,7 +446,7 @@ sub copy_readable {
 	} }, $from);
 }
 
-# runs the browser test in its own process group, at most 150 s;
+# runs the browser test in its own process group, at most 180 s;
 # returns (exit code, output, seconds)
 
 sub browser_test {
@@ -473,7 +485,7 @@ sub browser_test {
 
 	eval {
 		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm(150);
+		alarm(180);
 		local $/;
 		$out = <$rd>;
 		alarm(0);

@@ -194,7 +194,8 @@ class Emitter {
 }
 
 const rec = { tokens: [], options: [], updates: [], registers: 0,
-              destroyed: 0, inputs: [], speakers: [], calls: [] };
+              destroyed: 0, inputs: [], speakers: [], ringtones: [],
+              calls: [] };
 
 function dev(kind, deviceId, label) {
     return { kind, deviceId, label, groupId: deviceId };
@@ -222,7 +223,19 @@ class FakeAudio extends Emitter {
                 }
             },
         };
-        this.ringtoneDevices = { get: () => speakers, set: async () => {} };
+        const ringtones = new Set([this.availableOutputDevices.get('default')]);
+        this.ringtoneDevices = {
+            get: () => ringtones,
+            set: async (ids) => {
+                rec.ringtones.push([].concat(ids));
+                ringtones.clear();
+                for (const id of [].concat(ids)) {
+                    const d = this.availableOutputDevices.get(id);
+                    if (!d) throw new Error('Devices not found: ' + id);
+                    ringtones.add(d);
+                }
+            },
+        };
     }
     async setInputDevice(id) {
         rec.inputs.push(id);
@@ -242,6 +255,7 @@ class FakeCall extends Emitter {
         this._muted = false;
         this.accepted = 0;
         this.rejected = 0;
+        this.ignored = 0;
         this.disconnected = 0;
     }
     accept() {
@@ -250,6 +264,8 @@ class FakeCall extends Emitter {
         setTimeout(() => this.emit('accept', this), 20);
     }
     reject() { this.rejected++; this._status = 'closed'; this.emit('reject'); }
+    /* like the SDK's: closed locally, Twilio is told nothing, no event */
+    ignore() { this.ignored++; this._status = 'closed'; }
     disconnect() {
         this.disconnected++;
         this._status = 'closed';
@@ -297,9 +313,15 @@ window.__twanonTest = {
     call(i) {
         const c = rec.calls[i === undefined ? rec.calls.length - 1 : i];
         return { accepted: c.accepted, rejected: c.rejected,
-                 disconnected: c.disconnected, muted: c._muted };
+                 ignored: c.ignored, disconnected: c.disconnected,
+                 muted: c._muted, status: c._status };
     },
-    cancel() { last()._status = 'closed'; last().emit('cancel'); },
+    cancel(i) {
+        const c = i === undefined ? last() : rec.calls[i];
+        c._status = 'closed';
+        c.emit('cancel');
+    },
+    registered() { rec.device.state = 'registered'; rec.device.emit('registered'); },
     reconnecting() { last().emit('reconnecting', { code: 53405 }); },
     reconnected() { last().emit('reconnected'); },
     tokenWillExpire() { rec.device.emit('tokenWillExpire', rec.device); },
@@ -326,7 +348,8 @@ window.__twanonTest = {
         return { tokens: rec.tokens.slice(), options: rec.options.slice(),
                  updates: rec.updates.slice(), registers: rec.registers,
                  destroyed: rec.destroyed, inputs: rec.inputs.slice(),
-                 speakers: rec.speakers.slice(), calls: rec.calls.length };
+                 speakers: rec.speakers.slice(),
+                 ringtones: rec.ringtones.slice(), calls: rec.calls.length };
     },
 };
 })();
@@ -369,10 +392,14 @@ async function newContext(browser, opts)
     return context;
 }
 
-async function open(context, uri)
+async function open(context, uri, setup)
 {
     const page = await context.newPage();
     const errors = [];
+
+    if (setup) {
+        await setup(page);
+    }
 
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => {
@@ -472,6 +499,8 @@ async function mainScenario(browser, params)
                    'identity');
             assert(s.options[0].logLevel === 'error', 'logLevel');
             assert(s.options[0].closeProtection === true, 'closeProtection');
+            assert(s.options[0].allowIncomingWhileBusy === true,
+                   'allowIncomingWhileBusy');
             assert(s.registers === 1, 'registers: ' + s.registers);
 
             const tok = context.requests.filter((u) => u.pathname === '/token');
@@ -493,7 +522,7 @@ async function mainScenario(browser, params)
             assert(!(await page.isDisabled('#mic-select')), 'mic disabled');
         });
 
-    /* ringing */
+    /* ringing (the module's own parameters, whatever twanonRinging says) */
 
     await fake(page, 'ring', params, CALLER);
 
@@ -504,7 +533,9 @@ async function mainScenario(browser, params)
         assert(await text(page, '#ring-id') === 'ID: C-1001',
                'id: ' + await text(page, '#ring-id'));
         assert(await page.isVisible('#answer-button'), 'no Answer');
-        assert(await page.isVisible('#reject-button'), 'no Reject');
+        assert(await page.isVisible('#reject-button'), 'no Decline');
+        assert(/Decline/.test(await text(page, '#reject-button')), 'label');
+        assert(await page.isHidden('#ring-verify'), 'badge without verdict');
     });
 
     await check('aria-live region announces the incoming call', async () => {
@@ -617,12 +648,99 @@ async function mainScenario(browser, params)
         await visibleText(page, '#reconnect-flag', /^Reconnected\.$/);
     });
 
-    await check('a second call while in a call is refused', async () => {
-        await fake(page, 'ring', { customerName: 'Second', customerId: '2' },
-                   CALLER);
-        assert((await fake(page, 'call')).rejected === 1, 'not rejected');
-        await state(page, 'incall');
-        assert(await text(page, '#call-name') === 'Hanako Yamada', 'name');
+    /* call waiting: a second call during this one is shown */
+
+    await check('a second call while in a call shows call waiting',
+        async () => {
+            const focus = await page.evaluate(() =>
+                document.activeElement.id);
+
+            await fake(page, 'ring', { customerName: 'Second Caller',
+                                       customerId: 'C-2002',
+                                       twanonRinging: '3' }, CALLER);
+            await visibleText(page, '#waiting-panel', /Call waiting/);
+            assert(await text(page, '#waiting-name') === 'Second Caller',
+                   'name: ' + await text(page, '#waiting-name'));
+            assert(await text(page, '#waiting-id') === 'ID: C-2002', 'id');
+            assert(await page.isHidden('#waiting-verify'), 'badge');
+            await state(page, 'incall');
+            assert(await text(page, '#call-name') === 'Hanako Yamada',
+                   'current call name');
+
+            const c = await fake(page, 'call');
+
+            assert(c.rejected === 0 && c.ignored === 0, JSON.stringify(c));
+            assert(await page.evaluate(() => document.activeElement.id)
+                   === focus, 'focus moved off ' + focus);
+            await page.waitForFunction(() => document.getElementById(
+                'announcer').textContent === 'Call waiting: Second Caller',
+                null, { timeout: WAIT });
+            await shot(page, 'waiting-call.png');
+        });
+
+    await check('no caller digits in the page with a call waiting',
+                () => noCallerDigits(page));
+
+    await check('call waiting, Decline with others ringing: ignore()',
+        async () => {
+            await page.click('#waiting-decline-button');
+            await page.waitForSelector('#waiting-panel', { state: 'hidden',
+                                                           timeout: WAIT });
+
+            const c = await fake(page, 'call');
+
+            assert(c.ignored === 1 && c.rejected === 0, JSON.stringify(c));
+            await state(page, 'incall');
+            assert((await fake(page, 'call', 0)).disconnected === 0,
+                   'current call ended');
+        });
+
+    await check('call waiting, Decline when rung alone: reject()',
+        async () => {
+            await fake(page, 'ring', { customerName: 'Third',
+                                       twanonRinging: '1' }, CALLER);
+            await visibleText(page, '#waiting-name', /^Third$/);
+            await page.click('#waiting-decline-button');
+            await page.waitForSelector('#waiting-panel', { state: 'hidden',
+                                                           timeout: WAIT });
+
+            const c = await fake(page, 'call');
+
+            assert(c.rejected === 1 && c.ignored === 0, JSON.stringify(c));
+            await state(page, 'incall');
+        });
+
+    await check('call waiting: the caller hangs up, the panel goes away',
+        async () => {
+            const i = await fake(page, 'ring', { customerName: 'Fourth',
+                                                 callerVerification:
+                                                     'unverified' }, CALLER);
+
+            await visibleText(page, '#waiting-name', /^Fourth$/);
+            await visibleText(page, '#waiting-verify',
+                              /Caller ID not verified/);
+            await fake(page, 'cancel', i);
+            await page.waitForSelector('#waiting-panel', { state: 'hidden',
+                                                           timeout: WAIT });
+            await state(page, 'incall');
+            assert(await text(page, '#call-name') === 'Hanako Yamada',
+                   'name');
+        });
+
+    await check('a third call while one waits is declined', async () => {
+        const w = await fake(page, 'ring', { customerName: 'Fifth' }, CALLER);
+
+        await visibleText(page, '#waiting-name', /^Fifth$/);
+
+        await fake(page, 'ring', { customerName: 'Sixth' }, CALLER);
+
+        const c = await fake(page, 'call');
+
+        assert(c.ignored === 1 && c.rejected === 0, JSON.stringify(c));
+        assert(await text(page, '#waiting-name') === 'Fifth', 'replaced');
+        await fake(page, 'cancel', w);
+        await page.waitForSelector('#waiting-panel', { state: 'hidden',
+                                                       timeout: WAIT });
     });
 
     await check('no caller digits in the page during the call',
@@ -635,14 +753,177 @@ async function mainScenario(browser, params)
                'not disconnected');
     });
 
-    /* reject, cancel */
+    /* call waiting: end the current call and answer */
 
-    await check('ring again, reject: back to waiting', async () => {
+    await check('End current and answer: hangs up, takes the waiting call',
+        async () => {
+            await fake(page, 'ring', params, CALLER);
+            await state(page, 'ringing');
+            await page.click('#answer-button');
+            await state(page, 'incall');
+
+            const first = (await fake(page, 'summary')).calls - 1;
+
+            await fake(page, 'ring', { customerName: 'Next Customer',
+                                       customerId: 'C-3003' }, CALLER);
+            await visibleText(page, '#waiting-name', /^Next Customer$/);
+            await page.click('#waiting-answer-button');
+            await page.waitForSelector('#waiting-panel', { state: 'hidden',
+                                                           timeout: WAIT });
+            await state(page, 'incall');
+            await visibleText(page, '#call-name', /^Next Customer$/);
+            assert((await fake(page, 'call', first)).disconnected === 1,
+                   'first call not disconnected');
+            assert((await fake(page, 'call')).accepted === 1,
+                   'waiting call not accepted');
+            assert(await text(page, '#call-id') === 'ID: C-3003', 'id');
+            await page.click('#hangup-button');
+            await state(page, 'waiting');
+        });
+
+    await check('the current call ends: the waiting call rings', async () => {
         await fake(page, 'ring', params, CALLER);
+        await state(page, 'ringing');
+        await page.click('#answer-button');
+        await state(page, 'incall');
+        await fake(page, 'ring', { customerName: 'Patient Customer' },
+                   CALLER);
+        await visibleText(page, '#waiting-name', /^Patient Customer$/);
+        await page.click('#hangup-button');
+        await state(page, 'ringing');
+        assert(await text(page, '#ring-name') === 'Patient Customer',
+               'name: ' + await text(page, '#ring-name'));
+        await fake(page, 'cancel');
+        await state(page, 'waiting');
+    });
+
+    /* Decline: ignore() unless this operator is the only one rung */
+
+    const ringing = (n) => {
+        const p = Object.assign({}, params);
+
+        delete p.twanonRinging;
+
+        if (n !== undefined) {
+            p.twanonRinging = n;
+        }
+
+        return p;
+    };
+
+    await check('Decline with twanonRinging "3": ignore(), others ring on',
+        async () => {
+            await fake(page, 'ring', ringing('3'), CALLER);
+            await state(page, 'ringing');
+            await page.click('#reject-button');
+            await state(page, 'waiting');
+
+            const c = await fake(page, 'call');
+
+            assert(c.ignored === 1 && c.rejected === 0, JSON.stringify(c));
+            assert(/Declined: left ringing for others/.test(
+                await text(page, '#log li:first-child')), 'log');
+        });
+
+    await check('Decline without twanonRinging: ignore()', async () => {
+        await fake(page, 'ring', ringing(), CALLER);
         await state(page, 'ringing');
         await page.click('#reject-button');
         await state(page, 'waiting');
-        assert((await fake(page, 'call')).rejected === 1, 'not rejected');
+
+        const c = await fake(page, 'call');
+
+        assert(c.ignored === 1 && c.rejected === 0, JSON.stringify(c));
+    });
+
+    await check('Decline with twanonRinging "1": reject(), caller moves on',
+        async () => {
+            await fake(page, 'ring', ringing('1'), CALLER);
+            await state(page, 'ringing');
+            await page.click('#reject-button');
+            await state(page, 'waiting');
+
+            const c = await fake(page, 'call');
+
+            assert(c.rejected === 1 && c.ignored === 0, JSON.stringify(c));
+            assert(/Declined: the caller moves on/.test(
+                await text(page, '#log li:first-child')), 'log');
+        });
+
+    await check('a second call while one rings: declined by the same rule',
+        async () => {
+            const first = await fake(page, 'ring', ringing('2'), CALLER);
+
+            await state(page, 'ringing');
+
+            const alone = await fake(page, 'ring', ringing('1'), CALLER);
+            const group = await fake(page, 'ring', ringing('4'), CALLER);
+
+            /* rung alone: reject() at once; ignore() stops the SDK's
+               one ring sound, so it waits for the ringing call */
+
+            assert((await fake(page, 'call', alone)).rejected === 1,
+                   'rung alone not rejected');
+
+            let g = await fake(page, 'call', group);
+
+            assert(g.ignored === 0 && g.rejected === 0,
+                   'ignored while the other rings: ' + JSON.stringify(g));
+            await state(page, 'ringing');
+            assert(await text(page, '#ring-name') === 'Hanako Yamada',
+                   'ringing call replaced');
+
+            await page.click('#answer-button');
+            await state(page, 'incall');
+            g = await fake(page, 'call', group);
+            assert(g.ignored === 1 && g.rejected === 0, JSON.stringify(g));
+            assert(await page.isHidden('#waiting-panel'), 'shown as waiting');
+            assert((await fake(page, 'call', first)).accepted === 1,
+                   'first not accepted');
+            await page.click('#hangup-button');
+            await state(page, 'waiting');
+        });
+
+    /* the caller-ID verdict */
+
+    await check('Caller ID not verified badge for "failed" and "unverified"',
+        async () => {
+            for (const v of ['failed', 'unverified']) {
+                await fake(page, 'ring', Object.assign({}, params,
+                    { callerVerification: v }), CALLER);
+                await state(page, 'ringing');
+                await visibleText(page, '#ring-verify',
+                                  /^\s*i\s+Caller ID not verified\s*$/);
+                await fake(page, 'cancel');
+                await state(page, 'waiting');
+            }
+
+            await fake(page, 'ring', Object.assign({}, params,
+                { callerVerification: 'failed' }), CALLER);
+            await state(page, 'ringing');
+            await shot(page, 'ringing-unverified.png');
+            await page.click('#answer-button');
+            await state(page, 'incall');
+            assert(await page.isVisible('#call-verify'), 'not in call');
+            await page.click('#hangup-button');
+            await state(page, 'waiting');
+        });
+
+    await check('no badge without a verdict or for "passed"', async () => {
+        for (const v of [undefined, 'passed', '']) {
+            const p = Object.assign({}, params);
+
+            if (v !== undefined) {
+                p.callerVerification = v;
+            }
+
+            await fake(page, 'ring', p, CALLER);
+            await state(page, 'ringing');
+            assert(await page.isHidden('#ring-verify'),
+                   'badge for ' + JSON.stringify(v));
+            await fake(page, 'cancel');
+            await state(page, 'waiting');
+        }
     });
 
     await check('caller hangs up while ringing: ringing UI cleared',
@@ -693,14 +974,18 @@ async function mainScenario(browser, params)
             const log = await text(page, '#log');
 
             for (const k of ['Incoming call', 'Answered', 'Call ended',
-                'Rejected', 'Caller hung up before answer', 'Muted',
+                'Declined: the caller moves on',
+                'Declined: left ringing for others', 'Call waiting',
+                'Waiting caller hung up',
+                'Ended the call to answer the waiting one',
+                'Caller hung up before answer', 'Muted',
                 'Unmuted', 'Reconnecting', 'Registered'])
             {
                 assert(log.includes(k), 'missing "' + k + '" in ' + log);
             }
 
             for (const bad of ['Hanako', 'Yamada', 'C-1001', '山田',
-                '20481234', '555'])
+                '20481234', '555', 'Second', 'C-2002', 'Next Customer'])
             {
                 assert(!log.includes(bad), '"' + bad + '" in the log');
             }
@@ -718,6 +1003,32 @@ async function mainScenario(browser, params)
                 && s.speakers.some((x) => x[0] === 'spk-usb');
         }, WAIT, 'setInputDevice and speakerDevices.set');
     });
+
+    await check('the ring sounds on the chosen speaker and the default',
+        async () => {
+            await until(async () =>
+                (await fake(page, 'summary')).ringtones.length >= 1,
+                WAIT, 'ringtoneDevices.set');
+
+            const s = await fake(page, 'summary');
+            const last = s.ringtones[s.ringtones.length - 1];
+
+            assert(last.join() === 'spk-usb,default',
+                   'ringtoneDevices: ' + JSON.stringify(s.ringtones));
+            assert(s.speakers[s.speakers.length - 1].join() === 'spk-usb',
+                   'speakerDevices: ' + JSON.stringify(s.speakers));
+            assert(!(await page.isVisible('#info')), 'error shown');
+
+            await page.selectOption('#speaker-select', 'default');
+            await until(async () =>
+                (await fake(page, 'summary')).ringtones.length >= 2,
+                WAIT, 'ringtoneDevices.set again');
+
+            const t = await fake(page, 'summary');
+
+            assert(t.ringtones[t.ringtones.length - 1].join() === 'default',
+                   'default: ' + JSON.stringify(t.ringtones));
+        });
 
     await check('unplugged microphone: list refreshed, operator told',
         async () => {
@@ -932,6 +1243,155 @@ async function errorScenarios(browser)
             assert(context.count('/token') === 0, 'token fetched');
             assert(await page.evaluate(() => document.activeElement.id)
                    === 'start-button', 'focus not back on Start');
+        });
+
+    await context.close();
+}
+
+/*
+ * Twilio refuses the token again and again: the page waits 1 s, 2 s, 4 s
+ * ... up to 60 s before each new token, says so, and starts again from
+ * 1 s once a token works. Time is the page's fake clock (page.clock),
+ * paused and moved on by the test; the token requests are real.
+ */
+
+async function backoffScenario(browser)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/', (p) => p.clock.install());
+
+    const notice = async () => (await page.isVisible('#notice'))
+        ? await text(page, '#notice-text') : '';
+
+    /* a refusal: the delay shown, nothing fetched until it is over */
+
+    const refusal = async (code, most) => {
+        const before = (await fake(page, 'summary')).updates.length;
+        const requests = context.count('/token');
+
+        await fake(page, 'error', code);
+
+        let shown = '';
+
+        await until(async () => /^Sign-in expired, retrying in \d+ s\./
+            .test(shown = await notice()), WAIT, 'the notice');
+
+        const n = Number(/retrying in (\d+) s/.exec(shown)[1]);
+
+        assert(n <= most && n >= Math.floor(most * 0.9),
+               'delay ' + n + ' s, expected about ' + most + ' s');
+        assert(/\(Twilio error \d+\)$/.test(shown), 'notice: ' + shown);
+
+        /* more refusals, or tokenWillExpire, during the wait add nothing */
+
+        await fake(page, 'error', 20104);
+        await fake(page, 'tokenWillExpire');
+
+        if (n > 1) {
+            await page.clock.runFor((n - 1) * 1000);
+        }
+
+        await page.waitForTimeout(150);
+        assert(context.count('/token') === requests,
+               'token fetched before the delay was over');
+        assert((await fake(page, 'summary')).updates.length === before,
+               'updateToken before the delay was over');
+
+        await page.clock.runFor(1000);
+        await until(async () =>
+            (await fake(page, 'summary')).updates.length === before + 1,
+            WAIT, 'updateToken after ' + n + ' s');
+        assert(context.count('/token') === requests + 1,
+               'token requests: ' + (context.count('/token') - requests));
+
+        return n;
+    };
+
+    await check('token refused: start, then the clock is the test\'s',
+        async () => {
+            await page.click('#start-button');
+            await until(async () => await page.evaluate(() =>
+                document.body.classList.contains('state-waiting')),
+                WAIT, 'waiting');
+            await page.clock.pauseAt(Date.now() + 1000);
+        });
+
+    await check('refused again and again: 1, 2, 4 ... 60 s, then 60 s',
+        async () => {
+            const seen = [];
+            const codes = [20101, 20104, 31204, 31205, 20101, 20101, 20101,
+                20101];
+            const expect = [1, 2, 4, 8, 16, 32, 60, 60];
+
+            for (let i = 0; i < expect.length; i++) {
+                seen.push(await refusal(codes[i], expect[i]));
+            }
+
+            diag('delays: ' + seen.join(' '));
+
+            /* growing until the cap (each shortened by up to a tenth) */
+
+            for (let i = 1; i < seen.length; i++) {
+                assert(seen[i] <= 60 && (expect[i] === expect[i - 1]
+                                         || seen[i] > seen[i - 1]),
+                       'delays ' + seen.join(' '));
+            }
+
+            assert(/Sign-in refused: new token in \d+ s/.test(
+                await text(page, '#log')), 'not in the activity log');
+            await shot(page, 'sign-in-retry.png');
+        });
+
+    await check('registered: the backoff starts again from 1 s', async () => {
+        await fake(page, 'registered');
+        assert(await notice() === '', 'notice stays: ' + await notice());
+        await refusal(20101, 1);
+        await refusal(20101, 2);
+    });
+
+    await check('a token not refused for 10 s resets the backoff too',
+        async () => {
+            await page.clock.runFor(10500);
+            assert(await notice() === '', 'notice stays: ' + await notice());
+            await refusal(31205, 1);
+        });
+
+    await check('token refused: no script errors', async () => {
+        assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
+    });
+
+    await context.close();
+}
+
+/* config.json names the verdict's parameter: callerVerificationParameter */
+
+async function verifyScenario(browser, params)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/verify/');
+
+    await check('callerVerificationParameter names the verdict',
+        async () => {
+            await page.click('#start-button');
+            await state(page, 'waiting');
+
+            await fake(page, 'ring', Object.assign({}, params,
+                { stirVerdict: 'Failed' }), CALLER);
+            await state(page, 'ringing');
+            await visibleText(page, '#ring-verify', /Caller ID not verified/);
+            await page.waitForFunction(() => /Caller ID not verified$/.test(
+                document.getElementById('announcer').textContent), null,
+                { timeout: WAIT });
+            await fake(page, 'cancel');
+            await state(page, 'waiting');
+
+            await fake(page, 'ring', Object.assign({}, params,
+                { callerVerification: 'failed' }), CALLER);
+            await state(page, 'ringing');
+            assert(await page.isHidden('#ring-verify'),
+                   'the default name still read');
+            await fake(page, 'cancel');
+            await state(page, 'waiting');
         });
 
     await context.close();
@@ -1239,6 +1699,8 @@ async function main()
         await mainScenario(browser, params);
         await phoneScenario(browser, params);
         await refreshScenario(browser);
+        await backoffScenario(browser);
+        await verifyScenario(browser, params);
         await errorScenarios(browser);
         await japaneseScenario(browser, params);
         await demoScenario(browser);
@@ -1257,7 +1719,7 @@ async function main()
 const watchdog = setTimeout(() => {
     ok(false, 'finished in time');
     process.exit(1);
-}, Number(process.env.TWANON_TIMEOUT || 120) * 1000);
+}, Number(process.env.TWANON_TIMEOUT || 150) * 1000);
 
 main().then(() => {
     clearTimeout(watchdog);
