@@ -310,6 +310,55 @@ ngx_http_twanon_fallback_duplicate(ngx_http_twanon_loc_conf_t *tlcf)
 
 
 /*
+ * twanon_outgoing_param name;: the field of an outgoing call that names
+ * the customer, 1 to 32 letters, digits, "_", "-" or "."
+ */
+
+char *
+ngx_http_twanon_outgoing_param(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    u_char     *p, *last;
+    ngx_str_t  *value;
+
+    if (tlcf->outgoing_param.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = value[1].data;
+    last = p + value[1].len;
+
+    for ( /* void */ ; p < last; p++) {
+        if (!((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a'
+                                           && (*p | 0x20) <= 'z')
+              || *p == '_' || *p == '-' || *p == '.'))
+        {
+            break;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > NGX_HTTP_TWANON_PARAM_NAME_MAX
+        || p != last)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid field name \"%V\" in \"%V\" directive, "
+                           "it must be 1 to %d letters, digits, \"_\", "
+                           "\"-\" or \".\"", &value[1], &cmd->name,
+                           NGX_HTTP_TWANON_PARAM_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->outgoing_param = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * The fallback of a "twanon_incoming" location, after inheritance: the
  * browsers it rings must have identities the pattern allows, and with no
  * fallback set the default text is rendered once, here.
@@ -345,7 +394,12 @@ ngx_http_twanon_fallback_ready(ngx_conf_t *cf,
     }
 
     ngx_str_null(&empty);
-    ngx_str_set(&text, NGX_HTTP_TWANON_FALLBACK_SAY);
+    if (where == &conf->outgoing) {
+        ngx_str_set(&text, NGX_HTTP_TWANON_OUTGOING_SAY);
+
+    } else {
+        ngx_str_set(&text, NGX_HTTP_TWANON_FALLBACK_SAY);
+    }
 
     return ngx_http_twanon_twiml_say(cf->pool, &empty, &empty, &text,
                                      &conf->fallback);

@@ -81,3 +81,29 @@ ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix)
 
     return NGX_OK;
 }
+
+
+/*
+ * A phone number in E.164 form, as the callback dials it: "+", then 7 to
+ * 15 digits, the first of them not 0.
+ */
+
+ngx_int_t
+ngx_http_twanon_e164_valid(ngx_str_t *number)
+{
+    size_t  i;
+
+    if (number->len < 8 || number->len > 16 || number->data[0] != '+'
+        || number->data[1] == '0')
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 1; i < number->len; i++) {
+        if (number->data[i] < '0' || number->data[i] > '9') {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}

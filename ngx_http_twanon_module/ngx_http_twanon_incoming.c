@@ -48,6 +48,11 @@ static ngx_http_variable_t  ngx_http_twanon_incoming_vars[] = {
       offsetof(ngx_http_twanon_ctx_t, caller_hash),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("twanon_callee_hash"), NULL,
+      ngx_http_twanon_variable_caller_hash,
+      offsetof(ngx_http_twanon_ctx_t, callee_hash),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("twanon_call_sid"), NULL, ngx_http_twanon_variable_str,
       offsetof(ngx_http_twanon_ctx_t, call_sid),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -86,7 +91,9 @@ static ngx_str_t  ngx_http_twanon_routes[] = {
     ngx_string("rejected"),
     ngx_string("answered"),
     ngx_string("canceled"),
-    ngx_string("exhausted")
+    ngx_string("exhausted"),
+    ngx_string("dialled"),
+    ngx_string("refused")
 };
 
 
@@ -490,6 +497,7 @@ static ngx_int_t
 ngx_http_twanon_variable_caller_hash(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_int_t               rc;
     ngx_http_twanon_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
@@ -499,7 +507,19 @@ ngx_http_twanon_variable_caller_hash(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_twanon_caller_hash(r, ctx) == NGX_ERROR) {
+    /* $twanon_caller_hash, or $twanon_callee_hash of a callback */
+
+    if (data == offsetof(ngx_http_twanon_ctx_t, caller_hash)) {
+        rc = ngx_http_twanon_caller_hash(r, ctx);
+
+    } else if (ctx->callee_hash.len == 0) {
+        rc = ngx_http_twanon_number_hash(r, &ctx->callee, &ctx->callee_hash);
+
+    } else {
+        rc = NGX_OK;
+    }
+
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 

@@ -95,6 +95,7 @@ typedef struct {
     ngx_array_t                *params;         /* name, value */
     ngx_str_t                   caller_id;      /* empty: omitted */
     ngx_str_t                   action;         /* empty: omitted */
+    ngx_str_t                   number;         /* rather than browsers */
     ngx_uint_t                  time_limit;
     ngx_uint_t                  timeout;
     unsigned                    answer_on_bridge:1;
@@ -132,6 +133,8 @@ const char *ngx_http_twanon_signature_digest(ngx_str_t *algorithm);
 ngx_int_t ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
     ngx_http_twanon_route_t *route, const char **reason);
+ngx_int_t ngx_http_twanon_route_outgoing(ngx_pool_t *pool, ngx_str_t *reply,
+    ngx_str_t *number, ngx_str_t *caller_id, const char **reason);
 
 /* ngx_http_twanon_twiml.c */
 ngx_int_t ngx_http_twanon_twiml_dial(ngx_pool_t *pool,
@@ -145,6 +148,7 @@ ngx_int_t ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
 ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,
     ngx_str_t *identity);
 ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
+ngx_int_t ngx_http_twanon_e164_valid(ngx_str_t *number);
 
 /* ngx_http_twanon_hmac.c */
 ngx_int_t ngx_http_twanon_hmac_init(ngx_http_twanon_hmac_t *h,

@@ -34,6 +34,8 @@ static ngx_http_handler_pt  ngx_http_twanon_incoming_handler_pt =
     ngx_http_twanon_incoming_handler;
 static ngx_http_handler_pt  ngx_http_twanon_after_dial_handler_pt =
     ngx_http_twanon_after_dial_handler;
+static ngx_http_handler_pt  ngx_http_twanon_outgoing_handler_pt =
+    ngx_http_twanon_outgoing_handler;
 
 
 static ngx_http_twanon_msec_bounds_t  ngx_http_twanon_resolver_timeout_post
@@ -172,6 +174,27 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twanon_loc_conf_t, after_dial),
       &ngx_http_twanon_after_dial_handler_pt },
+
+    { ngx_string("twanon_outgoing"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_twanon_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, outgoing),
+      &ngx_http_twanon_outgoing_handler_pt },
+
+    { ngx_string("twanon_outgoing_param"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_outgoing_param,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, outgoing_param),
+      NULL },
+
+    { ngx_string("twanon_outgoing_caller_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_complex_value,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, outgoing_caller_id),
+      NULL },
 
     { ngx_string("twanon_auth_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -511,6 +534,7 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->dial_attempts = NGX_CONF_UNSET;
     conf->fallback_clients = NGX_CONF_UNSET_PTR;
     conf->hash_key = NGX_CONF_UNSET_PTR;
+    conf->outgoing_caller_id = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -567,6 +591,10 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->dial_attempts, prev->dial_attempts, 2);
     ngx_conf_merge_str_value(conf->dial_action, prev->dial_action, "");
     ngx_conf_merge_ptr_value(conf->hash_key, prev->hash_key, NULL);
+    ngx_conf_merge_ptr_value(conf->outgoing_caller_id,
+                             prev->outgoing_caller_id, NULL);
+    ngx_conf_merge_str_value(conf->outgoing_param, prev->outgoing_param,
+                             "customerId");
 
     /* a fallback set at this level replaces any kind inherited */
 
@@ -593,6 +621,20 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->after_dial.file.data) {
         return ngx_http_twanon_check_incoming(cf, conf, &conf->after_dial);
+    }
+
+    if (conf->outgoing.file.data) {
+        if (conf->outgoing_caller_id == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"twanon_outgoing\" in %V:%ui requires "
+                          "\"twanon_outgoing_caller_id\": Twilio refuses a "
+                          "call from a browser without a valid caller ID "
+                          "(error 13214)",
+                          &conf->outgoing.file, conf->outgoing.line);
+            return NGX_CONF_ERROR;
+        }
+
+        return ngx_http_twanon_check_incoming(cf, conf, &conf->outgoing);
     }
 
     return NGX_CONF_OK;

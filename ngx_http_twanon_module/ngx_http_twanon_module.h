@@ -82,6 +82,8 @@ typedef struct {
     time_t                      dial_timeout;
     ngx_str_t                   dial_action;
     ngx_int_t                   dial_attempts;
+    ngx_str_t                   outgoing_param;
+    ngx_http_complex_value_t   *outgoing_caller_id;
     ngx_str_t                   fallback;        /* rendered TwiML */
     ngx_array_t                *fallback_clients;
     ngx_http_complex_value_t   *hash_key;
@@ -94,6 +96,7 @@ typedef struct {
     ngx_http_twanon_where_t     token;
     ngx_http_twanon_where_t     incoming;
     ngx_http_twanon_where_t     after_dial;
+    ngx_http_twanon_where_t     outgoing;
 } ngx_http_twanon_loc_conf_t;
 
 
@@ -120,6 +123,9 @@ typedef struct {
 #define NGX_HTTP_TWANON_FALLBACK_SAY                                          \
     "We are sorry, no one is available to take your call right now. "         \
     "Please try again later."
+
+/* the default fallback of "twanon_outgoing": what the operator hears */
+#define NGX_HTTP_TWANON_OUTGOING_SAY    "This call cannot be placed."
 
 
 /* a location that "twanon_token" or "twanon_incoming" made ours */
@@ -163,8 +169,8 @@ typedef ngx_int_t (*ngx_http_twanon_reply_pt)(ngx_http_request_t *r,
 /*
  * What a webhook handler decides once the request is verified, before
  * any lookup: NGX_OK to ask the resolver, NGX_DONE to reply at once,
- * NGX_DECLINED to refuse it with 400 (its fields are invalid), or
- * NGX_ERROR.
+ * NGX_DECLINED to refuse it with 400 (its fields are invalid),
+ * NGX_HTTP_FORBIDDEN to refuse it with 403, or NGX_ERROR.
  */
 
 typedef ngx_int_t (*ngx_http_twanon_verified_pt)(ngx_http_request_t *r,
@@ -180,7 +186,9 @@ typedef enum {
     NGX_HTTP_TWANON_ROUTE_REJECTED,
     NGX_HTTP_TWANON_ROUTE_ANSWERED,
     NGX_HTTP_TWANON_ROUTE_CANCELED,
-    NGX_HTTP_TWANON_ROUTE_EXHAUSTED
+    NGX_HTTP_TWANON_ROUTE_EXHAUSTED,
+    NGX_HTTP_TWANON_ROUTE_DIALLED,
+    NGX_HTTP_TWANON_ROUTE_REFUSED
 } ngx_http_twanon_route_e;
 
 
@@ -198,6 +206,10 @@ struct ngx_http_twanon_ctx_s {
     ngx_str_t                   stir_verstat;
     ngx_str_t                   dial_status; /* after a dial */
     ngx_str_t                   action;      /* of the dial, if any */
+    ngx_array_t                 pairs;       /* the webhook's fields */
+    ngx_str_t                   resolver_body;  /* the handler's own */
+    ngx_str_t                   callee;      /* never logged */
+    ngx_str_t                   callee_hash;
     ngx_uint_t                  attempt;     /* to ring next, after one */
     ngx_buf_t                  *reply;       /* the resolver's */
     off_t                       received;    /* bytes of the reply */
@@ -225,6 +237,7 @@ ngx_int_t ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 ngx_int_t ngx_http_twanon_incoming_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_twanon_after_dial_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twanon_outgoing_handler(ngx_http_request_t *r);
 
 
 /* what every Twilio webhook handler shares (webhook.c) */
@@ -242,6 +255,8 @@ ngx_int_t ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 ngx_int_t ngx_http_twanon_caller_hash(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
+ngx_int_t ngx_http_twanon_number_hash(ngx_http_request_t *r,
+    ngx_str_t *number, ngx_str_t *hash);
 
 
 /* request helpers (http.c) */
@@ -314,6 +329,8 @@ char *ngx_http_twanon_fallback_say(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_twanon_fallback_twiml(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_outgoing_param(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 ngx_int_t ngx_http_twanon_client_params_default(ngx_conf_t *cf,

@@ -204,6 +204,22 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
+    /* a handler that wrote a body of its own: the callback's */
+
+    if (ctx->resolver_body.len) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->pos = ctx->resolver_body.data;
+        b->last = ctx->resolver_body.data + ctx->resolver_body.len;
+        b->memory = 1;
+
+        goto chain;
+    }
+
+
     if (tlcf->resolver_send == NGX_HTTP_TWANON_SEND_HASH) {
         if (ngx_http_twanon_caller_hash(r, ctx) != NGX_OK) {
             return NULL;
@@ -249,6 +265,9 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
     }
 
     b->last = p;
+
+chain:
+
     b->last_buf = 1;
     b->last_in_chain = 1;
 
@@ -551,16 +570,29 @@ ngx_http_twanon_resolver_resume(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_twanon_caller_hash(ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx)
 {
-    ngx_str_t                    key;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
     if (ctx->caller_hash.len) {
         return NGX_OK;
     }
 
+    return ngx_http_twanon_number_hash(r, &ctx->from, &ctx->caller_hash);
+}
+
+
+/*
+ * The keyed hash of a number (the caller's, or the one a callback dials)
+ * under twanon_hash_key, in hex; NGX_DECLINED without a key or a number.
+ */
+
+ngx_int_t
+ngx_http_twanon_number_hash(ngx_http_request_t *r, ngx_str_t *number,
+    ngx_str_t *hash)
+{
+    ngx_str_t                    key;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
     tlcf = ngx_http_get_module_loc_conf(r->main, ngx_http_twanon_module);
 
-    if (tlcf->hash_key == NULL || ctx->from.data == NULL) {
+    if (tlcf->hash_key == NULL || number->data == NULL) {
         return NGX_DECLINED;
     }
 
@@ -575,8 +607,8 @@ ngx_http_twanon_caller_hash(ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_twanon_hmac_hex(r->pool, &tlcf->hash_mac, &key, &ctx->from,
-                                 &ctx->caller_hash)
+    if (ngx_http_twanon_hmac_hex(r->pool, &tlcf->hash_mac, &key, number,
+                                 hash)
         != NGX_OK)
     {
         ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,

@@ -196,3 +196,75 @@ ngx_http_twanon_route_value(ngx_http_twanon_json_value_t *v, ngx_str_t *out)
 
     return NGX_OK;
 }
+
+
+/*
+ * The resolver's reply to a callback: the number to dial, a string in
+ * E.164 form, and the caller ID to show, if the reply has one (empty
+ * otherwise), in E.164 form too.  NGX_DECLINED, with "reason" set, when
+ * the reply cannot place the call; reasons never quote the reply.
+ */
+
+ngx_int_t
+ngx_http_twanon_route_outgoing(ngx_pool_t *pool, ngx_str_t *reply,
+    ngx_str_t *number, ngx_str_t *caller_id, const char **reason)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                       body, text;
+    ngx_http_twanon_json_member_t   members[2];
+
+    ngx_str_null(number);
+    ngx_str_null(caller_id);
+
+    body = *reply;
+
+    if (body.len >= 3 && ngx_memcmp(body.data, "\xef\xbb\xbf", 3) == 0) {
+        body.data += 3;
+        body.len -= 3;
+    }
+
+    if (body.len == 0) {
+        *reason = "empty reply";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_twanon_utf8_fix(pool, &body, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&members[0].name, "number");
+    ngx_str_set(&members[1].name, "callerId");
+
+    rc = ngx_http_twanon_json_members(pool, &text, members, 2, reason);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (members[0].value.type == NGX_HTTP_TWANON_JSON_NONE) {
+        *reason = "no number";
+        return NGX_DECLINED;
+    }
+
+    if (members[0].value.type != NGX_HTTP_TWANON_JSON_STRING
+        || ngx_http_twanon_e164_valid(&members[0].value.text) != NGX_OK)
+    {
+        *reason = "invalid number";
+        return NGX_DECLINED;
+    }
+
+    if (members[1].value.type != NGX_HTTP_TWANON_JSON_NONE
+        && (members[1].value.type != NGX_HTTP_TWANON_JSON_STRING
+            || ngx_http_twanon_e164_valid(&members[1].value.text) != NGX_OK))
+    {
+        *reason = "invalid callerId";
+        return NGX_DECLINED;
+    }
+
+    *number = members[0].value.text;
+
+    if (members[1].value.type == NGX_HTTP_TWANON_JSON_STRING) {
+        *caller_id = members[1].value.text;
+    }
+
+    return NGX_OK;
+}

@@ -77,16 +77,23 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     ngx_str_t *out)
 {
     ngx_str_t                  *id, numbers[2];
-    ngx_uint_t                  i, k;
+    ngx_uint_t                  i, k, nids, nparams;
     ngx_http_twanon_xml_t       x;
     ngx_http_twanon_pair_t     *p;
     ngx_http_twanon_xml_str_t  *s;
     u_char                      buf[2 * NGX_INT_T_LEN];
 
-    /* callerId, action, the identities, each parameter's name and value */
+    /* a dial to a number rings no browser, with no parameter */
 
-    s = ngx_palloc(pool, (2 + dial->identities->nelts
-                          + 2 * dial->params->nelts)
+    nids = dial->number.len ? 0 : dial->identities->nelts;
+    nparams = dial->number.len ? 0 : dial->params->nelts;
+
+    /*
+     * callerId, action, the number, the identities, each parameter's name
+     * and value
+     */
+
+    s = ngx_palloc(pool, (3 + nids + 2 * nparams)
                          * sizeof(ngx_http_twanon_xml_str_t));
     if (s == NULL) {
         return NGX_ERROR;
@@ -95,23 +102,25 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     if (ngx_http_twanon_xml_prepare(pool, &dial->caller_id, 1, &s[0])
         != NGX_OK
         || ngx_http_twanon_xml_prepare(pool, &dial->action, 1, &s[1])
+           != NGX_OK
+        || ngx_http_twanon_xml_prepare(pool, &dial->number, 0, &s[2])
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    k = 2;
-    id = dial->identities->elts;
+    k = 3;
+    id = nids ? dial->identities->elts : NULL;
 
-    for (i = 0; i < dial->identities->nelts; i++) {
+    for (i = 0; i < nids; i++) {
         if (ngx_http_twanon_xml_prepare(pool, &id[i], 0, &s[k++]) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    p = dial->params->elts;
+    p = nparams ? dial->params->elts : NULL;
 
-    for (i = 0; i < dial->params->nelts; i++) {
+    for (i = 0; i < nparams; i++) {
         if (ngx_http_twanon_xml_prepare(pool, &p[i].key, 1, &s[k++])
             != NGX_OK
             || ngx_http_twanon_xml_prepare(pool, &p[i].value, 1, &s[k++])
@@ -184,8 +193,15 @@ ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
 
     ngx_http_twanon_xml_literal(x, ">");
 
-    id = &s[2];
-    param = &s[2 + dial->identities->nelts];
+    if (dial->number.len) {
+        ngx_http_twanon_xml_literal(x, "<Number>");
+        ngx_http_twanon_xml_put(x, &s[2]);
+        ngx_http_twanon_xml_literal(x, "</Number></Dial></Response>\n");
+        return;
+    }
+
+    id = &s[3];
+    param = &s[3 + dial->identities->nelts];
 
     for (i = 0; i < dial->identities->nelts; i++) {
         ngx_http_twanon_xml_literal(x, "<Client><Identity>");

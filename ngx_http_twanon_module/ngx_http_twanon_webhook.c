@@ -60,6 +60,7 @@ static ngx_str_t  ngx_http_twanon_text_type =
     ngx_string("text/plain; charset=utf-8");
 static ngx_str_t  ngx_http_twanon_invalid =
     ngx_string("invalid webhook fields\n");
+static ngx_str_t  ngx_http_twanon_forbidden = ngx_string("forbidden\n");
 
 
 /*
@@ -196,6 +197,13 @@ ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    if (rc == NGX_HTTP_FORBIDDEN) {
+        rc = ngx_http_twanon_webhook_refuse(r, NGX_HTTP_FORBIDDEN,
+                                            &ngx_http_twanon_forbidden);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
     ctx->verified = 1;
 
     if (rc == NGX_DONE) {
@@ -235,7 +243,6 @@ ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
     static ngx_str_t  too_large = ngx_string("request body too large\n");
     static ngx_str_t  malformed = ngx_string("malformed form body\n");
     static ngx_str_t  empty = ngx_string("empty webhook body\n");
-    static ngx_str_t  forbidden = ngx_string("forbidden\n");
 
     rc = ngx_http_twanon_read_body(r, NGX_HTTP_TWANON_WEBHOOK_BODY_MAX,
                                    &body);
@@ -295,9 +302,13 @@ ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
     }
 
     if (rc == NGX_DECLINED) {
-        *text = &forbidden;
+        *text = &ngx_http_twanon_forbidden;
         return NGX_HTTP_FORBIDDEN;
     }
+
+    /* the fields, for a handler that reads more of them */
+
+    ctx->pairs = pairs;
 
     return NGX_OK;
 }

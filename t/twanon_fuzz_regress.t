@@ -51,7 +51,7 @@ select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
 my $bin = $ENV{TEST_TWANON_FUZZ_BIN} || '../build/fuzz/bin';
-my @targets = qw/ form signature route twiml identity jwt /;
+my @targets = qw/ form signature route twiml identity jwt outgoing /;
 
 my @sources = map { "../ngx_http_twanon_module/ngx_http_twanon_$_" }
 	qw/ lib.h form.c signature.c route.c twiml.c identity.c jwt.c

@@ -87,6 +87,17 @@ http {
             proxy_pass  http://127.0.0.1:8081/unknown;
         }
 
+        location = /resolver_number {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/number;
+        }
+
+        location = /outgoing {
+            twanon_outgoing;
+            twanon_resolver            /resolver_number;
+            twanon_outgoing_caller_id  +15557654321;
+        }
+
         location = /incoming {
             twanon_incoming;
         }
@@ -168,6 +179,10 @@ http {
 
         location = /unknown {
             return 404;
+        }
+
+        location = /number {
+            return 200 '{"number":"+15550100"}';
         }
     }
 }
@@ -357,7 +372,7 @@ my @wrong = (
 	[ 'say text', '/fallback_say', sub { $_[0]{say}{text} .= ' ' } ],
 );
 
-$t->run()->plan(3 * @sign + 3 + 2 * @twiml + @wrong + 3);
+$t->run()->plan(3 * @sign + 3 + 2 * @twiml + @wrong + 5);
 
 ###############################################################################
 
@@ -527,6 +542,35 @@ for my $case (@wrong) {
 
 	ok($rc == 1 && $out =~ /^not ok - document matches twilio: /m,
 		"comparison sees a wrong $name") or diag("node exited with $rc:\n$out");
+}
+
+# the masked callback: a request that twilio-node signs, and the TwiML it
+# gets, against VoiceResponse().dial({...}).number()
+
+{
+	my $sid = call_sid();
+	my @p = (AccountSid => $ACCOUNT, ApiVersion => '2010-04-01',
+		ApplicationSid => 'AP' . '0' x 32, CallSid => $sid,
+		CallStatus => 'ringing', Caller => 'client:user001',
+		Direction => 'inbound', From => 'client:user001', To => '',
+		customerId => 'C-1001');
+
+	($rc, $out) = node('interop/webhook.js', $json->encode({ sign => [ {
+		id => $sid, authToken => $TOKEN, url => "$BASE/outgoing",
+		params => { @p } } ] }));
+
+	my ($sig) = $out =~ /^sig \Q$sid\E (\S+)$/m;
+
+	my $r = webhook({ uri => '/outgoing', host => "localhost:$PORT" },
+		defined $sig ? $sig : 'none', @p);
+
+	is($r->{status}, 200, 'outgoing signed by twilio') or diag(outcome($r));
+
+	($rc, $out) = node('interop/webhook.js', $json->encode({
+		twiml => chars(defined $r->{body} ? $r->{body} : ''),
+		expect => { dial => { %dial }, number => '+15550100' } }));
+
+	is($rc, 0, 'outgoing twiml matches twilio') or diag($out);
 }
 
 ###############################################################################

@@ -28,7 +28,7 @@ NGX_OBJS     := $(FUZZ)/nginx-objs
 MOD_DIR      := $(TOP)/ngx_http_twanon_module
 HERE         := $(TOP)/t/fuzz
 
-TARGETS      := form signature route twiml identity jwt
+TARGETS      := form signature route twiml identity jwt outgoing
 PURE         := form signature route json twiml identity jwt hmac utf8
 
 FUZZ_PKGS    := clang libclang-rt-14-dev libssl-dev libjansson-dev \

@@ -28,6 +28,8 @@
  *             {say: {attributes: {...}, text}}
  *           or
  *             {hangup: true}
+ *           or
+ *             {dial: {<attributes>}, number: '+15550100'}
  *           Both documents are parsed (by the small strict XML parser
  *           below) and compared: the XML declaration, element names,
  *           attributes as sets, text, and the order of children.
@@ -417,6 +419,11 @@ function reference(expect) {
 
     if (expect.hangup) {
         response.hangup();
+        return response.toString();
+    }
+
+    if (expect.number) {
+        response.dial(expect.dial).number(expect.number);
         return response.toString();
     }
 

@@ -1,0 +1,355 @@
+
+/*
+ * Copyright (C) twanon authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twanon_module.h"
+
+
+/*
+ * "twanon_outgoing": the Voice URL of the TwiML App that an operator's
+ * browser calls through (device.connect() with a customer ID).  Verified
+ * as the incoming-call webhook is, and more: the ApplicationSid, and a
+ * From that is "client:" and an identity the pattern allows.  The
+ * resolver, asked with the operator and the customer ID, answers with
+ * the number to dial; the number goes only into the TwiML for Twilio.
+ */
+
+
+#define NGX_HTTP_TWANON_CUSTOMER_ID_MAX  64
+
+
+static ngx_int_t ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+static ngx_int_t ngx_http_twanon_outgoing_field(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
+static ngx_int_t ngx_http_twanon_outgoing_customer(ngx_str_t *id);
+static ngx_int_t ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *operator, ngx_str_t *customer);
+static ngx_int_t ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+static ngx_int_t ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *caller_id);
+
+
+ngx_int_t
+ngx_http_twanon_outgoing_handler(ngx_http_request_t *r)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twanon outgoing handler");
+
+    return ngx_http_twanon_webhook_handler(r,
+                                           ngx_http_twanon_outgoing_verified,
+                                           ngx_http_twanon_outgoing_reply);
+}
+
+
+/*
+ * NGX_HTTP_FORBIDDEN for another TwiML App or a From that is no operator
+ * of ours, NGX_DECLINED (400) for a field given twice, NGX_DONE to refuse
+ * the call at once (no customer ID, or one that is not 1 to 64 letters,
+ * digits, "_", ".", ":" or "-"), NGX_OK to ask the resolver.
+ */
+
+static ngx_int_t
+ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    app, customer, operator, name;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    ngx_str_set(&name, "ApplicationSid");
+
+    rc = ngx_http_twanon_outgoing_field(r, ctx, &name, &app);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (tlcf->outgoing_application_sid.len
+        && (app.len != tlcf->outgoing_application_sid.len
+            || ngx_strncmp(app.data, tlcf->outgoing_application_sid.data,
+                           app.len) != 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: outgoing call for another TwiML App, "
+                      "call \"%V\"", &ctx->call_sid);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    operator.len = ctx->from.len - (sizeof("client:") - 1);
+    operator.data = ctx->from.data + sizeof("client:") - 1;
+
+    if (ctx->from.len <= sizeof("client:") - 1
+        || ngx_strncmp(ctx->from.data, "client:", sizeof("client:") - 1)
+           != 0
+        || ngx_http_twanon_identity_valid(tlcf->identity_regex, &operator)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: outgoing call not from an operator's "
+                      "browser, call \"%V\"", &ctx->call_sid);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    ctx->identities = operator;
+
+    rc = ngx_http_twanon_outgoing_field(r, ctx, &tlcf->outgoing_param,
+                                        &customer);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_twanon_outgoing_customer(&customer) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: outgoing call with %s \"%V\", refused, "
+                      "call \"%V\"", customer.data ? "an invalid" : "no",
+                      &tlcf->outgoing_param, &ctx->call_sid);
+        ctx->route = NGX_HTTP_TWANON_ROUTE_REFUSED;
+        return NGX_DONE;
+    }
+
+    if (ngx_http_twanon_outgoing_body(r, ctx, &operator, &customer)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a field given at most once: its value (NULL data if absent), or 400 */
+
+static ngx_int_t
+ngx_http_twanon_outgoing_field(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value)
+{
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *pair;
+
+    ngx_str_null(value);
+
+    pair = ctx->pairs.elts;
+
+    for (i = 0; i < ctx->pairs.nelts; i++) {
+        if (pair[i].key.len != name->len
+            || ngx_memcmp(pair[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        if (value->data) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "twanon: webhook repeats \"%V\", call \"%V\"",
+                          name, &ctx->call_sid);
+            return NGX_DECLINED;
+        }
+
+        *value = pair[i].value;
+
+        if (value->data == NULL) {
+            value->data = (u_char *) "";
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a customer ID: 1 to 64 letters, digits, "_", ".", ":" or "-" */
+
+static ngx_int_t
+ngx_http_twanon_outgoing_customer(ngx_str_t *id)
+{
+    u_char  *p, *last;
+
+    if (id->len == 0 || id->len > NGX_HTTP_TWANON_CUSTOMER_ID_MAX) {
+        return NGX_DECLINED;
+    }
+
+    last = id->data + id->len;
+
+    for (p = id->data; p < last; p++) {
+        if (!((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a'
+                                           && (*p | 0x20) <= 'z')
+              || *p == '_' || *p == '.' || *p == ':' || *p == '-'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* operator=, customer_id=, call_sid=: all checked, nothing to escape */
+
+static ngx_int_t
+ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *operator, ngx_str_t *customer)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("operator=&customer_id=&call_sid=") - 1 + 3 * operator->len
+          + customer->len + ctx->call_sid.len;
+
+    ctx->resolver_body.data = ngx_pnalloc(r->pool, len);
+    if (ctx->resolver_body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a custom identity pattern may allow what a form must escape */
+
+    p = ngx_cpymem(ctx->resolver_body.data, "operator=",
+                   sizeof("operator=") - 1);
+    p = (u_char *) ngx_escape_uri(p, operator->data, operator->len,
+                                  NGX_ESCAPE_ARGS);
+    p = ngx_sprintf(p, "&customer_id=%V&call_sid=%V", customer,
+                    &ctx->call_sid);
+
+    ctx->resolver_body.len = p - ctx->resolver_body.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The number the resolver named, dialled with the caller ID it named or
+ * twanon_outgoing_caller_id; anything else is refused with the fallback.
+ */
+
+static ngx_int_t
+ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    twiml;
+    ngx_http_twanon_dial_t       dial;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    ctx->replied = 1;
+
+    if (ctx->route == NGX_HTTP_TWANON_ROUTE_REFUSED) {
+        return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
+                                    &tlcf->fallback);
+    }
+
+    ngx_memzero(&dial, sizeof(ngx_http_twanon_dial_t));
+
+    rc = ngx_http_twanon_outgoing_number(r, ctx, &dial.caller_id);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
+                                    &tlcf->fallback);
+    }
+
+    dial.number = ctx->callee;
+    dial.time_limit = tlcf->dial_time_limit;
+    dial.timeout = tlcf->dial_timeout;
+    dial.answer_on_bridge = tlcf->answer_on_bridge;
+
+    if (ngx_http_twanon_twiml_dial(r->pool, &dial, &twiml) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->route = NGX_HTTP_TWANON_ROUTE_DIALLED;
+
+    return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
+                                &twiml);
+}
+
+
+/*
+ * The lookup's number into ctx->callee and the caller ID, or
+ * NGX_DECLINED, logged with the reason (never the number).
+ */
+
+static ngx_int_t
+ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *caller_id)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    reply;
+    ngx_uint_t                   level;
+    const char                  *reason;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    ctx->route = NGX_HTTP_TWANON_ROUTE_REFUSED;
+
+    if (ctx->failed || ctx->status != NGX_HTTP_OK) {
+        if (ctx->failed || ctx->status != NGX_HTTP_NOT_FOUND) {
+            ctx->route = NGX_HTTP_TWANON_ROUTE_ERROR;
+        }
+
+        level = (ctx->route == NGX_HTTP_TWANON_ROUTE_ERROR) ? NGX_LOG_ERR
+                                                            : NGX_LOG_WARN;
+
+        if (ctx->failed) {
+            reason = "failed or was cut short";
+
+        } else if (ctx->status == NGX_HTTP_NOT_FOUND) {
+            reason = "refused it";
+
+        } else {
+            reason = "unexpected status";
+        }
+
+        ngx_log_error(level, r->connection->log, 0,
+                      "twanon: resolver \"%V\" %s (status %ui), refusing "
+                      "the outgoing call, call \"%V\"", &tlcf->resolver,
+                      reason, ctx->status, &ctx->call_sid);
+
+        return NGX_DECLINED;
+    }
+
+    ngx_str_null(&reply);
+
+    if (ctx->reply) {
+        reply.data = ctx->reply->pos;
+        reply.len = ctx->reply->last - ctx->reply->pos;
+    }
+
+    rc = ngx_http_twanon_route_outgoing(r->pool, &reply, &ctx->callee,
+                                        caller_id, &reason);
+
+    if (rc == NGX_OK && caller_id->len == 0) {
+        if (ngx_http_complex_value(r, tlcf->outgoing_caller_id, caller_id)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_twanon_e164_valid(caller_id) != NGX_OK) {
+            reason = "\"twanon_outgoing_caller_id\" is not in E.164 form";
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_null(&ctx->callee);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "twanon: resolver \"%V\" %s (status %ui), refusing "
+                      "the outgoing call, call \"%V\"", &tlcf->resolver,
+                      reason, ctx->status, &ctx->call_sid);
+    }
+
+    return rc;
+}
