@@ -50,14 +50,16 @@ FROM       ?= +15550100
 CALL_URL   ?= http://127.0.0.1:$(DEMO_PORT)/incoming
 DIAL_STATUS ?=
 ATTEMPT    ?=
+CUSTOMER   ?= C-1001
+OPERATOR   ?= operator1
 
 SOURCES    := config $(wildcard ngx_http_twanon_module/*.[ch])
 
 include t/nginx-test.mk
 
 .PHONY: all build deps node-deps test-deps npm-deps nginx-source console \
-        demo call fuzz test-valgrind test-asan test test-private bench \
-        bench-instr \
+        demo call call-out fuzz test-valgrind test-asan test test-private \
+        bench bench-instr \
         bench-deps clean \
         fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26 \
         nginx-static test-static FORCE
@@ -333,6 +335,16 @@ call:
 	    --account AC00000000000000000000000000000000 \
 	    $(if $(DIAL_STATUS),--dial-status '$(DIAL_STATUS)') \
 	    --token demo-auth-token-not-for-production --from '$(FROM)'
+
+# an operator's masked callback to the running demo, by customer ID: the
+# request Twilio sends to the TwiML App's Voice URL; prints the TwiML
+call-out:
+	@perl docs/examples/twanon-call.pl \
+	    --url 'http://127.0.0.1:$(DEMO_PORT)/outgoing' \
+	    --signed-url https://demo.twanon.invalid/outgoing \
+	    --account AC00000000000000000000000000000000 \
+	    --token demo-auth-token-not-for-production \
+	    --customer '$(CUSTOMER)' --operator '$(OPERATOR)'
 
 # hardening: libFuzzer targets over the pure functions, and the whole
 # suite under valgrind memcheck and under AddressSanitizer

@@ -43,7 +43,7 @@ skip_file('no module built (make build)')
 skip_file('no console') unless -f "$top/html/index.html";
 skip_file('no make') unless grep { -x "$_/make" } split /:/, $ENV{PATH};
 
-plan(tests => 25);
+plan(tests => 27);
 
 # a free port, so that a demo the user runs is left alone; the demo
 # makes a prefix of its own
@@ -134,6 +134,15 @@ my $after = `make -s -C $top call DEMO_PORT=$port FROM=+15550101 DIAL_STATUS=no-
 like($after, qr!action="/after-dial\?attempt=2"!, 'make call DIAL_STATUS');
 $after = `make -s -C $top call DEMO_PORT=$port FROM=+15550101 DIAL_STATUS=completed 2>&1`;
 like($after, qr!<Response><Hangup/></Response>!, 'make call completed');
+
+# the masked callback: by customer ID, refused for an unknown one
+
+my $out = `make -s -C $top call-out DEMO_PORT=$port CUSTOMER=C-1002 2>&1`;
+like($out, qr!<Dial [^>]*callerId="\+15557654321"><Number>\+15550101</Number></Dial>!,
+	'make call-out dials the customer');
+$r = $http->get("$base/demo/callback?customer=C-9999");
+like($r->{content}, qr!<Say>This call cannot be placed.</Say>!,
+	'callback to an unknown customer refused');
 
 my $call = `make -s -C $top call DEMO_PORT=$port FROM=+15550101 2>&1`;
 is($? >> 8, 0, 'make call');

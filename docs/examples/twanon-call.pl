@@ -43,6 +43,12 @@ my @OPTIONS = (
       'the caller\'s number, From (required)' ],
     [ 'to=s', 'NUMBER',
       'the number called, To (default +15557654321)' ],
+    [ 'customer=s', 'ID',
+      'a callback (twanon_outgoing) to this customer ID' ],
+    [ 'operator=s', 'ID',
+      'the operator who calls back: From=client:ID (operator1)' ],
+    [ 'application=s', 'SID',
+      'the TwiML App of --customer, ApplicationSid (AP000...)' ],
     [ 'dial-status=s', 'STATUS',
       'after-dial request with this DialCallStatus' ],
     [ 'insecure', '',
@@ -72,7 +78,8 @@ if ($o{help}) {
 @ARGV and die "$0: unexpected argument \"$ARGV[0]\"\n" . usage();
 
 defined $o{token} or die "$0: --token is required\n" . usage();
-defined $o{from} or die "$0: --from is required\n" . usage();
+defined $o{from} || defined $o{customer}
+    or die "$0: --from (or --customer) is required\n" . usage();
 
 if (!defined $o{account} && defined $o{config}) {
     $o{account} = account_from_config($o{config});
@@ -101,6 +108,25 @@ my %params = (
     From => $o{from},
     To => $o{to},
 );
+
+# a callback: what Twilio posts to the TwiML App's Voice URL when the
+# operator's browser calls device.connect({params: {customerId: ID}})
+
+if (defined $o{customer}) {
+    my $client = 'client:' . (defined $o{operator} ? $o{operator}
+        : 'operator1');
+
+    delete @params{qw/ From To /};
+
+    %params = (%params,
+        ApplicationSid => defined $o{application} ? $o{application}
+            : 'AP' . '0' x 32,
+        Caller => $client,
+        From => $client,
+        To => '',
+        customerId => $o{customer},
+    );
+}
 
 # what Twilio adds when it requests a <Dial>'s action URL
 
@@ -167,7 +193,8 @@ sub usage {
 
     return "usage: $me --url URL [--signed-url URL] --token TOKEN\n"
         . "    {--account SID | --config FILE} --from NUMBER [--to NUMBER]\n"
-        . "    [--dial-status STATUS] [--insecure] [--timeout SECONDS]\n";
+        . "    [--dial-status STATUS] [--customer ID [--operator ID]\n"
+        . "    [--application SID]] [--insecure] [--timeout SECONDS]\n";
 }
 
 sub help {
