@@ -495,6 +495,73 @@ invalid:
 }
 
 
+/*
+ * twanon_token_outgoing_param name value; repeatable: the params Twilio
+ * sends to the TwiML App with every outgoing call, which the browser
+ * cannot change.  The value may hold variables.
+ */
+
+char *
+ngx_http_twanon_token_outgoing_param(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
+
+    ngx_str_t                      *value;
+    ngx_uint_t                      i;
+    ngx_http_twanon_token_param_t  *param;
+
+    if (tlcf->outgoing_params == NGX_CONF_UNSET_PTR) {
+        tlcf->outgoing_params = ngx_array_create(cf->pool, 2,
+                                        sizeof(ngx_http_twanon_token_param_t));
+        if (tlcf->outgoing_params == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    if (tlcf->outgoing_params->nelts == NGX_HTTP_TWANON_TOKEN_PARAMS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many \"%V\" directives, at most %d",
+                           &cmd->name, NGX_HTTP_TWANON_TOKEN_PARAMS_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_param_name_valid(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter name \"%V\" in \"%V\" "
+                           "directive, it must be 1 to %d letters, digits, "
+                           "\"_\", \"-\" or \".\"", &value[1], &cmd->name,
+                           NGX_HTTP_TWANON_PARAM_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    param = tlcf->outgoing_params->elts;
+
+    for (i = 0; i < tlcf->outgoing_params->nelts; i++) {
+        if (param[i].name.len == value[1].len
+            && ngx_strncmp(param[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "parameter \"%V\" is duplicate in \"%V\" "
+                               "directive", &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    param = ngx_array_push(tlcf->outgoing_params);
+    if (param == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    param->name = value[1];
+
+    return ngx_http_twanon_compile(cf, &cmd->name, &value[2], &param->value);
+}
+
+
 /* "off", "*", or origins such as "https://console.example.com:8443" */
 
 char *

@@ -31,7 +31,6 @@ ngx_http_twanon_client_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_twanon_loc_conf_t *tlcf = conf;
 
-    u_char                  *p, *last;
     ngx_str_t               *value;
     ngx_uint_t               i;
     ngx_http_twanon_pair_t  *param;
@@ -56,20 +55,8 @@ ngx_http_twanon_client_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    p = value[1].data;
-    last = p + value[1].len;
-
-    if (value[1].len == 0 || value[1].len > NGX_HTTP_TWANON_PARAM_NAME_MAX) {
+    if (ngx_http_twanon_param_name_valid(&value[1]) != NGX_OK) {
         goto invalid;
-    }
-
-    for ( /* void */ ; p < last; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
-              || *p == '.'))
-        {
-            goto invalid;
-        }
     }
 
     param = tlcf->client_params->elts;
@@ -320,7 +307,6 @@ ngx_http_twanon_outgoing_param(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_twanon_loc_conf_t *tlcf = conf;
 
-    u_char     *p, *last;
     ngx_str_t  *value;
 
     if (tlcf->outgoing_param.data) {
@@ -329,21 +315,7 @@ ngx_http_twanon_outgoing_param(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    p = value[1].data;
-    last = p + value[1].len;
-
-    for ( /* void */ ; p < last; p++) {
-        if (!((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a'
-                                           && (*p | 0x20) <= 'z')
-              || *p == '_' || *p == '-' || *p == '.'))
-        {
-            break;
-        }
-    }
-
-    if (value[1].len == 0 || value[1].len > NGX_HTTP_TWANON_PARAM_NAME_MAX
-        || p != last)
-    {
+    if (ngx_http_twanon_param_name_valid(&value[1]) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid field name \"%V\" in \"%V\" directive, "
                            "it must be 1 to %d letters, digits, \"_\", "

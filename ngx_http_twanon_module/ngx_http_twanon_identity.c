@@ -107,3 +107,35 @@ ngx_http_twanon_e164_valid(ngx_str_t *number)
 
     return NGX_OK;
 }
+
+
+/*
+ * The name of a parameter the operator configures, for the browser
+ * (twanon_client_parameter) or for the TwiML App
+ * (twanon_token_outgoing_param): 1 to NGX_HTTP_TWANON_PARAM_NAME_MAX
+ * letters, digits, "_", "-" or ".", which need no escaping in JSON,
+ * TwiML or a form body.
+ */
+
+ngx_int_t
+ngx_http_twanon_param_name_valid(ngx_str_t *name)
+{
+    u_char  *p, *last;
+
+    if (name->len == 0 || name->len > NGX_HTTP_TWANON_PARAM_NAME_MAX) {
+        return NGX_DECLINED;
+    }
+
+    last = name->data + name->len;
+
+    for (p = name->data; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
+              || *p == '.'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}

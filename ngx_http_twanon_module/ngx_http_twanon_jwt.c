@@ -14,6 +14,11 @@
 
 static ngx_int_t ngx_http_twanon_jwt_payload(ngx_pool_t *pool,
     ngx_http_twanon_grant_t *grant, ngx_str_t *out);
+static size_t ngx_http_twanon_jwt_voice_len(ngx_http_twanon_grant_t *grant);
+static u_char *ngx_http_twanon_jwt_voice(u_char *p,
+    ngx_http_twanon_grant_t *grant, ngx_str_t *params);
+static ngx_int_t ngx_http_twanon_jwt_params(ngx_pool_t *pool,
+    ngx_array_t *params, ngx_str_t *out);
 static size_t ngx_http_twanon_jwt_string_len(ngx_str_t *value);
 static u_char *ngx_http_twanon_jwt_string(u_char *p, ngx_str_t *value,
     size_t len);
@@ -126,9 +131,10 @@ static ngx_int_t
 ngx_http_twanon_jwt_payload(ngx_pool_t *pool, ngx_http_twanon_grant_t *grant,
     ngx_str_t *out)
 {
-    u_char  *p, *last, *json;
-    size_t   len, id_len, iat_len, exp_len;
-    u_char   iat[NGX_TIME_T_LEN], exp[NGX_TIME_T_LEN];
+    u_char     *p, *json;
+    size_t      len, id_len, iat_len, exp_len;
+    ngx_str_t   params;
+    u_char      iat[NGX_TIME_T_LEN], exp[NGX_TIME_T_LEN];
 
     /* the caller has checked the SIDs: they need no JSON escaping */
 
@@ -137,11 +143,66 @@ ngx_http_twanon_jwt_payload(ngx_pool_t *pool, ngx_http_twanon_grant_t *grant,
 
     id_len = ngx_http_twanon_jwt_string_len(&grant->identity);
 
+    ngx_str_null(&params);
+
+    if (grant->outgoing_application_sid.len
+        && grant->outgoing_params != NULL
+        && grant->outgoing_params->nelts)
+    {
+        if (ngx_http_twanon_jwt_params(pool, grant->outgoing_params, &params)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     len = sizeof("{\"jti\":\"-\",\"grants\":{\"identity\":\"\","
                  "\"voice\":{}},\"iat\":,\"exp\":,\"iss\":\"\","
                  "\"sub\":\"\"}") - 1
           + 2 * grant->api_key.len + grant->account_sid.len
-          + 2 * iat_len + exp_len + id_len;
+          + 2 * iat_len + exp_len + id_len
+          + ngx_http_twanon_jwt_voice_len(grant) + params.len;
+
+    json = ngx_pnalloc(pool, len);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(json, "{\"jti\":\"", sizeof("{\"jti\":\"") - 1);
+    p = ngx_cpymem(p, grant->api_key.data, grant->api_key.len);
+    *p++ = '-';
+    p = ngx_cpymem(p, iat, iat_len);
+    p = ngx_cpymem(p, "\",\"grants\":{\"identity\":\"",
+                   sizeof("\",\"grants\":{\"identity\":\"") - 1);
+    p = ngx_http_twanon_jwt_string(p, &grant->identity, id_len);
+    p = ngx_cpymem(p, "\",\"voice\":{", sizeof("\",\"voice\":{") - 1);
+    p = ngx_http_twanon_jwt_voice(p, grant, &params);
+    p = ngx_cpymem(p, "}},\"iat\":", sizeof("}},\"iat\":") - 1);
+    p = ngx_cpymem(p, iat, iat_len);
+    p = ngx_cpymem(p, ",\"exp\":", sizeof(",\"exp\":") - 1);
+    p = ngx_cpymem(p, exp, exp_len);
+    p = ngx_cpymem(p, ",\"iss\":\"", sizeof(",\"iss\":\"") - 1);
+    p = ngx_cpymem(p, grant->api_key.data, grant->api_key.len);
+    p = ngx_cpymem(p, "\",\"sub\":\"", sizeof("\",\"sub\":\"") - 1);
+    p = ngx_cpymem(p, grant->account_sid.data, grant->account_sid.len);
+    *p++ = '"';
+    *p++ = '}';
+
+    out->data = json;
+    out->len = p - json;
+
+    return NGX_OK;
+}
+
+
+/* the length of the voice grant's members, commas included, params not */
+
+static size_t
+ngx_http_twanon_jwt_voice_len(ngx_http_twanon_grant_t *grant)
+{
+    size_t  len;
+
+    len = 0;
 
     if (grant->incoming) {
         len += sizeof("\"incoming\":{\"allow\":true},") - 1;
@@ -157,21 +218,19 @@ ngx_http_twanon_jwt_payload(ngx_pool_t *pool, ngx_http_twanon_grant_t *grant,
                + grant->push_credential_sid.len;
     }
 
-    json = ngx_pnalloc(pool, len);
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
+    return len;
+}
 
-    p = ngx_cpymem(json, "{\"jti\":\"", sizeof("{\"jti\":\"") - 1);
-    p = ngx_cpymem(p, grant->api_key.data, grant->api_key.len);
-    *p++ = '-';
-    p = ngx_cpymem(p, iat, iat_len);
-    p = ngx_cpymem(p, "\",\"grants\":{\"identity\":\"",
-                   sizeof("\",\"grants\":{\"identity\":\"") - 1);
-    p = ngx_http_twanon_jwt_string(p, &grant->identity, id_len);
-    p = ngx_cpymem(p, "\",\"voice\":{", sizeof("\",\"voice\":{") - 1);
 
-    last = p;
+/* "params" is what ngx_http_twanon_jwt_params() wrote, or empty */
+
+static u_char *
+ngx_http_twanon_jwt_voice(u_char *p, ngx_http_twanon_grant_t *grant,
+    ngx_str_t *params)
+{
+    u_char  *start;
+
+    start = p;
 
     if (grant->incoming) {
         p = ngx_cpymem(p, "\"incoming\":{\"allow\":true}",
@@ -179,7 +238,7 @@ ngx_http_twanon_jwt_payload(ngx_pool_t *pool, ngx_http_twanon_grant_t *grant,
     }
 
     if (grant->outgoing_application_sid.len) {
-        if (p != last) {
+        if (p != start) {
             *p++ = ',';
         }
 
@@ -188,11 +247,16 @@ ngx_http_twanon_jwt_payload(ngx_pool_t *pool, ngx_http_twanon_grant_t *grant,
         p = ngx_cpymem(p, grant->outgoing_application_sid.data,
                        grant->outgoing_application_sid.len);
         *p++ = '"';
+
+        if (params->len) {
+            p = ngx_cpymem(p, params->data, params->len);
+        }
+
         *p++ = '}';
     }
 
     if (grant->push_credential_sid.len) {
-        if (p != last) {
+        if (p != start) {
             *p++ = ',';
         }
 
@@ -203,19 +267,81 @@ ngx_http_twanon_jwt_payload(ngx_pool_t *pool, ngx_http_twanon_grant_t *grant,
         *p++ = '"';
     }
 
-    p = ngx_cpymem(p, "}},\"iat\":", sizeof("}},\"iat\":") - 1);
-    p = ngx_cpymem(p, iat, iat_len);
-    p = ngx_cpymem(p, ",\"exp\":", sizeof(",\"exp\":") - 1);
-    p = ngx_cpymem(p, exp, exp_len);
-    p = ngx_cpymem(p, ",\"iss\":\"", sizeof(",\"iss\":\"") - 1);
-    p = ngx_cpymem(p, grant->api_key.data, grant->api_key.len);
-    p = ngx_cpymem(p, "\",\"sub\":\"", sizeof("\",\"sub\":\"") - 1);
-    p = ngx_cpymem(p, grant->account_sid.data, grant->account_sid.len);
-    *p++ = '"';
+    return p;
+}
+
+
+/*
+ * ,"params":{"name":"value",...}, the outgoing grant's object of name to
+ * string, as twilio-node's VoiceGrant writes outgoingApplicationParams.
+ * The names were checked when the configuration loaded and need no
+ * escaping.  A value is any bytes a variable gave: what is not UTF-8
+ * becomes U+FFFD, so that the payload stays JSON, and the rest is
+ * escaped.
+ */
+
+static ngx_int_t
+ngx_http_twanon_jwt_params(ngx_pool_t *pool, ngx_array_t *params,
+    ngx_str_t *out)
+{
+    u_char                  *p;
+    size_t                   len, *lens;
+    ngx_str_t               *values;
+    ngx_uint_t               i, n;
+    ngx_http_twanon_pair_t  *param;
+
+    param = params->elts;
+    n = params->nelts;
+
+    values = ngx_palloc(pool, n * sizeof(ngx_str_t));
+    lens = ngx_palloc(pool, n * sizeof(size_t));
+
+    if (values == NULL || lens == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = sizeof(",\"params\":{}") - 1;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_twanon_utf8_fix(pool, &param[i].value, &values[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        lens[i] = ngx_http_twanon_jwt_string_len(&values[i]);
+
+        len += sizeof(",\"\":\"\"") - 1 + param[i].key.len + lens[i];
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, ",\"params\":{", sizeof(",\"params\":{") - 1);
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, param[i].key.data, param[i].key.len);
+        p = ngx_cpymem(p, "\":\"", sizeof("\":\"") - 1);
+
+        /* an empty value may have no data at all */
+
+        if (lens[i]) {
+            p = ngx_http_twanon_jwt_string(p, &values[i], lens[i]);
+        }
+
+        *p++ = '"';
+    }
+
     *p++ = '}';
 
-    out->data = json;
-    out->len = p - json;
+    out->len = p - out->data;
 
     return NGX_OK;
 }

@@ -23,6 +23,7 @@
 #define NGX_HTTP_TWANON_PARAMS_MAX       8
 #define NGX_HTTP_TWANON_PARAM_NAME_MAX   32
 #define NGX_HTTP_TWANON_PARAM_VALUE_MAX  128
+#define NGX_HTTP_TWANON_TOKEN_PARAMS_MAX 8
 
 #define NGX_HTTP_TWANON_UTF8_INVALID     0xffffffff
 
@@ -54,6 +55,7 @@ typedef struct {
     ngx_http_twanon_hmac_t     *mac;            /* keyed with api_secret */
     ngx_str_t                   identity;
     ngx_str_t                   outgoing_application_sid;
+    ngx_array_t                *outgoing_params;  /* name, value; or NULL */
     ngx_str_t                   push_credential_sid;
     time_t                      iat;
     time_t                      ttl;
@@ -149,6 +151,7 @@ ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,
     ngx_str_t *identity);
 ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
 ngx_int_t ngx_http_twanon_e164_valid(ngx_str_t *number);
+ngx_int_t ngx_http_twanon_param_name_valid(ngx_str_t *name);
 
 /* ngx_http_twanon_hmac.c */
 ngx_int_t ngx_http_twanon_hmac_init(ngx_http_twanon_hmac_t *h,

@@ -140,6 +140,13 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       offsetof(ngx_http_twanon_loc_conf_t, outgoing_application_sid),
       "AP" },
 
+    { ngx_string("twanon_token_outgoing_param"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_twanon_token_outgoing_param,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, outgoing_params),
+      NULL },
+
     { ngx_string("twanon_token_push_credential_sid"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_twanon_sid,
@@ -517,6 +524,7 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
     conf->identity_regex = NGX_CONF_UNSET_PTR;
     conf->token_ttl = NGX_CONF_UNSET;
     conf->token_incoming = NGX_CONF_UNSET;
+    conf->outgoing_params = NGX_CONF_UNSET_PTR;
     conf->cors_origins = NGX_CONF_UNSET_PTR;
     conf->cors_any = NGX_CONF_UNSET;
     conf->auth_tokens = NGX_CONF_UNSET_PTR;
@@ -556,6 +564,8 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->token_incoming, prev->token_incoming, 1);
     ngx_conf_merge_str_value(conf->outgoing_application_sid,
                              prev->outgoing_application_sid, "");
+    ngx_conf_merge_ptr_value(conf->outgoing_params, prev->outgoing_params,
+                             NULL);
     ngx_conf_merge_str_value(conf->push_credential_sid,
                              prev->push_credential_sid, "");
     ngx_conf_merge_str_value(conf->region, prev->region, "");
@@ -667,6 +677,18 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"twanon_token\" in %V:%ui requires %s",
                       &conf->token.file, conf->token.line, missing);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the params go with the outgoing calls of the application */
+
+    if (conf->outgoing_params && conf->outgoing_application_sid.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_token\" in %V:%ui has "
+                      "\"twanon_token_outgoing_param\" but no "
+                      "\"twanon_token_outgoing_application_sid\": the "
+                      "params are sent only with the calls of a TwiML App",
+                      &conf->token.file, conf->token.line);
         return NGX_CONF_ERROR;
     }
 

@@ -47,6 +47,14 @@ typedef struct {
 } ngx_http_twanon_webhook_key_t;
 
 
+/* a "twanon_token_outgoing_param": its name and its value */
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_http_complex_value_t    value;
+} ngx_http_twanon_token_param_t;
+
+
 typedef struct {
     ngx_http_complex_value_t   *account_sid;
     ngx_http_complex_value_t   *api_key;
@@ -57,6 +65,7 @@ typedef struct {
     time_t                      token_ttl;
     ngx_flag_t                  token_incoming;
     ngx_str_t                   outgoing_application_sid;
+    ngx_array_t                *outgoing_params;  /* token_param_t */
     ngx_str_t                   push_credential_sid;
     ngx_str_t                   region;
 
@@ -286,6 +295,8 @@ char *ngx_http_twanon_identity_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_twanon_token_outgoing_param(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -21,6 +21,8 @@ static ngx_int_t ngx_http_twanon_token_json(ngx_http_request_t *r,
     ngx_str_t *identity, ngx_str_t *token, ngx_str_t *body);
 static ngx_int_t ngx_http_twanon_token_identity(ngx_http_request_t *r,
     ngx_str_t *args, ngx_str_t *identity);
+static ngx_int_t ngx_http_twanon_token_params(ngx_http_request_t *r,
+    ngx_array_t *conf, ngx_http_twanon_grant_t *grant);
 static ngx_int_t ngx_http_twanon_token_credentials(ngx_http_request_t *r,
     ngx_http_twanon_loc_conf_t *tlcf, ngx_http_twanon_grant_t *grant);
 static ngx_int_t ngx_http_twanon_token_credential(ngx_http_request_t *r,
@@ -185,6 +187,14 @@ ngx_http_twanon_token_reply(ngx_http_request_t *r, ngx_str_t *args)
 
     grant.mac = &tlcf->secret_mac;
     grant.outgoing_application_sid = tlcf->outgoing_application_sid;
+
+    if (tlcf->outgoing_params != NULL
+        && ngx_http_twanon_token_params(r, tlcf->outgoing_params, &grant)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     grant.push_credential_sid = tlcf->push_credential_sid;
     grant.incoming = tlcf->token_incoming;
     grant.iat = ngx_time();
@@ -298,6 +308,50 @@ ngx_http_twanon_token_identity(ngx_http_request_t *r, ngx_str_t *args,
                    "twanon token identity len:%uz rc:%i", identity->len, rc);
 
     return rc;
+}
+
+
+/*
+ * The values of "twanon_token_outgoing_param", evaluated for this token;
+ * one that evaluates to nothing is sent as an empty string.  The values
+ * are not logged: they are the operator's trusted data.
+ */
+
+static ngx_int_t
+ngx_http_twanon_token_params(ngx_http_request_t *r, ngx_array_t *conf,
+    ngx_http_twanon_grant_t *grant)
+{
+    ngx_uint_t                      i;
+    ngx_http_twanon_pair_t         *pair;
+    ngx_http_twanon_token_param_t  *param;
+
+    grant->outgoing_params = ngx_array_create(r->pool, conf->nelts,
+                                              sizeof(ngx_http_twanon_pair_t));
+    if (grant->outgoing_params == NULL) {
+        return NGX_ERROR;
+    }
+
+    pair = ngx_array_push_n(grant->outgoing_params, conf->nelts);
+    if (pair == NULL) {
+        return NGX_ERROR;
+    }
+
+    param = conf->elts;
+
+    for (i = 0; i < conf->nelts; i++) {
+        pair[i].key = param[i].name;
+
+        if (ngx_http_complex_value(r, &param[i].value, &pair[i].value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twanon token outgoing params:%ui", conf->nelts);
+
+    return NGX_OK;
 }
 
 

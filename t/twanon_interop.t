@@ -5,8 +5,9 @@
 # Interoperability of twanon_token with Twilio's own helper library: each
 # token the module issues is handed to interop/token.js, which builds the
 # token twilio.jwt.AccessToken and VoiceGrant make for the same inputs and
-# compares the two (header, claims, signature).  Needs node and
-# interop/node_modules ("npm ci" in t/interop; "make test" runs it).
+# compares the two (header, claims, signature), the outgoing grant's
+# params included.  Needs node and interop/node_modules ("npm ci" in
+# t/interop; "make test" runs it).
 
 ###############################################################################
 
@@ -44,6 +45,11 @@ my $SECRET = 'interop-secret-9d41c7';
 my $APP = 'AP' . 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 my $PUSH = 'CR' . '0f1e2d3c4b5a69788796a5b4c3d2e1f0';
 
+# UTF-8 in a param: u with diaeresis, a telephone sign, and a character
+# outside the BMP
+
+my $UTF8 = "Z\xc3\xbcrich \xe2\x98\x8e \xf0\x9f\x93\x9e";
+
 my $t = Test::Twanon->new()->has(qw/http/);
 
 $t->write_file_expand('nginx.conf', <<"EOF");
@@ -78,6 +84,17 @@ http {
             twanon_token_ttl                       600;
         }
 
+        location = /token_params {
+            twanon_token;
+            twanon_token_incoming                  off;
+            twanon_token_outgoing_application_sid  $APP;
+            twanon_token_outgoing_param  team      \$http_x_team;
+            twanon_token_outgoing_param  site.id   hq-1;
+            twanon_token_outgoing_param  quote     "say \\"hi\\" \\\\ \\t";
+            twanon_token_outgoing_param  utf8      "$UTF8";
+            twanon_token_outgoing_param  none      \$http_x_none;
+        }
+
         location = /token_outgoing {
             twanon_token;
             twanon_token_incoming                  off;
@@ -101,6 +118,21 @@ my %full = (ttl => 600, incoming => JSON::PP::true(), region => 'ie1',
 my %outgoing = (ttl => 86400, incoming => JSON::PP::false(),
 	outgoingApplicationSid => $APP);
 
+# the params of /token_params for a value of X-Team, as characters: the
+# input of token.js is encoded as UTF-8
+
+sub params {
+	my ($team) = @_;
+
+	my %p = (team => $team, 'site.id' => 'hq-1', quote => "say \"hi\" \\ \t",
+		utf8 => $UTF8, none => '');
+
+	utf8::decode($_) for values %p;
+
+	return { ttl => 3600, incoming => JSON::PP::false(),
+		outgoingApplicationSid => $APP, outgoingApplicationParams => \%p };
+}
+
 my @cases = (
 	[ 'plain alice', 'GET', '/token', 'alice', \%plain ],
 	[ 'plain user_001', 'GET', '/token', 'user_001', \%plain ],
@@ -110,6 +142,12 @@ my @cases = (
 	[ 'full user_001', 'GET', '/token_full', 'user_001', \%full ],
 	[ 'full 121 chars', 'GET', '/token_full', $LONG, \%full ],
 	[ 'outgoing only', 'GET', '/token_outgoing', 'user_001', \%outgoing ],
+	[ 'params', 'GET', '/token_params', 'alice', params('sales'),
+		[ 'X-Team', 'sales' ] ],
+	[ 'params escaped', 'GET', '/token_params', 'alice',
+		params("a\x01\"b\\c\x1f $UTF8"),
+		[ 'X-Team', "a\x01\"b\\c\x1f $UTF8" ] ],
+	[ 'params empty', 'GET', '/token_params', 'alice', params('') ],
 );
 
 $t->run()->plan(scalar @cases + 3);
@@ -119,10 +157,11 @@ $t->run()->plan(scalar @cases + 3);
 my @tokens;
 
 for my $case (@cases) {
-	my ($name, $method, $uri, $identity, $settings) = @$case;
+	my ($name, $method, $uri, $identity, $settings, $headers) = @$case;
 
 	my $r = $method eq 'GET'
-		? parse_response(http_get("$uri?identity=$identity"))
+		? http_request('GET', "$uri?identity=$identity",
+			headers => $headers || [])
 		: http_request('POST', $uri, body => "identity=$identity",
 			headers => [ 'Content-Type',
 				'application/x-www-form-urlencoded' ]);
@@ -140,7 +179,7 @@ for my $case (@cases) {
 
 	push @tokens, $json->{token};
 
-	my $input = JSON::PP->new->canonical->encode({
+	my $input = JSON::PP->new->utf8->canonical->encode({
 		%$settings,
 		token => $json->{token},
 		identity => $identity,

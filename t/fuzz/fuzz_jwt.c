@@ -8,19 +8,25 @@
  * ngx_http_twanon_jwt_header(), ngx_http_twanon_jwt_sign() and
  * ngx_http_twanon_sid_valid().
  *
- * Input: options (bit 0: incoming grant, bit 1: outgoing application
- * SID, bit 2: push credential SID), 4 bytes of iat and 2 of the ttl
- * (1 s to 24 h, as configuration allows), then fields: region,
- * identity, API secret, account SID, API key SID, application SID,
- * push credential SID.  A region or SID that configuration or the
- * handler would refuse is replaced by a valid one, as they would never
- * reach the signer; the identity is any bytes, since a custom
- * twanon_token_identity_pattern may allow them.
+ * ngx_http_twanon_param_name_valid().
  *
- * Invariants: sid_valid() agrees with a reference; the token is three
- * base64url parts; the signature is HMAC-SHA256 under the secret over
- * the first two; header and, for an identity in valid UTF-8, payload
- * are JSON objects holding exactly what was given.
+ * Input: options (bit 0: incoming grant, bit 1: outgoing application
+ * SID, bit 2: push credential SID, bits 3-7: the number of outgoing
+ * params, modulo 9), 4 bytes of iat and 2 of the ttl (1 s to 24 h, as
+ * configuration allows), then fields: region, identity, API secret,
+ * account SID, API key SID, application SID, push credential SID, and a
+ * name and a value for each param.  A region, SID or param name that
+ * configuration or the handler would refuse (a name given twice too) is
+ * replaced by a valid one, as they would never reach the signer; the
+ * identity is any bytes, since a custom twanon_token_identity_pattern
+ * may allow them, and so is a param value, the value of a variable.
+ *
+ * Invariants: sid_valid() and param_name_valid() agree with a
+ * reference; the token is three base64url parts; the signature is
+ * HMAC-SHA256 under the secret over the first two; header and, for an
+ * identity in valid UTF-8, payload are JSON objects holding exactly what
+ * was given: each param value as given, with U+FFFD for each byte that
+ * does not start a valid UTF-8 character, whatever its bytes.
  */
 
 
@@ -74,6 +80,124 @@ sid(ngx_pool_t *pool, twanon_fuzz_in_t *in, const char *prefix,
         out->data = (u_char *) fallback;
         out->len = ngx_strlen(fallback);
     }
+}
+
+
+static ngx_uint_t
+ref_param_name(ngx_str_t *name)
+{
+    size_t  i;
+    u_char  c;
+
+    if (name->len == 0 || name->len > 32) {
+        return 0;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == '_' || c == '-' || c == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_uint_t
+param_given(ngx_http_twanon_pair_t *param, ngx_uint_t n, ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (param[i].key.len == name->len
+            && memcmp(param[i].key.data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The outgoing params: names as configuration allows them, distinct,
+ * values any bytes.
+ */
+
+static ngx_array_t *
+params(ngx_pool_t *pool, twanon_fuzz_in_t *in, ngx_uint_t n)
+{
+    ngx_uint_t               i, k, ok;
+    ngx_array_t             *a;
+    ngx_http_twanon_pair_t  *param;
+
+    a = ngx_array_create(pool, NGX_HTTP_TWANON_TOKEN_PARAMS_MAX,
+                         sizeof(ngx_http_twanon_pair_t));
+    twanon_fuzz_assert(a != NULL);
+
+    param = ngx_array_push_n(a, n);
+    twanon_fuzz_assert(param != NULL);
+
+    for (i = 0; i < n; i++) {
+        twanon_fuzz_field(pool, in, &param[i].key);
+
+        ok = ref_param_name(&param[i].key);
+
+        twanon_fuzz_assert(
+            (ngx_http_twanon_param_name_valid(&param[i].key) == NGX_OK)
+            == ok);
+
+        for (k = i; !ok || param_given(param, i, &param[i].key); k += 9) {
+            param[i].key.data = ngx_pnalloc(pool, NGX_INT_T_LEN + 1);
+            twanon_fuzz_assert(param[i].key.data != NULL);
+
+            param[i].key.len = ngx_sprintf(param[i].key.data, "z%ui", k)
+                               - param[i].key.data;
+            ok = 1;
+        }
+
+        twanon_fuzz_field(pool, in, &param[i].value);
+    }
+
+    return a;
+}
+
+
+/* the reference for what a value becomes: U+FFFD for each bad byte */
+
+static void
+ref_fix(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char    *p, *last, *d;
+    size_t     n;
+    uint32_t   cp;
+
+    out->data = ngx_pnalloc(pool, in->len * 3 + 1);
+    twanon_fuzz_assert(out->data != NULL);
+
+    d = out->data;
+    p = in->data;
+    last = p + in->len;
+
+    while (p < last) {
+        n = twanon_fuzz_utf8_decode(p, last - p, &cp);
+
+        if (n == 0) {
+            *d++ = 0xef; *d++ = 0xbf; *d++ = 0xbd;
+            p++;
+            continue;
+        }
+
+        d = ngx_cpymem(d, p, n);
+        p += n;
+    }
+
+    out->len = d - out->data;
 }
 
 
@@ -175,6 +299,41 @@ expect_string(json_t *obj, const char *key, ngx_str_t *want)
 }
 
 
+static void
+expect_params(ngx_pool_t *pool, json_t *outgoing, ngx_array_t *a)
+{
+    char                     key[NGX_HTTP_TWANON_PARAM_NAME_MAX + 1];
+    json_t                  *obj;
+    ngx_str_t                want;
+    ngx_uint_t               i;
+    ngx_http_twanon_pair_t  *param;
+
+    obj = json_object_get(outgoing, "params");
+
+    if (a == NULL || a->nelts == 0) {
+        twanon_fuzz_assert(obj == NULL);
+        twanon_fuzz_assert(json_object_size(outgoing) == 1);
+        return;
+    }
+
+    twanon_fuzz_assert(json_is_object(obj));
+    twanon_fuzz_assert(json_object_size(outgoing) == 2);
+    twanon_fuzz_assert(json_object_size(obj) == a->nelts);
+
+    param = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        ngx_memcpy(key, param[i].key.data, param[i].key.len);
+        key[param[i].key.len] = '\0';
+
+        ref_fix(pool, &param[i].value, &want);
+        twanon_fuzz_assert(twanon_fuzz_utf8_valid(want.data, want.len));
+
+        expect_string(obj, key, &want);
+    }
+}
+
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -259,6 +418,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!(opts & 2)) {
         ngx_str_null(&grant.outgoing_application_sid);
     }
+
+    /*
+     * params without an application SID fail nginx -t; given all the
+     * same, the writer leaves them out with the outgoing grant
+     */
+
+    n = (opts >> 3) % (NGX_HTTP_TWANON_TOKEN_PARAMS_MAX + 1);
+
+    grant.outgoing_params = params(pool, &in, n);
 
     if (!(opts & 4)) {
         ngx_str_null(&grant.push_credential_sid);
@@ -391,6 +559,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v) {
         expect_string(v, "application_sid",
                       &grant.outgoing_application_sid);
+        expect_params(pool, v, grant.outgoing_params);
     }
 
     if (grant.push_credential_sid.len) {

@@ -18,6 +18,10 @@
  *   ttl                     twanon_token_ttl in seconds (default 3600)
  *   region                  twanon_token_region (optional)
  *   outgoingApplicationSid  twanon_token_outgoing_application_sid (optional)
+ *   outgoingApplicationParams
+ *                           the twanon_token_outgoing_param names and
+ *                           their values for this request, an object of
+ *                           strings (optional)
  *   pushCredentialSid       twanon_token_push_credential_sid (optional)
  *   incoming                twanon_token_incoming (default true)
  *
@@ -165,6 +169,16 @@ function readInput() {
         throw new Error('"incoming" must be a boolean');
     }
 
+    const params = input.outgoingApplicationParams;
+
+    if (params !== undefined
+        && (!isObject(params)
+            || Object.values(params).some(v => typeof v !== 'string')))
+    {
+        throw new Error('"outgoingApplicationParams" must be an object of '
+                        + 'strings');
+    }
+
     return input;
 }
 
@@ -182,6 +196,7 @@ function reference(input) {
     token.addGrant(new VoiceGrant({
         incomingAllow: input.incoming,
         outgoingApplicationSid: input.outgoingApplicationSid,
+        outgoingApplicationParams: input.outgoingApplicationParams,
         pushCredentialSid: input.pushCredentialSid,
     }));
 
