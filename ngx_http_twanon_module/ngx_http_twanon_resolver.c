@@ -153,6 +153,8 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ps->handler = ngx_http_twanon_resolver_done;
     ps->data = ctx;
 
+    ctx->resolver_start = ngx_current_msec;
+
     if (ngx_http_subrequest(r, &tlcf->resolver, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
                             |NGX_HTTP_SUBREQUEST_WAITED)
@@ -170,6 +172,7 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     }
 
     ctx->resolver = sr;
+    ctx->lookup = 1;
 
     if (ngx_http_twanon_resolver_arm(r, ctx) != NGX_OK) {
         return NGX_ERROR;
@@ -520,6 +523,7 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
     }
 
     ctx->done = 1;
+    ctx->resolver_ms = ngx_current_msec - ctx->resolver_start;
 
     if (rc == NGX_ERROR && !r->connection->error) {
         return NGX_OK;

@@ -488,6 +488,7 @@ ngx_http_twanon_webhook_account(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: webhook for another account, "
                       "call \"%V\"", &ctx->call_sid);
+        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_ACCOUNT);
         return NGX_DECLINED;
     }
 
@@ -526,6 +527,7 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: missing or repeated signature header, "
                       "call \"%V\"", &ctx->call_sid);
+        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISSING);
         return NGX_DECLINED;
     }
 
@@ -537,6 +539,7 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: repeated X-Twilio-Webhooks-Signature-Settings "
                       "header, call \"%V\"", &ctx->call_sid);
+        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISMATCH);
         return NGX_DECLINED;
     }
 
@@ -551,6 +554,11 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
     }
 
     if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_http_twanon_status_signature(r,
+                                             NGX_HTTP_TWANON_SIG_MISMATCH);
+        }
+
         return rc;
     }
 
@@ -574,6 +582,8 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
     if (rc != NGX_DECLINED) {
         return rc;
     }
+
+    ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISMATCH);
 
     if (ngx_http_twanon_webhook_shown_url(r->pool, &url, &shown) != NGX_OK) {
         return NGX_ERROR;
