@@ -25,6 +25,8 @@ static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_twanon_check_token(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
+static char *ngx_http_twanon_check_handlers(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
 static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
 
@@ -596,8 +598,6 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_twanon_loc_conf_t *prev = parent;
     ngx_http_twanon_loc_conf_t *conf = child;
 
-    ngx_http_twanon_main_conf_t  *tmcf;
-
     ngx_conf_merge_ptr_value(conf->account_sid, prev->account_sid, NULL);
     ngx_conf_merge_ptr_value(conf->api_key, prev->api_key, NULL);
     ngx_conf_merge_ptr_value(conf->api_secret, prev->api_secret, NULL);
@@ -665,6 +665,18 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->fallback_clients == NGX_CONF_UNSET_PTR) {
         conf->fallback_clients = NULL;
     }
+
+    return ngx_http_twanon_check_handlers(cf, conf);
+}
+
+
+/* the checks of the location's handler, once it is merged */
+
+static char *
+ngx_http_twanon_check_handlers(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    ngx_http_twanon_main_conf_t  *tmcf;
 
     if (conf->token.file.data) {
         if (ngx_http_twanon_check_token(cf, conf) != NGX_CONF_OK) {

@@ -22,6 +22,8 @@
 
 static ngx_int_t ngx_http_twanon_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_buf_t *ngx_http_twanon_resolver_form(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 static ngx_http_request_body_t *ngx_http_twanon_resolver_body(
     ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_resolver_request(ngx_http_request_t *r,
@@ -197,15 +199,9 @@ static ngx_http_request_body_t *
 ngx_http_twanon_resolver_body(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx)
 {
-    u_char                      *p;
-    size_t                       len;
-    ngx_buf_t                   *b;
-    ngx_str_t                   *from, from_name;
-    ngx_chain_t                 *cl;
-    ngx_http_request_body_t     *rb;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
 
     /* a handler that wrote a body of its own: the callback's */
 
@@ -219,9 +215,49 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
         b->last = ctx->resolver_body.data + ctx->resolver_body.len;
         b->memory = 1;
 
-        goto chain;
+    } else {
+        b = ngx_http_twanon_resolver_form(r, ctx);
+        if (b == NULL) {
+            return NULL;
+        }
     }
 
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NULL;
+    }
+
+    rb->bufs = cl;
+    rb->buf = b;
+
+    return rb;
+}
+
+
+/* the webhook's own fields, in one buffer */
+
+static ngx_buf_t *
+ngx_http_twanon_resolver_form(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_buf_t                   *b;
+    ngx_str_t                   *from, from_name;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
     if (tlcf->resolver_send == NGX_HTTP_TWANON_SEND_HASH) {
         if (ngx_http_twanon_caller_hash(r, ctx) != NGX_OK) {
@@ -269,28 +305,7 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
 
     b->last = p;
 
-chain:
-
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NULL;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (rb == NULL) {
-        return NULL;
-    }
-
-    rb->bufs = cl;
-    rb->buf = b;
-
-    return rb;
+    return b;
 }
 
 
