@@ -188,6 +188,8 @@ ngx_http_twanon_fallback_say(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    tlcf->fallback_kind = NGX_HTTP_TWANON_FALLBACK_KIND_SAY;
+
     return NGX_CONF_OK;
 }
 
@@ -230,6 +232,7 @@ ngx_http_twanon_fallback_twiml(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     tlcf->fallback = text;
+    tlcf->fallback_kind = NGX_HTTP_TWANON_FALLBACK_KIND_TWIML;
 
     return NGX_CONF_OK;
 }

@@ -157,6 +157,7 @@ ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
     rc = ngx_http_twanon_incoming_dial(r, ctx, &route.identities,
                                        &route.params, &twiml);
     if (rc == NGX_DECLINED) {
+        ctx->fallback = tlcf->fallback_kind;
         return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
                                     &tlcf->fallback);
     }
@@ -187,6 +188,7 @@ ngx_http_twanon_incoming_route(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_route_t *route,
     const char **reason)
 {
+    ngx_int_t                    rc;
     ngx_str_t                    reply;
     ngx_http_twanon_loc_conf_t  *tlcf;
 
@@ -217,9 +219,15 @@ ngx_http_twanon_incoming_route(ngx_http_request_t *r,
         reply.len = ctx->reply->last - ctx->reply->pos;
     }
 
-    return ngx_http_twanon_route_parse(r->pool, &reply, &tlcf->identity_field,
-                                       tlcf->client_params,
-                                       tlcf->identity_regex, route, reason);
+    rc = ngx_http_twanon_route_parse(r->pool, &reply, &tlcf->identity_field,
+                                     tlcf->client_params,
+                                     tlcf->identity_regex, route, reason);
+
+    if (rc == NGX_DECLINED) {
+        ctx->invalid = 1;
+    }
+
+    return rc;
 }
 
 
@@ -244,9 +252,12 @@ ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
     }
 
     if (tlcf->fallback_clients == NULL) {
+        ctx->fallback = tlcf->fallback_kind;
         return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
                                     &tlcf->fallback);
     }
+
+    ctx->fallback = NGX_HTTP_TWANON_FALLBACK_KIND_CLIENT;
 
     if (ngx_array_init(&params, r->pool, 1, sizeof(ngx_http_twanon_pair_t))
         != NGX_OK)
@@ -267,6 +278,7 @@ ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
     rc = ngx_http_twanon_incoming_dial(r, ctx, &identities, &params, &twiml);
 
     if (rc == NGX_DECLINED) {
+        ctx->fallback = tlcf->fallback_kind;
         return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
                                     &tlcf->fallback);
     }

@@ -14,6 +14,7 @@
 
 
 static ngx_int_t ngx_http_twanon_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_twanon_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_twanon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_twanon_exit(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_twanon_init(ngx_conf_t *cf);
@@ -23,6 +24,8 @@ static void *ngx_http_twanon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_twanon_check_token(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+static char *ngx_http_twanon_check_handlers(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
@@ -36,6 +39,8 @@ static ngx_http_handler_pt  ngx_http_twanon_after_dial_handler_pt =
     ngx_http_twanon_after_dial_handler;
 static ngx_http_handler_pt  ngx_http_twanon_outgoing_handler_pt =
     ngx_http_twanon_outgoing_handler;
+static ngx_http_handler_pt  ngx_http_twanon_status_handler_pt =
+    ngx_http_twanon_status_handler;
 
 
 static ngx_http_twanon_msec_bounds_t  ngx_http_twanon_resolver_timeout_post
@@ -181,6 +186,20 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twanon_loc_conf_t, after_dial),
       &ngx_http_twanon_after_dial_handler_pt },
+
+    { ngx_string("twanon_status_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_twanon_status_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twanon_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_twanon_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twanon_loc_conf_t, status),
+      &ngx_http_twanon_status_handler_pt },
 
     { ngx_string("twanon_outgoing"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -375,7 +394,7 @@ ngx_module_t  ngx_http_twanon_module = {
     ngx_http_twanon_commands,              /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_twanon_init_module,           /* init module */
     ngx_http_twanon_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -399,8 +418,27 @@ ngx_http_twanon_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_twanon_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_twanon_main_conf_t  *tmcf;
+
     if (ngx_http_twanon_check_contents(cf) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    /* counting, in the log phase, only where there is a zone to count in */
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+    if (tmcf->status_zone) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_twanon_status_log;
     }
 
     return ngx_http_twanon_resolver_init(cf);
@@ -441,6 +479,20 @@ ngx_http_twanon_check_contents(ngx_conf_t *cf)
                       content[i].where->line);
 
         return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_init_module(ngx_cycle_t *cycle)
+{
+    /* the version, once per configuration loaded, not for "nginx -t" */
+
+    if (!ngx_test_config) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "twanon/" NGX_HTTP_TWANON_VERSION);
     }
 
     return NGX_OK;
@@ -612,15 +664,44 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         && conf->fallback_clients == NGX_CONF_UNSET_PTR)
     {
         conf->fallback = prev->fallback;
+        conf->fallback_kind = prev->fallback_kind;
         conf->fallback_clients = prev->fallback_clients;
+    }
+
+    if (conf->fallback_kind == 0) {
+        conf->fallback_kind = NGX_HTTP_TWANON_FALLBACK_KIND_SAY;
     }
 
     if (conf->fallback_clients == NGX_CONF_UNSET_PTR) {
         conf->fallback_clients = NULL;
     }
 
+    return ngx_http_twanon_check_handlers(cf, conf);
+}
+
+
+/* the checks of the location's handler, once it is merged */
+
+static char *
+ngx_http_twanon_check_handlers(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    ngx_http_twanon_main_conf_t  *tmcf;
+
     if (conf->token.file.data) {
         if (ngx_http_twanon_check_token(cf, conf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->status.file.data) {
+        tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+        if (tmcf->status_zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"twanon_status\" in %V:%ui requires "
+                          "\"twanon_status_zone\" in the http block",
+                          &conf->status.file, conf->status.line);
             return NGX_CONF_ERROR;
         }
     }

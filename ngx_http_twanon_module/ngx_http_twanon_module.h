@@ -28,7 +28,19 @@
 typedef struct {
     ngx_regex_t                *default_identity_regex;
     ngx_array_t                 contents;    /* locations with a handler */
+    ngx_shm_zone_t             *status_zone;
 } ngx_http_twanon_main_conf_t;
+
+
+/* what "twanon_status" counts of signature checks (status.c) */
+#define NGX_HTTP_TWANON_SIG_MISSING     0
+#define NGX_HTTP_TWANON_SIG_MISMATCH    1
+#define NGX_HTTP_TWANON_SIG_ACCOUNT     2
+
+/* the fallback a webhook got, as counted: ctx->fallback */
+#define NGX_HTTP_TWANON_FALLBACK_KIND_SAY     1
+#define NGX_HTTP_TWANON_FALLBACK_KIND_TWIML   2
+#define NGX_HTTP_TWANON_FALLBACK_KIND_CLIENT  3
 
 
 typedef struct {
@@ -94,6 +106,7 @@ typedef struct {
     ngx_str_t                   outgoing_param;
     ngx_http_complex_value_t   *outgoing_caller_id;
     ngx_str_t                   fallback;        /* rendered TwiML */
+    ngx_uint_t                  fallback_kind;   /* say, twiml */
     ngx_array_t                *fallback_clients;
     ngx_http_complex_value_t   *hash_key;
 
@@ -106,6 +119,7 @@ typedef struct {
     ngx_http_twanon_where_t     incoming;
     ngx_http_twanon_where_t     after_dial;
     ngx_http_twanon_where_t     outgoing;
+    ngx_http_twanon_where_t     status;
 } ngx_http_twanon_loc_conf_t;
 
 
@@ -219,6 +233,8 @@ struct ngx_http_twanon_ctx_s {
     ngx_str_t                   resolver_body;  /* the handler's own */
     ngx_str_t                   callee;      /* never logged */
     ngx_str_t                   callee_hash;
+    ngx_msec_t                  resolver_start;
+    ngx_msec_t                  resolver_ms;
     ngx_uint_t                  attempt;     /* to ring next, after one */
     ngx_buf_t                  *reply;       /* the resolver's */
     off_t                       received;    /* bytes of the reply */
@@ -233,6 +249,9 @@ struct ngx_http_twanon_ctx_s {
     unsigned                    replied:1;
     unsigned                    after_dial:1;
     unsigned                    hangup:1;
+    unsigned                    lookup:1;    /* the resolver was asked */
+    unsigned                    invalid:1;   /* its 200 was unusable */
+    unsigned                    fallback:2;  /* kind served, if any */
 };
 
 
@@ -247,6 +266,16 @@ ngx_int_t ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
 ngx_int_t ngx_http_twanon_incoming_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_twanon_after_dial_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_twanon_outgoing_handler(ngx_http_request_t *r);
+
+
+/* the counters (status.c) */
+
+char *ngx_http_twanon_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_twanon_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twanon_status_log(ngx_http_request_t *r);
+void ngx_http_twanon_status_signature(ngx_http_request_t *r,
+    ngx_uint_t reason);
 
 
 /* what every Twilio webhook handler shares (webhook.c) */

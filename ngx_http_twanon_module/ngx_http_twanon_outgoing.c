@@ -241,6 +241,7 @@ ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
     ctx->replied = 1;
 
     if (ctx->route == NGX_HTTP_TWANON_ROUTE_REFUSED) {
+        ctx->fallback = tlcf->fallback_kind;
         return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
                                     &tlcf->fallback);
     }
@@ -254,6 +255,7 @@ ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
     }
 
     if (rc == NGX_DECLINED) {
+        ctx->fallback = tlcf->fallback_kind;
         return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
                                     &tlcf->fallback);
     }
@@ -328,6 +330,10 @@ ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
 
     rc = ngx_http_twanon_route_outgoing(r->pool, &reply, &ctx->callee,
                                         caller_id, &reason);
+
+    if (rc == NGX_DECLINED) {
+        ctx->invalid = 1;
+    }
 
     if (rc == NGX_OK && caller_id->len == 0) {
         if (ngx_http_complex_value(r, tlcf->outgoing_caller_id, caller_id)

@@ -22,6 +22,8 @@
 
 static ngx_int_t ngx_http_twanon_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_buf_t *ngx_http_twanon_resolver_form(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 static ngx_http_request_body_t *ngx_http_twanon_resolver_body(
     ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_resolver_request(ngx_http_request_t *r,
@@ -153,6 +155,8 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     ps->handler = ngx_http_twanon_resolver_done;
     ps->data = ctx;
 
+    ctx->resolver_start = ngx_current_msec;
+
     if (ngx_http_subrequest(r, &tlcf->resolver, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
                             |NGX_HTTP_SUBREQUEST_WAITED)
@@ -170,6 +174,7 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
     }
 
     ctx->resolver = sr;
+    ctx->lookup = 1;
 
     if (ngx_http_twanon_resolver_arm(r, ctx) != NGX_OK) {
         return NGX_ERROR;
@@ -194,15 +199,9 @@ static ngx_http_request_body_t *
 ngx_http_twanon_resolver_body(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx)
 {
-    u_char                      *p;
-    size_t                       len;
-    ngx_buf_t                   *b;
-    ngx_str_t                   *from, from_name;
-    ngx_chain_t                 *cl;
-    ngx_http_request_body_t     *rb;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
 
     /* a handler that wrote a body of its own: the callback's */
 
@@ -216,9 +215,49 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
         b->last = ctx->resolver_body.data + ctx->resolver_body.len;
         b->memory = 1;
 
-        goto chain;
+    } else {
+        b = ngx_http_twanon_resolver_form(r, ctx);
+        if (b == NULL) {
+            return NULL;
+        }
     }
 
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NULL;
+    }
+
+    rb->bufs = cl;
+    rb->buf = b;
+
+    return rb;
+}
+
+
+/* the webhook's own fields, in one buffer */
+
+static ngx_buf_t *
+ngx_http_twanon_resolver_form(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_buf_t                   *b;
+    ngx_str_t                   *from, from_name;
+    ngx_http_twanon_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
     if (tlcf->resolver_send == NGX_HTTP_TWANON_SEND_HASH) {
         if (ngx_http_twanon_caller_hash(r, ctx) != NGX_OK) {
@@ -266,28 +305,7 @@ ngx_http_twanon_resolver_body(ngx_http_request_t *r,
 
     b->last = p;
 
-chain:
-
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NULL;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (rb == NULL) {
-        return NULL;
-    }
-
-    rb->bufs = cl;
-    rb->buf = b;
-
-    return rb;
+    return b;
 }
 
 
@@ -520,6 +538,7 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
     }
 
     ctx->done = 1;
+    ctx->resolver_ms = ngx_current_msec - ctx->resolver_start;
 
     if (rc == NGX_ERROR && !r->connection->error) {
         return NGX_OK;

@@ -13,6 +13,8 @@
 #define NGX_HTTP_TWANON_ROUTE_MEMBERS  (1 + NGX_HTTP_TWANON_PARAMS_MAX)
 
 
+static ngx_int_t ngx_http_twanon_route_text(ngx_pool_t *pool,
+    ngx_str_t *reply, ngx_str_t *text, const char **reason);
 static ngx_int_t ngx_http_twanon_route_identity(
     ngx_http_twanon_json_member_t *member, ngx_regex_t *re,
     ngx_array_t *identities);
@@ -33,7 +35,7 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_http_twanon_route_t *route, const char **reason)
 {
     ngx_int_t                       rc;
-    ngx_str_t                       body, text;
+    ngx_str_t                       text;
     ngx_uint_t                      i, n;
     ngx_http_twanon_pair_t         *want, *param;
     ngx_http_twanon_json_member_t   members[NGX_HTTP_TWANON_ROUTE_MEMBERS];
@@ -52,24 +54,9 @@ ngx_http_twanon_route_parse(ngx_pool_t *pool, ngx_str_t *reply,
         return NGX_ERROR;
     }
 
-    /* a UTF-8 byte order mark, which some JSON writers put first */
-
-    body = *reply;
-
-    if (body.len >= 3 && ngx_memcmp(body.data, "\xef\xbb\xbf", 3) == 0) {
-        body.data += 3;
-        body.len -= 3;
-    }
-
-    if (body.len == 0) {
-        *reason = "empty reply";
-        return NGX_DECLINED;
-    }
-
-    /* a stray byte of invalid UTF-8 must not lose a call */
-
-    if (ngx_http_twanon_utf8_fix(pool, &body, &text) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_http_twanon_route_text(pool, reply, &text, reason);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     want = wanted->elts;
@@ -210,26 +197,15 @@ ngx_http_twanon_route_outgoing(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *number, ngx_str_t *caller_id, const char **reason)
 {
     ngx_int_t                       rc;
-    ngx_str_t                       body, text;
+    ngx_str_t                       text;
     ngx_http_twanon_json_member_t   members[2];
 
     ngx_str_null(number);
     ngx_str_null(caller_id);
 
-    body = *reply;
-
-    if (body.len >= 3 && ngx_memcmp(body.data, "\xef\xbb\xbf", 3) == 0) {
-        body.data += 3;
-        body.len -= 3;
-    }
-
-    if (body.len == 0) {
-        *reason = "empty reply";
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_twanon_utf8_fix(pool, &body, &text) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_http_twanon_route_text(pool, reply, &text, reason);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ngx_str_set(&members[0].name, "number");
@@ -267,4 +243,32 @@ ngx_http_twanon_route_outgoing(ngx_pool_t *pool, ngx_str_t *reply,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The reply as JSON text: without a UTF-8 byte order mark, which some
+ * JSON writers put first, and with stray bytes of invalid UTF-8 repaired,
+ * which must not lose a call.  NGX_DECLINED for an empty reply.
+ */
+
+static ngx_int_t
+ngx_http_twanon_route_text(ngx_pool_t *pool, ngx_str_t *reply,
+    ngx_str_t *text, const char **reason)
+{
+    ngx_str_t  body;
+
+    body = *reply;
+
+    if (body.len >= 3 && ngx_memcmp(body.data, "\xef\xbb\xbf", 3) == 0) {
+        body.data += 3;
+        body.len -= 3;
+    }
+
+    if (body.len == 0) {
+        *reason = "empty reply";
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_twanon_utf8_fix(pool, &body, text);
 }

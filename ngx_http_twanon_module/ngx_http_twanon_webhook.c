@@ -39,6 +39,8 @@ static ngx_int_t ngx_http_twanon_webhook_refuse(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *text);
 static ngx_int_t ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
+static ngx_int_t ngx_http_twanon_webhook_word(ngx_str_t *s,
+    ngx_uint_t dash);
 static ngx_int_t ngx_http_twanon_webhook_account(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
@@ -48,6 +50,9 @@ static ngx_int_t ngx_http_twanon_webhook_shared_key(ngx_http_request_t *r,
     ngx_http_twanon_signer_t *signer);
 static ngx_int_t ngx_http_twanon_webhook_auth_token(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_signer_t *signer);
+static ngx_int_t ngx_http_twanon_webhook_invalid(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *url,
+    ngx_http_twanon_signer_t *signer);
 static ngx_int_t ngx_http_twanon_webhook_shown_url(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *shown);
 static ngx_int_t ngx_http_twanon_webhook_url(ngx_http_request_t *r,
@@ -349,7 +354,6 @@ static ngx_int_t
 ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
-    size_t                   i;
     ngx_int_t                k;
     ngx_uint_t               n, seen[6];
     ngx_str_t               *value[6];
@@ -408,20 +412,7 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    for (i = 0; i < ctx->call_sid.len; i++) {
-        if (!((ctx->call_sid.data[i] >= '0' && ctx->call_sid.data[i] <= '9')
-              || (ctx->call_sid.data[i] >= 'a'
-                  && ctx->call_sid.data[i] <= 'z')
-              || (ctx->call_sid.data[i] >= 'A'
-                  && ctx->call_sid.data[i] <= 'Z')))
-        {
-            break;
-        }
-    }
-
-    if (ctx->call_sid.len == 0 || ctx->call_sid.len > 64
-        || i != ctx->call_sid.len)
-    {
+    if (ngx_http_twanon_webhook_word(&ctx->call_sid, 0) != NGX_OK) {
         ngx_str_null(&ctx->call_sid);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "twanon: webhook with a malformed \"CallSid\"");
@@ -433,22 +424,40 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
      * of Twilio's names, such as "TN-Validation-Passed-A", or nothing
      */
 
-    for (i = 0; i < ctx->stir_verstat.len; i++) {
-        if (!((ctx->stir_verstat.data[i] >= '0'
-               && ctx->stir_verstat.data[i] <= '9')
-              || ((ctx->stir_verstat.data[i] | 0x20) >= 'a'
-                  && (ctx->stir_verstat.data[i] | 0x20) <= 'z')
-              || ctx->stir_verstat.data[i] == '-'
-              || ctx->stir_verstat.data[i] == '_'))
-        {
-            break;
-        }
-    }
-
-    if (ctx->stir_verstat.len > 64 || i != ctx->stir_verstat.len) {
+    if (ctx->stir_verstat.len
+        && ngx_http_twanon_webhook_word(&ctx->stir_verstat, 1) != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "twanon: webhook with a malformed \"StirVerstat\", "
                       "call \"%V\"", &ctx->call_sid);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* 1 to 64 letters and digits, and "-" and "_" with "dash" */
+
+static ngx_int_t
+ngx_http_twanon_webhook_word(ngx_str_t *s, ngx_uint_t dash)
+{
+    u_char  c;
+    size_t  i;
+
+    if (s->len == 0 || s->len > 64) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+            || (dash && (c == '-' || c == '_')))
+        {
+            continue;
+        }
+
         return NGX_DECLINED;
     }
 
@@ -488,6 +497,7 @@ ngx_http_twanon_webhook_account(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: webhook for another account, "
                       "call \"%V\"", &ctx->call_sid);
+        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_ACCOUNT);
         return NGX_DECLINED;
     }
 
@@ -508,7 +518,7 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    url, params, shown;
+    ngx_str_t                    url, params;
     ngx_uint_t                   n;
     ngx_table_elt_t             *h, *settings;
     ngx_http_twanon_signer_t     signer;
@@ -526,6 +536,7 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: missing or repeated signature header, "
                       "call \"%V\"", &ctx->call_sid);
+        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISSING);
         return NGX_DECLINED;
     }
 
@@ -537,6 +548,7 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: repeated X-Twilio-Webhooks-Signature-Settings "
                       "header, call \"%V\"", &ctx->call_sid);
+        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISMATCH);
         return NGX_DECLINED;
     }
 
@@ -551,6 +563,11 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
     }
 
     if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_http_twanon_status_signature(r,
+                                             NGX_HTTP_TWANON_SIG_MISMATCH);
+        }
+
         return rc;
     }
 
@@ -575,24 +592,7 @@ ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
         return rc;
     }
 
-    if (ngx_http_twanon_webhook_shown_url(r->pool, &url, &shown) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (signer.key_id.len) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: invalid signature for \"%V\" under shared "
-                      "key \"%V\" (HMAC-%s), call \"%V\"", &shown,
-                      &signer.key_id, signer.digest, &ctx->call_sid);
-
-    } else {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: invalid signature for \"%V\" under the "
-                      "Auth Token (HMAC-SHA1), call \"%V\"", &shown,
-                      &ctx->call_sid);
-    }
-
-    return NGX_DECLINED;
+    return ngx_http_twanon_webhook_invalid(r, ctx, &url, &signer);
 }
 
 
@@ -716,6 +716,38 @@ ngx_http_twanon_webhook_auth_token(ngx_http_request_t *r,
     ngx_str_null(&signer->key_id);
 
     return NGX_OK;
+}
+
+
+/* a signature that matches none: counted, and one line with the URL */
+
+static ngx_int_t
+ngx_http_twanon_webhook_invalid(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_str_t *url,
+    ngx_http_twanon_signer_t *signer)
+{
+    ngx_str_t  shown;
+
+    ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISMATCH);
+
+    if (ngx_http_twanon_webhook_shown_url(r->pool, url, &shown) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (signer->key_id.len) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: invalid signature for \"%V\" under shared "
+                      "key \"%V\" (HMAC-%s), call \"%V\"", &shown,
+                      &signer->key_id, signer->digest, &ctx->call_sid);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: invalid signature for \"%V\" under the "
+                      "Auth Token (HMAC-SHA1), call \"%V\"", &shown,
+                      &ctx->call_sid);
+    }
+
+    return NGX_DECLINED;
 }
 
 
