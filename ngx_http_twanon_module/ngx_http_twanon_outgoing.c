@@ -116,13 +116,7 @@ ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    if (ngx_http_twanon_outgoing_body(r, ctx, &operator, &customer)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_twanon_outgoing_body(r, ctx, &operator, &customer);
 }
 
 
@@ -190,17 +184,46 @@ ngx_http_twanon_outgoing_customer(ngx_str_t *id)
 }
 
 
-/* operator=, customer_id=, call_sid=: all checked, nothing to escape */
+/*
+ * operator=, customer_id=, call_sid=, then each field that
+ * twanon_token_outgoing_param names, as Twilio sent it from the token
+ * (given twice, it may be the browser's own: 400)
+ */
 
 static ngx_int_t
 ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_str_t *operator, ngx_str_t *customer)
 {
-    u_char  *p;
-    size_t   len;
+    u_char                         *p;
+    size_t                          len;
+    ngx_int_t                       rc;
+    ngx_str_t                      *values;
+    ngx_uint_t                      i, n;
+    ngx_http_twanon_loc_conf_t     *tlcf;
+    ngx_http_twanon_token_param_t  *param;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+
+    n = tlcf->outgoing_params ? tlcf->outgoing_params->nelts : 0;
+    param = n ? tlcf->outgoing_params->elts : NULL;
+
+    values = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ngx_str_t));
+    if (values == NULL) {
+        return NGX_ERROR;
+    }
 
     len = sizeof("operator=&customer_id=&call_sid=") - 1 + 3 * operator->len
           + customer->len + ctx->call_sid.len;
+
+    for (i = 0; i < n; i++) {
+        rc = ngx_http_twanon_outgoing_field(r, ctx, &param[i].name,
+                                            &values[i]);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        len += sizeof("&=") - 1 + param[i].name.len + 3 * values[i].len;
+    }
 
     ctx->resolver_body.data = ngx_pnalloc(r->pool, len);
     if (ctx->resolver_body.data == NULL) {
@@ -215,6 +238,18 @@ ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
                                   NGX_ESCAPE_ARGS);
     p = ngx_sprintf(p, "&customer_id=%V&call_sid=%V", customer,
                     &ctx->call_sid);
+
+    /* names are letters, digits, "_", "-" and "." */
+
+    for (i = 0; i < n; i++) {
+        if (values[i].data == NULL) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "&%V=", &param[i].name);
+        p = (u_char *) ngx_escape_uri(p, values[i].data, values[i].len,
+                                      NGX_ESCAPE_ARGS);
+    }
 
     ctx->resolver_body.len = p - ctx->resolver_body.data;
 

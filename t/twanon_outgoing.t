@@ -73,6 +73,7 @@ http {
         twanon_resolver_timeout                1s;
         twanon_token_outgoing_application_sid  $APP;
         twanon_outgoing_caller_id              $CALLER_ID;
+        twanon_token_outgoing_param            team  sales;
 
         location = /resolver {
             internal;
@@ -105,7 +106,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(40);
+$t->run()->plan(43);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -215,6 +216,14 @@ is(call('customer twice', '/outgoing', 'C-1001',
 is(call('app twice', '/outgoing', 'C-1001',
 	fields => [ ApplicationSid => $APP ]), $INVALID, 'ApplicationSid twice');
 
+# the token's outgoing params go on to the resolver, once
+
+is(call('team', '/outgoing', 'C-1001', fields => [ team => 'sales & ops' ]),
+	dialled('+15550100', $CALLER_ID), 'token param');
+is(call('team twice', '/outgoing', 'C-1001',
+	fields => [ team => 'sales', team => 'admin' ]), $INVALID,
+	'token param twice');
+
 ###############################################################################
 
 $t->stop();
@@ -227,6 +236,8 @@ my %body = map { /^\S+ call=(\w+) (.*)$/ ? ($1 => $2) : () } @got;
 
 is($body{$sid{dial}}, "operator=op_1&customer_id=C-1001&call_sid=$sid{dial}",
 	'resolver body');
+is($body{$sid{team}}, "operator=op_1&customer_id=C-1001&call_sid=$sid{team}"
+	. '&team=sales%20%26%20ops', 'resolver body with the token param');
 is(scalar(grep { !m!^/route call=! } @got), 0, 'resolver uri /route only');
 is(join(' ', grep { exists $body{$sid{$_}} } 'no customer', 'bad customer',
 	'other app', 'phone from', 'bad signature', 'customer twice'), '',
