@@ -114,6 +114,11 @@ const STRINGS = {
         demoCaller: 'Caller',
         simulate: 'Simulate incoming call',
         callerHangsUp: 'Caller hangs up',
+        ringOut: 'Let it ring out',
+        demoNextGroup: 'Nobody answered: ringing the next group ({n} operators)',
+        demoNextGroupOne: 'Nobody answered: ringing the next group (1 operator)',
+        demoVoicemail: 'Nobody answered: the caller is offered voicemail',
+        demoCallEnded: 'Call ended',
         demoNotRouted: 'The simulated call was not routed to an operator: the caller would hear the fallback message.',
         demoFailed: 'The simulated call could not be made ({detail}). Check that the demo nginx is running.',
 
@@ -169,6 +174,11 @@ const STRINGS = {
         logElsewhere: 'Another tab is live',
         logMovedAway: 'Calls moved to another tab',
         logSimulated: 'Simulated call requested',
+        logRangOut: 'Nobody answered: the ring ended',
+        logNextGroup: 'Next group rung ({n} operators)',
+        logNextGroupOne: 'Next group rung (1 operator)',
+        logVoicemail: 'Caller offered voicemail',
+        logCallEnded: 'Call ended by the TwiML',
     },
 
     ja: {
@@ -247,6 +257,11 @@ const STRINGS = {
         demoCaller: '発信者',
         simulate: '着信をシミュレート',
         callerHangsUp: '発信者が切る',
+        ringOut: '応答せずに鳴らし終える',
+        demoNextGroup: '応答なし: 次のグループを呼び出し中(オペレーター {n} 人)',
+        demoNextGroupOne: '応答なし: 次のグループを呼び出し中(オペレーター 1 人)',
+        demoVoicemail: '応答なし: 発信者に留守番電話を案内します',
+        demoCallEnded: '通話終了',
         demoNotRouted: 'シミュレートした着信はオペレーターに転送されませんでした(発信者には代替メッセージが流れます)。',
         demoFailed: '着信をシミュレートできませんでした({detail})。デモ用の nginx が動いているか確認してください。',
 
@@ -302,6 +317,11 @@ const STRINGS = {
         logElsewhere: '別のタブが受付中',
         logMovedAway: '別のタブに受付を移動',
         logSimulated: '着信シミュレーション',
+        logRangOut: '応答なし: 呼び出し終了',
+        logNextGroup: '次のグループを呼び出し(オペレーター {n} 人)',
+        logNextGroupOne: '次のグループを呼び出し(オペレーター 1 人)',
+        logVoicemail: '発信者に留守番電話を案内',
+        logCallEnded: 'TwiML により通話終了',
     },
 };
 
@@ -633,6 +653,7 @@ for (const id of ['panel', 'panel-title', 'status-pill', 'status-text',
     'waiting-id', 'waiting-verify', 'waiting-answer-button',
     'waiting-decline-button',
     'demo-panel', 'demo-caller', 'simulate-button', 'demo-hangup-button',
+    'demo-ringout-button', 'demo-step',
     'mic-select', 'speaker-select', 'audio-note', 'log'])
 {
     ui[id.replace(/-(\w)/g, (m, c) => c.toUpperCase())] = $(id);
@@ -785,6 +806,7 @@ const app = {
     timerInterval: null,
     titleInterval: null,
     ringer: null,
+    demoStep: false,    /* a demo call's next step is on its way */
 };
 
 const STATE_TEXT = {
@@ -825,6 +847,8 @@ function setState(state)
     ui.simulateButton.disabled = (state !== 'waiting');
     ui.demoHangupButton.disabled = !(state === 'ringing'
         || state === 'incall');
+    ui.demoRingoutButton.disabled = !(state === 'ringing'
+                                      && canRingOut(app.call));
 
     if (state === 'ringing') {
         startTitleAlert();
@@ -2152,9 +2176,16 @@ function watchCall(call)
         ui.hangupButton.focus();
     });
 
-    call.on('cancel', () => gone(call, 'logCancelled',
-                                 t('announceCancelled'), 'logWaitingGone',
-                                 t('announceWaitingGone')));
+    call.on('cancel', () => {
+        if (call.rangOut) {
+            gone(call, 'logRangOut', null, 'logWaitingGone',
+                 t('announceWaitingGone'));
+            return;
+        }
+
+        gone(call, 'logCancelled', t('announceCancelled'), 'logWaitingGone',
+             t('announceWaitingGone'));
+    });
     call.on('reject', () => gone(call, 'logRejected', null, 'logRejected',
                                  null));
     call.on('disconnect', () => gone(call, 'logEnded', t('announceEnded'),
@@ -2637,6 +2668,20 @@ class DemoCall extends Emitter {
         return this._muted;
     }
 
+    /*
+     * nobody answered: the <Dial> timed out, which the SDK reports as
+     * "cancel" too
+     */
+
+    ringOut()
+    {
+        if (this._status === 'pending') {
+            this._status = 'closed';
+            this.rangOut = true;
+            this.emit('cancel');
+        }
+    }
+
     /* the simulated caller hangs up */
 
     hangUp()
@@ -2702,14 +2747,34 @@ class DemoDevice extends Emitter {
         this.emit('destroyed');
     }
 
-    /* returns 'ringing', or 'not-routed' when the TwiML dials nobody */
+    /*
+     * One step of a simulated call: the TwiML that simulateUrl returns
+     * for the webhook (attempt 0), or for the <Dial> action once nobody
+     * answered the first ring (attempt 1) or the second (attempt 2).
+     * Returns what the TwiML does:
+     *
+     *   { kind: 'ringing', operators, call }  a <Dial> rings this page;
+     *                                         ring(call) delivers it
+     *   { kind: 'voicemail' }                 a <Record>
+     *   { kind: 'ended' }                     anything else after a ring
+     *   { kind: 'not-routed' }                attempt 0 dials nobody
+     *
+     * Only element names and our <Client>'s <Parameter>s are read, never
+     * an attribute such as the <Dial>'s callerId. previous holds the
+     * parameters of the call that rang out: a step whose <Client> lacks
+     * one keeps the one the operator saw.
+     */
 
-    async simulate(caller)
+    async simulate(caller, attempt, previous)
     {
         const url = new URL(this.demo.simulateUrl || '/demo/simulate',
                             app.configUrl);
 
         url.searchParams.set('caller', caller);
+
+        if (attempt) {
+            url.searchParams.set('attempt', String(attempt));
+        }
 
         const res = await fetch(url, { cache: 'no-store',
                                        credentials: 'same-origin' });
@@ -2725,7 +2790,9 @@ class DemoDevice extends Emitter {
             throw new Error('not TwiML');
         }
 
-        const clients = Array.from(doc.getElementsByTagName('Client'));
+        const dial = doc.getElementsByTagName('Dial')[0];
+        const clients = dial
+            ? Array.from(dial.getElementsByTagName('Client')) : [];
 
         const identityOf = (c) => {
             const el = c.getElementsByTagName('Identity')[0];
@@ -2737,10 +2804,14 @@ class DemoDevice extends Emitter {
             || clients[0];
 
         if (!client) {
-            return 'not-routed';
+            if (doc.getElementsByTagName('Record').length) {
+                return { kind: 'voicemail' };
+            }
+
+            return { kind: attempt ? 'ended' : 'not-routed' };
         }
 
-        const params = new Map();
+        const params = new Map(previous || []);
 
         for (const p of client.getElementsByTagName('Parameter')) {
             params.set(p.getAttribute('name'), p.getAttribute('value'));
@@ -2748,11 +2819,22 @@ class DemoDevice extends Emitter {
 
         const call = new DemoCall(params);
 
+        call.demoCaller = caller;
+        call.demoAttempt = attempt || 0;
+        call.demoAction = dial.hasAttribute('action');
+
+        return { kind: 'ringing', operators: clients.length, call };
+    }
+
+    ring(call)
+    {
+        if (this.state !== 'registered') {
+            return;
+        }
+
         this.calls = this.calls.filter((c) => c.status() !== 'closed');
         this.calls.push(call);
         this.emit('incoming', call);
-
-        return 'ringing';
     }
 
     callerHangsUp()
@@ -2838,21 +2920,40 @@ function setupDemo(demo)
     }
 }
 
+/* a simulated call can ring out after its first and its second ring */
+
+function canRingOut(call)
+{
+    return call instanceof DemoCall && call.demoAttempt < 2;
+}
+
+function showDemoStep(key, vars)
+{
+    ui.demoStep.textContent = key ? t(key, vars) : '';
+    ui.demoStep.hidden = !key;
+}
+
 async function simulate()
 {
     const device = app.device;
 
-    if (!(device instanceof DemoDevice) || app.state !== 'waiting') {
+    if (!(device instanceof DemoDevice) || app.state !== 'waiting'
+        || app.demoStep)
+    {
         return;
     }
 
     ui.simulateButton.disabled = true;
+    showDemoStep(null);
     log('logSimulated');
 
     try {
-        const what = await device.simulate(ui.demoCaller.value);
+        const step = await device.simulate(ui.demoCaller.value, 0, null);
 
-        if (what === 'not-routed') {
+        if (step.kind === 'ringing') {
+            device.ring(step.call);
+
+        } else {
             showInfo(t('demoNotRouted'), false);
         }
 
@@ -2861,6 +2962,69 @@ async function simulate()
         app.errorFrom = 'demo';
 
     } finally {
+        ui.simulateButton.disabled = (app.state !== 'waiting');
+    }
+}
+
+/*
+ * "Let it ring out": the ringing call ends as if nobody answered, and
+ * the page asks simulateUrl for what the <Dial> action does next, then
+ * says so in plain words: the next group rings (here too, with the same
+ * customer), the caller is offered voicemail, or the call ends.
+ */
+
+async function ringOut()
+{
+    const device = app.device;
+    const call = app.call;
+
+    if (!(device instanceof DemoDevice) || app.state !== 'ringing'
+        || !canRingOut(call) || app.demoStep)
+    {
+        return;
+    }
+
+    app.demoStep = true;
+    ui.demoRingoutButton.disabled = true;
+    showDemoStep(null);
+
+    call.ringOut();
+
+    ui.simulateButton.disabled = true;
+
+    try {
+        const step = call.demoAction
+            ? await device.simulate(call.demoCaller, call.demoAttempt + 1,
+                                    call.customParameters)
+            : { kind: 'ended' };
+
+        if (app.device !== device) {
+            return;
+        }
+
+        if (step.kind === 'ringing') {
+            const n = step.operators;
+
+            showDemoStep(n === 1 ? 'demoNextGroupOne' : 'demoNextGroup',
+                         { n });
+            log(n === 1 ? 'logNextGroupOne' : 'logNextGroup', { n });
+            device.ring(step.call);
+
+        } else if (step.kind === 'voicemail') {
+            showDemoStep('demoVoicemail');
+            log('logVoicemail');
+
+        } else {
+            showDemoStep('demoCallEnded');
+            log('logCallEnded');
+        }
+
+    } catch (e) {
+        showError(t('demoFailed', { detail: e.message }), false);
+        app.errorFrom = 'demo';
+
+    } finally {
+        app.demoStep = false;
         ui.simulateButton.disabled = (app.state !== 'waiting');
     }
 }
@@ -2888,6 +3052,7 @@ async function init()
     ui.muteButton.addEventListener('click', toggleMute);
     ui.takeoverButton.addEventListener('click', takeOver);
     ui.simulateButton.addEventListener('click', simulate);
+    ui.demoRingoutButton.addEventListener('click', ringOut);
     ui.micSelect.addEventListener('change', chooseMic);
     ui.speakerSelect.addEventListener('change', chooseSpeaker);
 

@@ -10,7 +10,8 @@
 # <Parameter>s of that TwiML and the caller's number in
 # call.parameters.From. It checks what the operator sees (name, ID,
 # ringing, timer, mute, hang up, cancel, errors, token refresh, second
-# tab, Japanese, demo mode, SDK errors explained, the documented
+# tab, Japanese, demo mode (a simulated call that rings out to the next
+# group, then to voicemail), SDK errors explained, the documented
 # Content-Security-Policy, an address with credentials), Decline by the
 # twanonRinging rule (ignore, or reject when rung alone), call waiting,
 # the token backoff on a fake clock, the ringtone devices and the
@@ -243,14 +244,63 @@ http {
 
         location = /demo/config.json {
             default_type  application/json;
-            return 200 '{$CONFIG,"language":"en","demo":{"simulateUrl":"/demo/simulate","callers":[{"id":"1","label":"Caller 1 (known customer)"},{"id":"2","label":"Caller 2 (unknown number)"}]}}';
+            return 200 '{$CONFIG,"language":"en","demo":{"simulateUrl":"/demo/simulate","callers":[{"id":"1","label":"Caller 1 (known customer)"},{"id":"2","label":"Caller 2 (unknown number)"},{"id":"3","label":"Caller 3 (hangup after a ring)"},{"id":"4","label":"Caller 4 (no dial action)"}]}}';
         }
 
         # the demo's sample calls: a fixed signed webhook per caller,
-        # proxied to the module's real /incoming
+        # proxied to the module's real /incoming; with &attempt=1 and
+        # &attempt=2, the TwiML that demo.conf's /after-dial returns once
+        # nobody answered the first and the second ring (a wider group,
+        # then the voicemail), here as literals
 
         location = /demo/simulate {
-            rewrite  ^ /demo/call\$arg_caller? last;
+            rewrite  ^ /demo/call\$arg_caller\$arg_attempt? last;
+        }
+
+        location = /demo/call11 {
+            internal;
+            default_type  text/xml;
+            return 200 '<?xml version="1.0" encoding="UTF-8"?>
+<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30" callerId="$TO" action="/after-dial?attempt=2"><Client><Identity>operator1</Identity><Parameter name="customerName" value="Hanako Yamada"/><Parameter name="customerId" value="C-1001"/><Parameter name="twanonRinging" value="2"/></Client><Client><Identity>operator2</Identity><Parameter name="customerName" value="Hanako Yamada"/><Parameter name="customerId" value="C-1001"/><Parameter name="twanonRinging" value="2"/></Client></Dial></Response>
+';
+        }
+
+        # caller 3: after one ring, <Hangup/>; caller 4: a <Dial> with
+        # no action, which ends the call when nobody answers
+
+        location = /demo/call3 {
+            internal;
+            default_type  text/xml;
+            return 200 '<?xml version="1.0" encoding="UTF-8"?>
+<Response><Dial callerId="$TO" action="/after-dial"><Client><Identity>operator1</Identity><Parameter name="customerName" value="Kenji Sato"/><Parameter name="customerId" value="C-1004"/><Parameter name="twanonRinging" value="1"/></Client></Dial></Response>
+';
+        }
+
+        location = /demo/call31 {
+            internal;
+            default_type  text/xml;
+            return 200 '<?xml version="1.0" encoding="UTF-8"?>
+<Response><Hangup/></Response>
+';
+        }
+
+        location = /demo/call4 {
+            internal;
+            default_type  text/xml;
+            return 200 '<?xml version="1.0" encoding="UTF-8"?>
+<Response><Dial callerId="$TO"><Client><Identity>operator1</Identity><Parameter name="customerName" value="Kenji Sato"/><Parameter name="twanonRinging" value="1"/></Client></Dial></Response>
+';
+        }
+
+        location = /demo/call12 {
+            internal;
+            default_type  text/xml;
+            return 200 '<?xml version="1.0" encoding="UTF-8"?>
+<Response>
+  <Say>Nobody could take your call. Please leave a message after the tone.</Say>
+  <Record maxLength="120" playBeep="true"/>
+</Response>
+';
         }
 
         location = /demo/call1 {
@@ -292,10 +342,14 @@ http {
             return 401;
         }
 
+        # the <Dial> action (not served here) is what a demo call that
+        # rings out asks next: /demo/call11 and /demo/call12 above
+
         location = /incoming {
             twanon_incoming;
-            twanon_auth_token  $TOKEN;
-            twanon_resolver    /resolver;
+            twanon_auth_token   $TOKEN;
+            twanon_resolver     /resolver;
+            twanon_dial_action  /after-dial;
         }
 
         location = /incoming_unknown {
@@ -469,6 +523,7 @@ sub browser_test {
 		$ENV{TWANON_CALLER} = $FROM;
 		$ENV{TWANON_CHROMIUM} = $CHROMIUM;
 		$ENV{TWANON_CSP} = $CSP;
+		$ENV{TWANON_TO} = $TO;
 
 		{
 			no warnings 'exec';

@@ -36,6 +36,7 @@ const TWIML_FILE = process.env.TWANON_TWIML_FILE || process.argv[3];
 const CALLER = process.env.TWANON_CALLER || process.argv[4] || '+15559876543';
 const CHROMIUM = process.env.TWANON_CHROMIUM || '/usr/bin/chromium';
 const CSP = process.env.TWANON_CSP || '';
+const TO = process.env.TWANON_TO || '+15557654321';
 const OUT = path.join(__dirname, 'out');
 const DOCS_SHOT = process.env.TWANON_DOCS_SCREENSHOT === '1'
     ? path.join(__dirname, '..', '..', 'docs', 'console.png')
@@ -1453,6 +1454,8 @@ async function demoScenario(browser)
             assert(await text(page, '#ring-name') === 'Hanako Yamada',
                    'name: ' + await text(page, '#ring-name'));
             assert(await text(page, '#ring-id') === 'ID: C-1001', 'id');
+            assert(!await page.isDisabled('#demo-ringout-button'),
+                   'ring out disabled while ringing');
             await noCallerDigits(page);
             await shot(page, 'demo.png');
         });
@@ -1460,6 +1463,8 @@ async function demoScenario(browser)
     await check('demo mode: answer, then the caller hangs up', async () => {
         await page.click('#answer-button');
         await state(page, 'incall');
+        assert(await page.isDisabled('#demo-ringout-button'),
+               'ring out enabled in a call');
         await page.click('#mute-button');
         assert(await text(page, '#mute-button') === 'Unmute', 'mute');
         await page.click('#demo-hangup-button');
@@ -1472,6 +1477,115 @@ async function demoScenario(browser)
         await visibleText(page, '#info-text', /not routed/);
         await state(page, 'waiting');
     });
+
+    /*
+     * the whole call: rings, rings out (attempt=1: a <Dial> of two
+     * operators), rings again, rings out (attempt=2: a <Record>)
+     */
+
+    const attempts = () => context.requests
+        .filter((u) => u.pathname === '/demo/simulate')
+        .map((u) => u.searchParams.get('caller') + ':'
+             + (u.searchParams.get('attempt') || ''));
+
+    const logText = async () => text(page, '#log');
+
+    await check('demo mode: ring out rings the next group', async () => {
+        await page.selectOption('#demo-caller', '1');
+        await page.click('#simulate-button');
+        await state(page, 'ringing');
+        assert(await page.isHidden('#demo-step'), 'step shown before');
+
+        await page.click('#demo-ringout-button');
+        await visibleText(page, '#demo-step',
+            /^Nobody answered: ringing the next group \(2 operators\)$/);
+        await state(page, 'ringing');
+
+        assert(attempts().slice(-2).join(' ') === '1: 1:1',
+               'requests: ' + attempts().join(' '));
+        assert(await text(page, '#ring-name') === 'Hanako Yamada',
+               'name: ' + await text(page, '#ring-name'));
+        assert(await text(page, '#ring-id') === 'ID: C-1001', 'id');
+        assert(!await page.isDisabled('#demo-ringout-button'),
+               'ring out disabled on the second ring');
+
+        const log = await logText();
+
+        assert(/Nobody answered: the ring ended/.test(log), 'log: ' + log);
+        assert(/Next group rung \(2 operators\)/.test(log), 'log: ' + log);
+        assert(!/Caller hung up/.test(log.split('Simulated')[0]),
+               'ring out logged as a hang-up');
+        await noCallerDigits(page);
+    });
+
+    await check('demo mode: second ring out offers voicemail', async () => {
+        await page.click('#demo-ringout-button');
+        await visibleText(page, '#demo-step',
+            /^Nobody answered: the caller is offered voicemail$/);
+        await state(page, 'waiting');
+
+        assert(attempts().slice(-1)[0] === '1:2',
+               'requests: ' + attempts().join(' '));
+        assert(await page.isDisabled('#demo-ringout-button'),
+               'ring out enabled after the voicemail');
+        assert(/Caller offered voicemail/.test(await logText()),
+               'log: ' + await logText());
+
+        /* the TwiML's callerId is a number: never shown */
+
+        const to = TO.replace(/\D/g, '').slice(-10);
+        const html = await pageText(page);
+
+        assert(!new RegExp(to.split('').join('\\D{0,3}')).test(html),
+               'the <Dial> callerId is on the page');
+        assert(!/callerId|<Record|<Dial/.test(await text(page, '#main')),
+               'raw TwiML on the page');
+        await noCallerDigits(page);
+        await shot(page, 'demo-ringout.png');
+    });
+
+    await check('demo mode: a new simulated call clears the step',
+        async () => {
+            await page.click('#simulate-button');
+            await state(page, 'ringing');
+            assert(await page.isHidden('#demo-step'), 'step still shown');
+            await page.click('#reject-button');
+            await state(page, 'waiting');
+        });
+
+    await check('demo mode: a <Hangup/> after the ring ends the call',
+        async () => {
+            await page.selectOption('#demo-caller', '3');
+            await page.click('#simulate-button');
+            await state(page, 'ringing');
+            assert(await text(page, '#ring-name') === 'Kenji Sato', 'name');
+
+            await page.click('#demo-ringout-button');
+            await visibleText(page, '#demo-step', /^Call ended$/);
+            await state(page, 'waiting');
+
+            assert(attempts().slice(-2).join(' ') === '3: 3:1',
+                   'requests: ' + attempts().join(' '));
+            assert(/Call ended by the TwiML/.test(await logText()),
+                   'log: ' + await logText());
+        });
+
+    await check('demo mode: a <Dial> with no action ends at its ring out',
+        async () => {
+            await page.selectOption('#demo-caller', '4');
+            await page.click('#simulate-button');
+            await state(page, 'ringing');
+
+            const before = attempts().length;
+
+            await page.click('#demo-ringout-button');
+            await visibleText(page, '#demo-step', /^Call ended$/);
+            await state(page, 'waiting');
+
+            assert(attempts().length === before,
+                   'requests: ' + attempts().join(' '));
+            await noCallerDigits(page);
+        });
 
     await check('demo mode: no script errors', async () => {
         assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
