@@ -21,6 +21,10 @@
  *                         replaces Twilio.Device with a local DemoDevice
  *                         that rings from the TwiML nginx returns for a
  *                         simulated webhook
+ *   outgoing              optional, default false; true shows Call back
+ *                         and Call customer (the masked callback; see
+ *                         "Outgoing calls" below); in demo mode they post
+ *                         to demo.callbackUrl (default "/demo/callback")
  *
  * Privacy: the page shows only the custom parameters customerName and
  * customerId of a call (see PRIVACY below), and reads two more without
@@ -453,6 +457,21 @@ const SDK_ERRORS = {
         name: 'UserMediaErrors.AcquisitionFailedError',
         en: ['The microphone could not be opened.', 'Check that the headset is plugged in and not in use by another program, or choose another microphone under Audio devices.'],
         ja: ['マイクを開けませんでした。', 'ヘッドセットが接続されていて、ほかのプログラムで使われていないか確認するか、「音声デバイス」で別のマイクを選んでください。'],
+    },
+    31480: {
+        name: 'ClientErrors.TemporarilyUnavailable',
+        en: ['The customer did not answer, or their phone could not be reached.', 'Try again later.'],
+        ja: ['お客様が応答しないか、電話につながりませんでした。', '後でもう一度かけてください。'],
+    },
+    31486: {
+        name: 'ClientErrors.BusyHere',
+        en: ['The customer\'s line is busy.', 'Try again later.'],
+        ja: ['お客様の電話は話し中です。', '後でもう一度かけてください。'],
+    },
+    31603: {
+        name: 'SIPServerErrors.Decline',
+        en: ['The customer declined the call.', 'Try again later, or reach the customer another way.'],
+        ja: ['お客様が着信を拒否しました。', '後でもう一度かけるか、別の方法で連絡してください。'],
     },
     53000: {
         name: 'SignalingErrors.ConnectionError',
@@ -1727,6 +1746,9 @@ async function start()
 
             /* a second call while on one is shown (call waiting) */
             allowIncomingWhileBusy: true,
+
+            /* an outgoing call tells when the customer's phone rings */
+            enableRingingState: true,
         });
 
     } catch (e) {
@@ -1741,6 +1763,7 @@ async function start()
     }
 
     app.device = device;
+    bindOutgoing(device);
     bindDevice(device);
     scheduleRefresh(tok.token);
 
@@ -1981,6 +2004,8 @@ function ringsAlone(call)
 
 function declineCall(call)
 {
+    noteDeclined(call);
+
     try {
         if (ringsAlone(call)) {
             call.reject();
@@ -3031,6 +3056,527 @@ async function ringOut()
 
 
 /* ---------------------------------------------------------------------
+ * Outgoing calls: the masked callback (config.json "outgoing": true).
+ *
+ * The operator calls a customer by ID, never by number: Call back on a
+ * finished, missed or declined incoming call that carried a customerId,
+ * or Call customer with an ID typed in. The page calls
+ * device.connect({ params: { customerId } }) with that one parameter;
+ * Twilio posts it to the TwiML App's Voice URL (twanon_outgoing), the
+ * resolver names the number, and Twilio dials it. The number never
+ * reaches the browser, and the page reads nothing of the call object
+ * but its events: not call.parameters (To, From).
+ *
+ * The call uses the same in-call panel as an incoming one (timer, Mute,
+ * Hang up) and shows the customer's ID, and the name when an earlier
+ * incoming call told it. How it ended, in plain words:
+ *
+ * - the resolver refused it: the module's fallback answers at once and
+ *   hangs up, so the call ends within REFUSED_MS of being connected
+ *   without the customer's phone having rung (no "ringing" event; the
+ *   Device is made with enableRingingState);
+ * - busy (31486, or 31603: declined) and no answer (31480, or the phone
+ *   rang and the call ended unanswered);
+ * - failed: any other SDK error, explained from SDK_ERRORS.
+ *
+ * In demo mode there is no Twilio: Call back and Call customer post to
+ * demo.callbackUrl (a signed sample request to the demo's
+ * twanon_outgoing) and say what its TwiML would do: "Dialling customer
+ * C-1001" for a <Dial><Number> (the number is dropped unread), "Refused"
+ * for a <Say>.
+ */
+
+const OUT_STRINGS = {
+    en: {
+        outTitle: 'Call a customer',
+        outHelp: 'Enter the customer ID. Twilio dials the customer’s number; this page never sees it.',
+        outIdLabel: 'Customer ID',
+        outCall: 'Call customer',
+        outCallBack: 'Call back',
+        outRecent: 'Recent calls',
+        outRecentNone: 'Finished, missed and declined calls appear here.',
+        outFinished: 'Finished',
+        outMissed: 'Missed',
+        outDeclined: 'Declined',
+        outNoId: 'No customer ID: cannot call back',
+        outBadId: 'A customer ID is 1 to 64 letters, digits, “_”, “.”, “:” or “-”.',
+        outNotReady: 'Calls can be placed once the console is available: press Start, or finish the current call.',
+        outCustomer: 'Customer',
+        outCalling: 'Calling the customer…',
+        outRinging: 'The customer’s phone is ringing…',
+        outAnnounce: 'Calling customer {id}',
+        outRefused: 'The call could not be placed (refused).',
+        outNoAnswer: 'The customer did not answer.',
+        outFailed: 'The call could not be placed.',
+        demoDialling: 'Dialling customer {id}',
+        demoRefused: 'Refused: this call cannot be placed',
+        demoCallbackFailed: 'The demo callback could not be made ({detail}). Check that the demo nginx is running.',
+        logOutCall: 'Outgoing call placed',
+        logOutRefused: 'Outgoing call refused',
+        logOutBusy: 'Outgoing call: busy',
+        logOutNoAnswer: 'Outgoing call: no answer',
+        logOutFailed: 'Outgoing call failed',
+        logDemoCallback: 'Demo callback requested',
+    },
+
+    ja: {
+        outTitle: 'お客様に発信',
+        outHelp: 'お客様 ID を入力してください。Twilio がお客様の電話番号に発信します。このページに番号は届きません。',
+        outIdLabel: 'お客様 ID',
+        outCall: '発信',
+        outCallBack: '折り返し',
+        outRecent: '最近の通話',
+        outRecentNone: '終了した通話、応答しなかった通話、拒否した通話がここに表示されます。',
+        outFinished: '終了',
+        outMissed: '不在',
+        outDeclined: '拒否',
+        outNoId: 'お客様 ID がないため折り返しできません',
+        outBadId: 'お客様 ID は英数字と「_」「.」「:」「-」の 1~64 文字です。',
+        outNotReady: '受付中のときに発信できます。「開始」を押すか、通話を終えてください。',
+        outCustomer: 'お客様',
+        outCalling: 'お客様に発信しています…',
+        outRinging: 'お客様の電話を呼び出しています…',
+        outAnnounce: 'お客様 {id} に発信中',
+        outRefused: '発信できませんでした(拒否されました)。',
+        outNoAnswer: 'お客様が応答しませんでした。',
+        outFailed: '発信できませんでした。',
+        demoDialling: 'お客様 {id} に発信します',
+        demoRefused: '拒否: この通話は発信できません',
+        demoCallbackFailed: 'デモの折り返しができませんでした({detail})。デモ用の nginx が動いているか確認してください。',
+        logOutCall: '発信',
+        logOutRefused: '発信拒否',
+        logOutBusy: '発信: 話し中',
+        logOutNoAnswer: '発信: 応答なし',
+        logOutFailed: '発信失敗',
+        logDemoCallback: 'デモの折り返し',
+    },
+};
+
+for (const l of Object.keys(OUT_STRINGS)) {
+    Object.assign(STRINGS[l], OUT_STRINGS[l]);
+}
+
+const CUSTOMER_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+const REFUSED_MS = 5000;
+const BUSY_CODES = [31486, 31603];
+const NO_ANSWER_CODES = [31480];
+const RECENT_MAX = 10;
+
+const outUi = {};
+
+for (const id of ['out-panel', 'out-form', 'out-id', 'out-call-button',
+    'out-error', 'out-recent', 'out-recent-none', 'out-flag'])
+{
+    outUi[id.slice(4).replace(/-(\w)/g, (m, c) => c.toUpperCase())] = $(id);
+}
+
+const out = {
+    on: false,
+    placing: false,     /* a connect() or demo request under way */
+    call: null,
+    recent: [],         /* { id, name, outcome }, newest first */
+    names: new Map(),   /* customer ID -> name, from incoming calls */
+    entries: new WeakMap(),     /* incoming call -> its recent entry */
+};
+
+function validCustomerId(value)
+{
+    return typeof value === 'string' && CUSTOMER_ID.test(value);
+}
+
+/* an ID the page may call back: valid, and shown as it is */
+
+function callableId(value)
+{
+    return validCustomerId(value) && safeId(value) === value;
+}
+
+function setupOutgoing(config)
+{
+    out.on = config.outgoing === true;
+    outUi.panel.hidden = !out.on;
+
+    if (!out.on) {
+        return;
+    }
+
+    outUi.form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        callCustomer();
+    });
+
+    outUi.id.addEventListener('input', () => {
+        outUi.error.hidden = true;
+        outUi.id.removeAttribute('aria-invalid');
+    });
+
+    /* the buttons follow the page's state (the body's class) */
+
+    new MutationObserver(outReady).observe(document.body,
+                                           { attributes: true,
+                                             attributeFilter: ['class'] });
+    outReady();
+}
+
+function outAvailable()
+{
+    return out.on && app.device !== null && app.state === 'waiting'
+        && !out.placing;
+}
+
+function outReady()
+{
+    const ready = outAvailable();
+
+    outUi.callButton.disabled = !ready;
+
+    for (const b of outUi.recent.querySelectorAll('button')) {
+        b.disabled = !ready;
+    }
+}
+
+function callCustomer()
+{
+    const id = outUi.id.value.trim();
+
+    if (!validCustomerId(id)) {
+        outUi.error.textContent = t('outBadId');
+        outUi.error.hidden = false;
+        outUi.id.setAttribute('aria-invalid', 'true');
+        outUi.id.focus();
+        return;
+    }
+
+    placeCall(id);
+}
+
+/* ---- incoming calls, for Call back */
+
+function bindOutgoing(device)
+{
+    device.on('incoming', (call) => {
+        if (out.on && app.device === device) {
+            noteIncoming(call);
+        }
+    });
+}
+
+function noteIncoming(call)
+{
+    const raw = paramsOf(call).get('customerId');
+    const id = typeof raw === 'string' ? raw.trim() : '';
+    const entry = { id: callableId(id) ? id : '',
+                    name: safeName(paramsOf(call).get('customerName')),
+                    outcome: null, answered: false };
+
+    if (entry.id && cleanText(paramsOf(call).get('customerName')) !== '') {
+        out.names.set(entry.id, entry.name);
+    }
+
+    out.entries.set(call, entry);
+
+    call.on('accept', () => {
+        entry.answered = true;
+    });
+
+    call.on('disconnect', () => noteOutcome(call,
+        entry.answered ? 'outFinished' : 'outMissed'));
+    call.on('cancel', () => noteOutcome(call, 'outMissed'));
+    call.on('reject', () => noteOutcome(call, 'outDeclined'));
+}
+
+/* declineCall() with ignore(): the SDK says nothing, the page does */
+
+function noteDeclined(call)
+{
+    noteOutcome(call, 'outDeclined');
+}
+
+function noteOutcome(call, outcome)
+{
+    const entry = out.entries.get(call);
+
+    if (!entry || entry.outcome !== null) {
+        return;
+    }
+
+    entry.outcome = outcome;
+    out.recent.unshift(entry);
+    out.recent.length = Math.min(out.recent.length, RECENT_MAX);
+    renderRecent();
+}
+
+function renderRecent()
+{
+    outUi.recent.textContent = '';
+    outUi.recentNone.hidden = out.recent.length > 0;
+
+    for (const entry of out.recent) {
+        const li = document.createElement('li');
+        const who = document.createElement('span');
+        const what = document.createElement('span');
+
+        who.className = 'recent-who';
+        who.textContent = entry.name
+            + (entry.id ? ' · ' + t('customerId', { id: entry.id }) : '');
+        what.className = 'recent-outcome';
+        what.textContent = t(entry.outcome);
+        li.append(who, what);
+
+        if (entry.id) {
+            const b = document.createElement('button');
+
+            b.type = 'button';
+            b.className = 'btn btn-secondary callback-button';
+            b.textContent = t('outCallBack');
+            b.addEventListener('click', () => placeCall(entry.id));
+            li.append(b);
+
+        } else {
+            const note = document.createElement('span');
+
+            note.className = 'recent-note';
+            note.textContent = t('outNoId');
+            li.append(note);
+        }
+
+        outUi.recent.append(li);
+    }
+
+    outReady();
+}
+
+/* ---- placing a call */
+
+async function placeCall(id)
+{
+    if (!validCustomerId(id)) {
+        return;
+    }
+
+    if (!outAvailable()) {
+        showInfo(t('outNotReady'), false);
+        return;
+    }
+
+    clearError();
+    clearInfo();
+
+    if (app.device instanceof DemoDevice) {
+        await demoCallback(id);
+        return;
+    }
+
+    const device = app.device;
+    const session = app.session;
+    let call;
+
+    out.placing = true;
+    outReady();
+    log('logOutCall');
+
+    try {
+        /* the customer ID, and nothing else */
+        call = await device.connect({ params: { customerId: id } });
+
+    } catch (e) {
+        out.placing = false;
+        outReady();
+        logSdkError(e);
+        showError(t('outFailed') + ' ' + deviceErrorText(e), false);
+        app.errorFrom = 'call';
+        return;
+
+    }
+
+    out.placing = false;
+
+    if (session !== app.session || app.device !== device
+        || app.call !== null)
+    {
+        try {
+            call.disconnect();
+
+        } catch (e) {
+            console.error(e);
+        }
+
+        outReady();
+        return;
+    }
+
+    showOutgoing(call, id);
+}
+
+function showOutgoing(call, id)
+{
+    const name = out.names.get(id) || t('outCustomer');
+    const shown = safeId(id);
+    const session = app.session;
+    const state = { connectedAt: 0, ringing: false, failed: false,
+                    ended: false };
+
+    /*
+     * the operator ended it (Hang up, or End current and answer for a
+     * waiting call): not a refusal; a capture listener, so that it runs
+     * before the button's own
+     */
+
+    const byOperator = () => {
+        if (out.call === call) {
+            state.ended = true;
+        }
+    };
+
+    ui.hangupButton.addEventListener('click', byOperator, true);
+    ui.waitingAnswerButton.addEventListener('click', byOperator, true);
+
+    out.call = call;
+
+    adopt(call);
+    app.customer = { name, id: shown, unverified: false };
+    ui.callName.textContent = name;
+    ui.callId.textContent = t('customerId', { id: shown });
+    showBadge(ui.callVerify, false);
+
+    watchCall(call);
+
+    call.on('ringing', () => {
+        state.ringing = true;
+
+        if (!state.connectedAt) {
+            outFlag('outRinging');
+        }
+    });
+
+    call.on('accept', () => {
+        state.connectedAt = Date.now();
+        outUi.flag.hidden = true;
+    });
+
+    call.on('error', (e) => {
+        const code = e && e.code;
+
+        state.failed = true;
+
+        /* SDK_ERRORS says busy and no answer in plain words already */
+
+        if (BUSY_CODES.includes(code)) {
+            log('logOutBusy');
+            showError(deviceErrorText(e), false);
+
+        } else if (NO_ANSWER_CODES.includes(code)) {
+            log('logOutNoAnswer');
+            showError(deviceErrorText(e), false);
+
+        } else {
+            log('logOutFailed');
+            showError(t('outFailed') + ' ' + deviceErrorText(e), false);
+        }
+
+        app.errorFrom = 'call';
+    });
+
+    call.on('disconnect', () => {
+        outUi.flag.hidden = true;
+        ui.hangupButton.removeEventListener('click', byOperator, true);
+        ui.waitingAnswerButton.removeEventListener('click', byOperator,
+                                                   true);
+
+        if (out.call === call) {
+            out.call = null;
+        }
+
+        if (state.failed || state.ended || session !== app.session) {
+            return;
+        }
+
+        const quick = !state.connectedAt
+            || Date.now() - state.connectedAt < REFUSED_MS;
+
+        if (state.ringing && !state.connectedAt) {
+            log('logOutNoAnswer');
+            showInfo(t('outNoAnswer'), false);
+
+        } else if (!state.ringing && quick) {
+            log('logOutRefused');
+            showError(t('outRefused'), false);
+            app.errorFrom = 'call';
+        }
+    });
+
+    setState('incall');
+    ui.callTimer.textContent = duration(0);
+    outFlag('outCalling');
+    announce(t('outAnnounce', { id: shown }));
+    ui.hangupButton.focus();
+}
+
+function outFlag(key)
+{
+    outUi.flag.textContent = t(key);
+    outUi.flag.dataset.i18n = key;
+    outUi.flag.hidden = false;
+}
+
+/* ---- demo mode: what the demo's twanon_outgoing would have Twilio do */
+
+async function demoCallback(id)
+{
+    const demo = app.demo || {};
+    const url = new URL(typeof demo.callbackUrl === 'string'
+                        && demo.callbackUrl !== ''
+                        ? demo.callbackUrl : '/demo/callback',
+                        app.configUrl);
+
+    url.searchParams.set('customer', id);
+
+    out.placing = true;
+    outReady();
+    log('logDemoCallback');
+
+    try {
+        const res = await fetch(url, { method: 'POST', cache: 'no-store',
+                                       credentials: 'same-origin' });
+
+        if (!res.ok) {
+            throw new Error('HTTP ' + res.status);
+        }
+
+        const doc = new DOMParser().parseFromString(await res.text(),
+                                                    'text/xml');
+
+        if (doc.getElementsByTagName('parsererror').length) {
+            throw new Error('not TwiML');
+        }
+
+        /* only whether there is a <Number>: its text is never read */
+
+        const dial = doc.getElementsByTagName('Dial')[0];
+
+        if (dial && dial.getElementsByTagName('Number').length) {
+            showInfo(t('demoDialling', { id: safeId(id) }), false);
+
+        } else if (doc.getElementsByTagName('Say').length) {
+            log('logOutRefused');
+            showInfo(t('demoRefused'), false);
+
+        } else {
+            throw new Error('no <Dial> or <Say>');
+        }
+
+    } catch (e) {
+        showError(t('demoCallbackFailed', { detail: e.message }), false);
+        app.errorFrom = 'demo';
+
+    } finally {
+        out.placing = false;
+        outReady();
+    }
+}
+
+
+/* ---------------------------------------------------------------------
  * Wiring
  */
 
@@ -3096,6 +3642,7 @@ async function init()
         setupDemo(app.config.demo);
     }
 
+    setupOutgoing(app.config);
     setState(app.state);
 
     if (app.state === 'elsewhere') {

@@ -111,6 +111,42 @@ my ($BODY2, $SIG2) = webhook('/incoming_unknown', '+15550100999', 2);
 
 my $CONFIG = '"tokenUrl":"/token","identity":"operator1"';
 
+# the masked callback: the browser sends a customer ID, the module's
+# /outgoing asks a resolver that names the number ($CALLEE, which the
+# page must never show), or refuses C-9999 with the fallback <Say>;
+# /outdemo/callback?customer=ID sends the request Twilio would, signed,
+# as the demo's /demo/callback does
+
+my $APP_SID = 'AP' . '0123456789abcdef' x 2;
+my $CALLEE = '+15550123';
+my $OUT_URL = 'https://console.twanon.invalid/outgoing';
+
+sub callback {
+	my ($customer, $n) = @_;
+
+	my @pairs = (
+		AccountSid => $ACCOUNT,
+		ApiVersion => '2010-04-01',
+		ApplicationSid => $APP_SID,
+		CallSid => sprintf('CA%032x', 0xca11 + $n),
+		CallStatus => 'ringing',
+		Caller => 'client:operator1',
+		Direction => 'inbound',
+		From => 'client:operator1',
+		To => '',
+		customerId => $customer,
+	);
+
+	return (form_body(@pairs), twilio_signature($TOKEN, $OUT_URL, @pairs));
+}
+
+my ($OUT_BODY1, $OUT_SIG1) = callback('C-1001', 1);
+my ($OUT_BODY2, $OUT_SIG2) = callback('C-9999', 2);
+
+my $OUT_DEMO = '"demo":{"simulateUrl":"/demo/simulate",'
+	. '"callbackUrl":"/outdemo/callback","callers":['
+	. '{"id":"1","label":"Caller 1 (known customer)"}]}';
+
 # the Content-Security-Policy that docs/console.md recommends, served for
 # /csp/; /csp-old/ gets the one it replaced, which blocked the page's own
 # data: favicon
@@ -145,6 +181,11 @@ http {
     }
 
     default_type  application/octet-stream;
+
+    map \$request_body \$out_callee {
+        "~(^|&)customer_id=C-1001(&|\$)"  '{"number":"$CALLEE"}';
+        default  "";
+    }
 
     twanon_account_sid  $ACCOUNT;
     twanon_api_key      $KEY;
@@ -220,6 +261,79 @@ http {
 
         location /demo/ {
             alias  $HTML/;
+        }
+
+        location /out/ {
+            alias  $HTML/;
+        }
+
+        location = /out/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en","outgoing":true}';
+        }
+
+        location /out-ja/ {
+            alias  $HTML/;
+        }
+
+        location = /out-ja/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"ja","outgoing":true}';
+        }
+
+        location /outdemo/ {
+            alias  $HTML/;
+        }
+
+        location = /outdemo/config.json {
+            default_type  application/json;
+            return 200 '{$CONFIG,"language":"en","outgoing":true,$OUT_DEMO}';
+        }
+
+        location = /outdemo/callback {
+            rewrite  ^ /outdemo/callback_\$arg_customer? last;
+        }
+
+        location = /outdemo/callback_C-1001 {
+            internal;
+            proxy_pass                 http://127.0.0.1:8080/outgoing;
+            proxy_method               POST;
+            proxy_pass_request_headers off;
+            proxy_set_header  Host                "localhost:$PORT";
+            proxy_set_header  Content-Type        application/x-www-form-urlencoded;
+            proxy_set_header  X-Twilio-Signature  "$OUT_SIG1";
+            proxy_set_body    "$OUT_BODY1";
+        }
+
+        location = /outdemo/callback_C-9999 {
+            internal;
+            proxy_pass                 http://127.0.0.1:8080/outgoing;
+            proxy_method               POST;
+            proxy_pass_request_headers off;
+            proxy_set_header  Host                "localhost:$PORT";
+            proxy_set_header  Content-Type        application/x-www-form-urlencoded;
+            proxy_set_header  X-Twilio-Signature  "$OUT_SIG2";
+            proxy_set_body    "$OUT_BODY2";
+        }
+
+        location = /outgoing {
+            twanon_outgoing;
+            twanon_auth_token          $TOKEN;
+            twanon_webhook_url         $OUT_URL;
+            twanon_resolver            /out_resolver;
+            twanon_outgoing_caller_id  +15557654321;
+            twanon_token_outgoing_application_sid  $APP_SID;
+        }
+
+        location = /out_resolver {
+            internal;
+            default_type  application/json;
+
+            if (\$out_callee = "") {
+                return  404 '{"error":"unknown customer"}';
+            }
+
+            return  200 \$out_callee;
         }
 
         location /csp/ {
@@ -402,6 +516,14 @@ my $r = http_request('POST', '/incoming',
 my $twiml = defined $r->{body} ? $r->{body} : '';
 $t->write_file('twiml.xml', $twiml);
 
+# the demo callbacks the browser test posts to: a <Dial><Number> for a
+# known customer, the fallback <Say> for an unknown one
+
+my $dial = http_request('POST', '/outdemo/callback?customer=C-1001',
+	headers => [ 'Host', "localhost:$PORT" ]);
+my $say = http_request('POST', '/outdemo/callback?customer=C-9999',
+	headers => [ 'Host', "localhost:$PORT" ]);
+
 # the browser test; each of its "ok" / "not ok" lines becomes a test
 
 my ($rc, $out, $secs) = browser_test();
@@ -418,7 +540,7 @@ for my $line (split /\n/, $out) {
 	}
 }
 
-$t->plan(scalar(@results) + 9);
+$t->plan(scalar(@results) + 12);
 
 is($CSP, "default-src 'self'; script-src 'self'; connect-src 'self'"
 	. " https://*.twilio.com wss://*.twilio.com;"
@@ -445,6 +567,10 @@ my $client = '<Client><Identity>operator1</Identity>'
 like($twiml, qr/\Q$client\E/, 'twiml parameters');
 unlike($twiml, qr/5559876543/, 'no caller number in twiml');
 
+like($dial->{body} || '', qr{<Dial [^>]*><Number>\Q$CALLEE\E</Number></Dial>},
+	'callback dials the customer');
+like($say->{body} || '', qr{<Say[^>]*>[^<]+</Say>}, 'callback refused');
+
 diag(join("\n", @notes)) if @notes && ($rc != 0 || $ENV{TEST_NGINX_VERBOSE});
 
 for my $res (@results) {
@@ -461,6 +587,14 @@ $t->stop();
 my $log = $t->read_file('error.log') . $t->read_file('access.log');
 
 unlike($log, qr/\Q$SECRET\E|\Q$TOKEN\E/, 'no secrets in logs');
+
+# the access log, and the error log less nginx's own debug lines (its map
+# and script debugging prints the test resolver's reply)
+
+my $ours = join("\n", grep { !/\[debug\]/ || /: \*\d+ twanon / }
+	split /\n/, $log);
+
+unlike($ours, qr/5550123/, 'no customer number in logs');
 
 ###############################################################################
 
@@ -521,6 +655,7 @@ sub browser_test {
 		$ENV{TWANON_BASE} = "http://127.0.0.1:$PORT";
 		$ENV{TWANON_TWIML_FILE} = $t->testdir() . '/twiml.xml';
 		$ENV{TWANON_CALLER} = $FROM;
+		$ENV{TWANON_CALLEE} = $CALLEE;
 		$ENV{TWANON_CHROMIUM} = $CHROMIUM;
 		$ENV{TWANON_CSP} = $CSP;
 		$ENV{TWANON_TO} = $TO;

@@ -34,6 +34,7 @@ const BASE = (process.env.TWANON_BASE || process.argv[2] || '')
     .replace(/\/+$/, '');
 const TWIML_FILE = process.env.TWANON_TWIML_FILE || process.argv[3];
 const CALLER = process.env.TWANON_CALLER || process.argv[4] || '+15559876543';
+const CALLEE = process.env.TWANON_CALLEE || '+15550100';
 const CHROMIUM = process.env.TWANON_CHROMIUM || '/usr/bin/chromium';
 const CSP = process.env.TWANON_CSP || '';
 const TO = process.env.TWANON_TO || '+15557654321';
@@ -169,6 +170,24 @@ async function pageText(page)
     ].join('\n'));
 }
 
+/* the customer's number on a callback, which the page never gets */
+
+const CALLEE_DIGITS = CALLEE.replace(/\D/g, '');
+
+const CALLEE_PATTERNS = [CALLEE_DIGITS, CALLEE_DIGITS.slice(-7)]
+    .filter((d, i, all) => d.length >= 7 && all.indexOf(d) === i)
+    .map((d) => new RegExp(d.split('').join('\\D{0,3}')));
+
+async function noCalleeDigits(page)
+{
+    const text = await pageText(page) + '\n'
+        + await page.evaluate(() => document.body.innerHTML);
+    const hits = CALLEE_PATTERNS.filter((re) => re.test(text));
+
+    assert(hits.length === 0, 'customer digits found: '
+        + hits.map((re) => re.source).join('; '));
+}
+
 async function noCallerDigits(page)
 {
     const text = await pageText(page);
@@ -196,7 +215,7 @@ class Emitter {
 
 const rec = { tokens: [], options: [], updates: [], registers: 0,
               destroyed: 0, inputs: [], speakers: [], ringtones: [],
-              calls: [] };
+              calls: [], connects: [] };
 
 function dev(kind, deviceId, label) {
     return { kind, deviceId, label, groupId: deviceId };
@@ -295,6 +314,19 @@ class FakeDevice extends Emitter {
     async unregister() { this.state = 'unregistered'; this.emit('unregistered'); }
     updateToken(token) { rec.updates.push(token); }
     destroy() { rec.destroyed++; this.state = 'destroyed'; this.emit('destroyed'); }
+    /*
+     * an outgoing call: its parameters hold the customer's number here
+     * (the SDK's do not), which the page must not read
+     */
+    async connect(opts) {
+        rec.connects.push(JSON.parse(JSON.stringify(opts)));
+        const call = new FakeCall((opts && opts.params) || {},
+                                  'client:operator1');
+        call.parameters.To = ${JSON.stringify(CALLEE)};
+        call._status = 'connecting';
+        rec.calls.push(call);
+        return call;
+    }
 }
 
 FakeDevice.isSupported = true;
@@ -316,6 +348,17 @@ window.__twanonTest = {
         return { accepted: c.accepted, rejected: c.rejected,
                  ignored: c.ignored, disconnected: c.disconnected,
                  muted: c._muted, status: c._status };
+    },
+    connects() { return rec.connects.slice(); },
+    outRinging() { last()._status = 'ringing'; last().emit('ringing', false); },
+    outAnswer() { last()._status = 'open'; last().emit('accept', last()); },
+    outEnd() { last()._status = 'closed'; last().emit('disconnect', last()); },
+    outError(code) {
+        const e = new Error('test error ' + code);
+        e.code = code;
+        last().emit('error', e);
+        last()._status = 'closed';
+        last().emit('disconnect', last());
     },
     cancel(i) {
         const c = i === undefined ? last() : rec.calls[i];
@@ -1099,6 +1142,14 @@ async function mainScenario(browser, params)
         await visibleText(page, '#info-text', /other tab was closed/);
     });
 
+    await check('outgoing off: no dialer, no Call back', async () => {
+        assert(await page.isHidden('#out-panel'), 'outgoing panel shown');
+        assert(await page.$$eval('#out-recent li', (l) => l.length) === 0,
+               'recent calls listed');
+        assert(await page.$('.callback-button') === null, 'Call back');
+        assert((await fake(page, 'connects')).length === 0, 'connect');
+    });
+
     await check('no script errors on the page', async () => {
         assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
     });
@@ -1594,6 +1645,316 @@ async function demoScenario(browser)
     await context.close();
 }
 
+/*
+ * The masked callback: Call back and Call customer send only the
+ * customer ID; the outcome is told in plain words; no number anywhere
+ */
+
+async function outgoingScenario(browser, params)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/out/');
+
+    const lastConnect = async () => {
+        const all = await fake(page, 'connects');
+
+        return JSON.stringify(all[all.length - 1]);
+    };
+
+    const placeById = async (id) => {
+        await page.fill('#out-id', id);
+        await page.click('#out-call-button');
+    };
+
+    await check('outgoing: Call customer shown, enabled once available',
+        async () => {
+            assert(await page.isVisible('#out-panel'), 'no outgoing panel');
+            assert(await page.isDisabled('#out-call-button'),
+                   'enabled before start');
+            await page.click('#start-button');
+            await state(page, 'waiting');
+            await page.waitForSelector('#out-call-button:not([disabled])',
+                                       { timeout: WAIT });
+
+            const s = await fake(page, 'summary');
+
+            assert(s.options[0].enableRingingState === true,
+                   'enableRingingState');
+        });
+
+    await check('outgoing: a finished incoming call offers Call back',
+        async () => {
+            await fake(page, 'ring', params, CALLER);
+            await state(page, 'ringing');
+            await page.click('#answer-button');
+            await state(page, 'incall');
+            assert(await page.isDisabled('#out-call-button'),
+                   'Call customer enabled in a call');
+            await page.click('#hangup-button');
+            await state(page, 'waiting');
+            await visibleText(page, '#out-recent li',
+                              /Hanako Yamada · ID: C-1001.*Finished/);
+            assert(await page.isVisible(
+                '#out-recent li:first-child .callback-button'), 'no button');
+            assert(await text(page,
+                '#out-recent li:first-child .callback-button')
+                === 'Call back', 'label');
+        });
+
+    await check('outgoing: missed and declined calls offer Call back',
+        async () => {
+            await fake(page, 'ring', { customerName: 'Missed Caller',
+                                       customerId: 'C-3003',
+                                       twanonRinging: '3' }, CALLER);
+            await state(page, 'ringing');
+            await fake(page, 'cancel');
+            await visibleText(page, '#out-recent li',
+                              /Missed Caller · ID: C-3003.*Missed/);
+            assert(await page.isVisible(
+                '#out-recent li:first-child .callback-button'), 'missed');
+
+            await fake(page, 'ring', { customerName: 'Left Ringing',
+                                       customerId: 'C-4004',
+                                       twanonRinging: '3' }, CALLER);
+            await state(page, 'ringing');
+            await page.click('#reject-button');
+            await state(page, 'waiting');
+            await visibleText(page, '#out-recent li',
+                              /Left Ringing · ID: C-4004.*Declined/);
+            assert(await page.isVisible(
+                '#out-recent li:first-child .callback-button'), 'declined');
+        });
+
+    await check('outgoing: no Call back for a call without a usable ID',
+        async () => {
+            await fake(page, 'ring', { customerName: 'No Id',
+                                       twanonRinging: '1' }, CALLER);
+            await state(page, 'ringing');
+            await page.click('#reject-button');
+            await visibleText(page, '#out-recent li', /No Id.*Declined/);
+            assert(await page.$('#out-recent li:first-child button')
+                   === null, 'button without an ID');
+            assert(/cannot call back/.test(await text(page,
+                '#out-recent li:first-child')), 'no note');
+
+            /* an ID that looks like a number is hidden: no Call back */
+
+            await fake(page, 'ring', { customerName: 'Phone Id',
+                                       customerId: CALLER.slice(1),
+                                       twanonRinging: '3' }, CALLER);
+            await state(page, 'ringing');
+            await fake(page, 'cancel');
+            await visibleText(page, '#out-recent li', /Phone Id.*Missed/);
+            assert(await page.$('#out-recent li:first-child button')
+                   === null, 'button with a phone-like ID');
+            await noCallerDigits(page);
+        });
+
+    await check('outgoing: Call back connects with only the customer ID',
+        async () => {
+            await page.click('#out-recent li:has-text("C-1001") '
+                             + '.callback-button');
+            await state(page, 'incall');
+            assert(await lastConnect()
+                   === '{"params":{"customerId":"C-1001"}}',
+                   'connect: ' + await lastConnect());
+            assert(await text(page, '#call-name') === 'Hanako Yamada',
+                   'name: ' + await text(page, '#call-name'));
+            assert(await text(page, '#call-id') === 'ID: C-1001', 'id');
+            await visibleText(page, '#out-flag', /Calling the customer/);
+            assert(await page.evaluate(() => document.activeElement.id)
+                   === 'hangup-button', 'focus not on Hang up');
+            await noCalleeDigits(page);
+            await noCallerDigits(page);
+        });
+
+    await check('outgoing: ringing, answered, timer, mute, hang up',
+        async () => {
+            await fake(page, 'outRinging');
+            await visibleText(page, '#out-flag', /phone is ringing/);
+            await fake(page, 'outAnswer');
+            await page.waitForSelector('#out-flag', { state: 'hidden',
+                                                      timeout: WAIT });
+            await page.waitForFunction(() => /^00:0[1-9]$/.test(
+                document.getElementById('call-timer').textContent), null,
+                { timeout: 3000 });
+            await page.click('#mute-button');
+            assert((await fake(page, 'call')).muted === true, 'not muted');
+            await shot(page, 'outgoing.png');
+            await noCalleeDigits(page);
+            await page.click('#hangup-button');
+            await state(page, 'waiting');
+            assert((await fake(page, 'call')).disconnected === 1,
+                   'not disconnected');
+            assert(await page.isHidden('#notice'), 'error shown: '
+                   + await text(page, '#notice-text'));
+        });
+
+    await check('outgoing: Call customer validates the ID', async () => {
+        const before = (await fake(page, 'connects')).length;
+
+        for (const bad of ['', 'C 1001', 'C-1001!', CALLER, 'x'.repeat(65),
+                           '顧客1'])
+        {
+            await page.evaluate((v) => {
+                document.getElementById('out-id').value = v;
+            }, bad);
+            await page.click('#out-call-button');
+            await visibleText(page, '#out-error', /1 to 64 letters/);
+            assert(await page.getAttribute('#out-id', 'aria-invalid')
+                   === 'true', 'not marked invalid: ' + bad);
+        }
+
+        assert((await fake(page, 'connects')).length === before,
+               'connect called for a bad ID');
+        await page.fill('#out-id', 'C-2002');
+        assert(await page.isHidden('#out-error'), 'error stays on input');
+    });
+
+    await check('outgoing: Call customer connects with only that ID',
+        async () => {
+            await placeById('C-2002');
+            await state(page, 'incall');
+            assert(await lastConnect()
+                   === '{"params":{"customerId":"C-2002"}}',
+                   'connect: ' + await lastConnect());
+            assert(await text(page, '#call-name') === 'Customer', 'name');
+            assert(await text(page, '#call-id') === 'ID: C-2002', 'id');
+            await page.click('#hangup-button');
+            await state(page, 'waiting');
+            assert(await page.isHidden('#notice'), 'hang up while calling: '
+                   + await text(page, '#notice-text'));
+        });
+
+    await check('outgoing: refused by policy, in plain words', async () => {
+        await placeById('C-9999');
+        await state(page, 'incall');
+        await fake(page, 'outAnswer');
+        await page.waitForTimeout(300);
+        await fake(page, 'outEnd');
+        await state(page, 'waiting');
+        await visibleText(page, '#notice-text',
+                          /^The call could not be placed \(refused\)\.$/);
+    });
+
+    await check('outgoing: busy (31486), in plain words', async () => {
+        await placeById('C-1001');
+        await state(page, 'incall');
+        await fake(page, 'outRinging');
+        await fake(page, 'outError', 31486);
+        await state(page, 'waiting');
+        await visibleText(page, '#notice-text', /line is busy.*31486/);
+    });
+
+    await check('outgoing: no answer, in plain words', async () => {
+        await placeById('C-1001');
+        await state(page, 'incall');
+        await fake(page, 'outRinging');
+        await fake(page, 'outEnd');
+        await state(page, 'waiting');
+        await visibleText(page, '#info-text',
+                          /^The customer did not answer\.$/);
+        await placeById('C-1001');
+        await state(page, 'incall');
+        await fake(page, 'outError', 31480);
+        await state(page, 'waiting');
+        await visibleText(page, '#notice-text', /did not answer.*31480/);
+    });
+
+    await check('outgoing: failed, with the SDK error explained', async () => {
+        await placeById('C-1001');
+        await state(page, 'incall');
+        await fake(page, 'outError', 31005);
+        await state(page, 'waiting');
+        await visibleText(page, '#notice-text',
+            /could not be placed\. The connection to Twilio broke off.*31005/);
+    });
+
+    await check('outgoing: no customer number in the page or the log',
+        async () => {
+            await noCalleeDigits(page);
+            await noCallerDigits(page);
+
+            const log = await page.$$eval('#log li',
+                                          (li) => li.map((x) => x.textContent));
+
+            assert(log.some((l) => /Outgoing call refused/.test(l)),
+                   'no refusal logged');
+            assert(!log.some((l) => /C-\d{4}|Hanako/.test(l)),
+                   'ID or name logged');
+        });
+
+    await check('outgoing: no script errors', async () => {
+        assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
+    });
+
+    await context.close();
+
+    const ja = await newContext(browser, { locale: 'ja-JP' });
+    const jaPage = await open(ja, '/out-ja/');
+
+    await check('outgoing: Japanese strings', async () => {
+        assert(await text(jaPage, '#out-call-button') === '発信',
+               await text(jaPage, '#out-call-button'));
+        assert(await text(jaPage, '#out-title') === 'お客様に発信', 'title');
+    });
+
+    await ja.close();
+}
+
+async function outgoingDemoScenario(browser)
+{
+    const context = await newContext(browser);
+    const page = await open(context, '/outdemo/');
+
+    await check('outgoing demo: Call back after a simulated call',
+        async () => {
+            await page.click('#start-button');
+            await state(page, 'waiting');
+            await page.selectOption('#demo-caller', '1');
+            await page.click('#simulate-button');
+            await state(page, 'ringing');
+            await page.click('#answer-button');
+            await state(page, 'incall');
+            await page.click('#demo-hangup-button');
+            await state(page, 'waiting');
+            await visibleText(page, '#out-recent li',
+                              /Hanako Yamada · ID: C-1001.*Finished/);
+        });
+
+    await check('outgoing demo: Call back shows "Dialling customer"',
+        async () => {
+            await page.click('#out-recent li:first-child .callback-button');
+            await visibleText(page, '#info-text',
+                              /^Dialling customer C-1001$/);
+            assert(context.count('/outdemo/callback') === 1, 'not posted');
+            assert(context.requests.some((u) => u.pathname
+                   === '/outdemo/callback'
+                   && u.searchParams.get('customer') === 'C-1001'),
+                   'customer not sent');
+            await state(page, 'waiting');
+            await noCalleeDigits(page);
+            await noCallerDigits(page);
+            await shot(page, 'outgoing-demo.png');
+        });
+
+    await check('outgoing demo: an unknown customer is refused', async () => {
+        await page.waitForSelector('#out-call-button:not([disabled])',
+                                   { timeout: WAIT });
+        await page.fill('#out-id', 'C-9999');
+        await page.click('#out-call-button');
+        await visibleText(page, '#info-text',
+                          /^Refused: this call cannot be placed$/);
+        await noCalleeDigits(page);
+    });
+
+    await check('outgoing demo: no script errors', async () => {
+        assert(page.jsErrors.length === 0, page.jsErrors.join('\n'));
+    });
+
+    await context.close();
+}
+
 async function sdkErrorScenario(browser)
 {
     const context = await newContext(browser);
@@ -1818,6 +2179,8 @@ async function main()
         await errorScenarios(browser);
         await japaneseScenario(browser, params);
         await demoScenario(browser);
+        await outgoingScenario(browser, params);
+        await outgoingDemoScenario(browser);
         await sdkErrorScenario(browser);
         await cspScenario(browser, params);
         await credentialsScenario(browser);
