@@ -19,7 +19,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response logged /;
+use Test::Twanon qw/ :DEFAULT parse_response /;
 
 ###############################################################################
 
@@ -146,7 +146,10 @@ $t->stop();
 
 my $log = $t->read_file('error.log');
 
-is(logged($log, 'error', 'limiting requests, excess: 1.000 by zone "one"'),
+# the excess is 1 less what the rate has earned since the first request
+# (0.999 or less on a slow machine, or under valgrind)
+
+is(scalar(() = $log =~ /\[error\] .*limiting requests, excess: [01]\.\d{3} by zone "one"/g),
 	1, 'refusal logged');
 unlike($log, qr/\Q$SECRET\E/, 'no secret in log');
 
