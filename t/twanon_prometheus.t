@@ -181,7 +181,8 @@ sub run_tool {
 		if (time() > $deadline) {
 			kill 'KILL', $pid;
 			waitpid($pid, 0);
-			return (-1, "killed after 30 s\n" . $t->read_file('tool.out'));
+			return (-1, "killed after 30 s\n"
+				. $t->read_file('tool.out'));
 		}
 
 		sleep(0.05);
@@ -248,7 +249,8 @@ END { stop_prometheus() if defined $prom && $prom; }
 sub api {
 	my ($path, %args) = @_;
 
-	my $q = join('&', map { "$_=" . form_escape($args{$_}) } sort keys %args);
+	my $q = join('&',
+		map { "$_=" . form_escape($args{$_}) } sort keys %args);
 	$path .= "?$q" if $q ne '';
 
 	my $r = parse_response($t->http("GET $path HTTP/1.0\x0d\x0a"

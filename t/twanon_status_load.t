@@ -238,7 +238,8 @@ my $out = do { local $/; <$fh> } // '';
 close $fh;
 
 my ($good, $bad, $requests, $errors, $status) = $out =~
-	/^twanon good=(\d+) bad=(\d+) requests=(\d+) errors=(\d+) status=(\d+)$/m;
+	/^twanon\ good=(\d+)\ bad=(\d+)\ requests=(\d+)\ errors=(\d+)
+	\ status=(\d+)$/mx;
 
 diag(sprintf('wrk: %s requests in %d s, %d scrapes',
 	$requests // 'no', $DURATION, $scrapes));
@@ -259,7 +260,8 @@ is($down, 0, 'no counter went down');
 sub incoming {
 	my $m = parse_response($t->http_get('/metrics'))->{body} // '';
 	my $sum = 0;
-	$sum += $1 while $m =~ /^twanon_webhooks_total\{handler="incoming",[^}]*\} (\d+)$/mg;
+	$sum += $1 while $m =~ /^twanon_webhooks_total
+		\{handler="incoming",[^}]*\}\ (\d+)$/mgx;
 	return $sum;
 }
 

@@ -107,7 +107,8 @@ sub write_conf {
 	$t->write_file_expand('nginx.conf', conf($generation, $zone));
 
 	my $conf = $t->read_file('nginx.conf');
-	$conf =~ s!error_log\s+(\S+)/error\.log\s+debug;!error_log $1/master.log info;!
+	$conf =~ s!error_log\s+(\S+)/error\.log\s+debug;
+		!error_log $1/master.log info;!x
 		or die "no error_log in the test globals\n";
 
 	$t->write_file('nginx.conf', $conf);
