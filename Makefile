@@ -40,9 +40,12 @@ DEB_PKGS   := nginx nginx-dev libssl-dev libxml2-dev libpcre2-dev \
 # (t/interop, t/browser, the console's SDK; Debian's, unless the machine
 # has node and npm of its own), chromium (t/twanon_console.t), wrk
 # (t/twanon_load.t), procps (ps: t/twanon_demo.t, t/twanon_load.t),
-# openssl and libio-socket-ssl-perl (t/twanon_call_tool.t's https server)
+# openssl and libio-socket-ssl-perl (t/twanon_call_tool.t's https server),
+# prometheus (prometheus and promtool: t/twanon_prometheus.t; the test
+# runs a Prometheus of its own on a free port, never the package's
+# service)
 NODE_PKGS  := nodejs npm
-TEST_PKGS  := chromium wrk procps openssl libio-socket-ssl-perl
+TEST_PKGS  := chromium wrk procps openssl libio-socket-ssl-perl prometheus
 
 DEMO_PORT  ?= 8080
 DEMO       ?=

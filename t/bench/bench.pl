@@ -13,6 +13,8 @@
 #   4. /incoming with 252 keys sharing a 200-byte prefix, in reverse
 #      order     against  /incoming with the same keys, the distinct
 #                         part first (the canonical sort's worst case)
+#   5. /incoming with a twanon_status_zone  against  /incoming without:
+#                         what counting costs (callgrind only)
 #
 # Throughput and latency come from wrk, A B A B, one nginx worker with the
 # access log off; instructions per request from valgrind --tool=callgrind
@@ -61,6 +63,10 @@ my %TARGET = (token => 0.85, incoming => 0.80, fallback => 0.85);
 # this benchmark's 25-field, 655-byte webhook; they do not move with the
 # machine's load, so that a missed one is a regression of the code
 my %BUDGET = (token => 30000, incoming => 60000, fallback => 40000);
+
+# what counting (twanon_status_zone) may add to a signed /incoming: the
+# log phase's few atomic additions, at most this many instructions
+my $COUNTING_BUDGET = 1500;
 my $RSS_LIMIT_KB = 1024;
 
 # the adversarial body may cost at most this many times the plain one
@@ -433,6 +439,24 @@ if (wanted('callgrind')) {
 			. ' budget %d', $side{$x}{uri}, $ir{$x}, $BUDGET{$key})
 			unless $ok;
 	}
+
+	# the same /incoming with the counters on: what counting costs
+
+	write_conf(\%reply, 1, 1);
+
+	my $short = callgrind('incoming', $CG_WARMUP);
+	my $long = callgrind('incoming', $CG_WARMUP + $CG_REQUESTS);
+	my $counted = ($long - $short) / $CG_REQUESTS;
+	my $cost = $counted - $ir{incoming};
+	my $ok = $cost <= $COUNTING_BUDGET;
+
+	printf "  %-24s %10.0f   %+.0f counting, budget <= %d%s\n",
+		'/incoming, counted', $counted, $cost, $COUNTING_BUDGET,
+		$ok ? '' : ' MISS';
+
+	push @failures, sprintf('counting (twanon_status_zone): %.0f'
+		. ' instructions per request, budget %d', $cost,
+		$COUNTING_BUDGET) unless $ok;
 }
 
 ###############################################################################
@@ -492,7 +516,7 @@ sub wanted {
 }
 
 sub write_conf {
-	my ($reply, $callgrind) = @_;
+	my ($reply, $callgrind, $counted) = @_;
 
 	my %static;
 	for my $pair ([ static_token => 'token' ],
@@ -534,7 +558,7 @@ events {
 http {
     access_log  off;
     keepalive_requests  1000000;
-
+@{[ $counted ? "\n    twanon_status_zone  64k;\n" : '' ]}
     client_body_temp_path  $dir/tmp/body;
     proxy_temp_path        $dir/tmp/proxy;
     fastcgi_temp_path      $dir/tmp/fastcgi;
