@@ -422,10 +422,13 @@ test: build test-deps npm-deps fuzz-targets
 # tarball of "make nginx-source" when there, rather than fetching it
 # again, builds the rest itself and is removed at the end; its prove
 # output is kept as build/test-private.log.  Only NGINX_SRC and
-# NGINX_BIN are passed on.
+# NGINX_BIN are passed on.  The directory's name has no ".": nginx's
+# configure rewrites ".c", ".cc", ".cpp" and ".S" anywhere in its build
+# path, so a random "tmp.SxXXXXXX" broke the fuzz build's nginx once.
 test-private:
 	@set -e; \
-	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	tmp=$$(mktemp -d /tmp/twanon-private-XXXXXXXX); \
+	trap 'rm -rf "$$tmp"' EXIT; \
 	clone=$$tmp/private/twanon; \
 	mkdir -p "$$tmp/private/tmp"; \
 	chmod 700 "$$tmp" "$$tmp/private" "$$tmp/private/tmp"; \
