@@ -10,6 +10,8 @@
 #include "ngx_http_twanon_lib.h"
 
 
+static ngx_int_t ngx_http_twanon_form_pair(ngx_http_twanon_pair_t *pair,
+    u_char *eq, u_char *amp, u_char *end, u_char **pct, u_char **plus);
 static ngx_int_t ngx_http_twanon_form_decode(u_char *start, u_char *first,
     u_char *last, size_t *len);
 static ngx_inline u_char *ngx_http_twanon_form_next(u_char *found,
@@ -34,7 +36,7 @@ ngx_int_t
 ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
     ngx_array_t *pairs, ngx_uint_t max)
 {
-    u_char                  *p, *end, *amp, *eq, *pct, *plus, *first;
+    u_char                  *p, *end, *amp, *eq, *pct, *plus;
     ngx_http_twanon_pair_t  *pair;
 
     if (in->len == 0) {
@@ -97,38 +99,54 @@ ngx_http_twanon_form_parse(ngx_pool_t *pool, ngx_str_t *in,
 
         p = amp + 1;
 
-        if (pct >= amp && plus >= amp) {
-            continue;
-        }
-
-        /* a "%" or a "+" in this pair: decode what holds one */
-
-        first = ngx_min(pct, plus);
-
-        if (first < eq
-            && ngx_http_twanon_form_decode(pair->key.data, first, eq,
-                                           &pair->key.len)
+        if ((pct < amp || plus < amp)
+            && ngx_http_twanon_form_pair(pair, eq, amp, end, &pct, &plus)
                != NGX_OK)
         {
             return NGX_DECLINED;
         }
-
-        pct = ngx_http_twanon_form_next(pct, pair->value.data, end, '%');
-        plus = ngx_http_twanon_form_next(plus, pair->value.data, end, '+');
-
-        first = ngx_min(pct, plus);
-
-        if (first < amp
-            && ngx_http_twanon_form_decode(pair->value.data, first, amp,
-                                           &pair->value.len)
-               != NGX_OK)
-        {
-            return NGX_DECLINED;
-        }
-
-        pct = ngx_http_twanon_form_next(pct, amp, end, '%');
-        plus = ngx_http_twanon_form_next(plus, amp, end, '+');
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A pair that holds a "%" or a "+" before "amp": its key and value
+ * decoded where they hold one, and the next "%" and "+" found past it.
+ */
+
+static ngx_int_t
+ngx_http_twanon_form_pair(ngx_http_twanon_pair_t *pair, u_char *eq,
+    u_char *amp, u_char *end, u_char **pct, u_char **plus)
+{
+    u_char  *first;
+
+    first = ngx_min(*pct, *plus);
+
+    if (first < eq
+        && ngx_http_twanon_form_decode(pair->key.data, first, eq,
+                                       &pair->key.len)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    *pct = ngx_http_twanon_form_next(*pct, pair->value.data, end, '%');
+    *plus = ngx_http_twanon_form_next(*plus, pair->value.data, end, '+');
+
+    first = ngx_min(*pct, *plus);
+
+    if (first < amp
+        && ngx_http_twanon_form_decode(pair->value.data, first, amp,
+                                       &pair->value.len)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    *pct = ngx_http_twanon_form_next(*pct, amp, end, '%');
+    *plus = ngx_http_twanon_form_next(*plus, amp, end, '+');
 
     return NGX_OK;
 }
