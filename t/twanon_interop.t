@@ -16,12 +16,11 @@ use strict;
 
 use Test::More;
 
-use POSIX qw//;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response /;
+use Test::Twanon qw/ :DEFAULT node_path node parse_response /;
 
 ###############################################################################
 
@@ -31,9 +30,7 @@ select STDOUT; $| = 1;
 eval { require JSON::PP; };
 skip_file('no JSON::PP (make test installs perl)') if $@;
 
-my $NODE = (grep { -x "$_/node" } split(/:/, $ENV{PATH} || ''))[0];
-skip_file('no node (make test installs it)') unless defined $NODE;
-$NODE .= '/node';
+skip_file('no node (make test installs it)') unless defined node_path();
 
 skip_file('no interop/node_modules (make npm-deps)')
 	unless -d 'interop/node_modules/twilio'
@@ -206,32 +203,5 @@ my $log = $t->read_file('error.log');
 unlike($log, qr/\Q$SECRET\E/, 'no secret in error log');
 is((grep { index($log, (split /\./, $_)[2]) >= 0 } @tokens), 0,
 	'no token signature in error log');
-
-###############################################################################
-
-# runs node on a script with one argument; returns (exit code, output)
-
-sub node {
-	my ($script, $arg) = @_;
-
-	my $pid = open(my $fh, '-|');
-	die "Can't fork: $!\n" unless defined $pid;
-
-	if ($pid == 0) {
-		open STDERR, '>&', \*STDOUT;
-		{
-			no warnings 'exec';
-			exec($NODE, $script, $arg);
-		}
-		print "Unable to exec($NODE): $!\n";
-		POSIX::_exit(127);
-	}
-
-	local $/;
-	my $out = <$fh>;
-	close $fh;
-
-	return ($? >> 8, defined $out ? $out : '');
-}
 
 ###############################################################################

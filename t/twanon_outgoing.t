@@ -106,7 +106,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(43);
+$t->run()->plan(45);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -303,6 +303,11 @@ conf_fails('no caller id', conf("twanon_outgoing;\n"), 'twanon_outgoing;',
 	'"twanon_outgoing" in FILE:LINE requires "twanon_outgoing_caller_id": '
 	. 'Twilio refuses a call from a browser without a valid caller ID '
 	. '(error 13214)');
+conf_fails('bad field name', conf("twanon_outgoing;\n"
+	. "twanon_outgoing_caller_id  +15557654321;\n"
+	. "twanon_outgoing_param  customer/id;\n"), 'twanon_outgoing_param',
+	'invalid field name "customer/id" in "twanon_outgoing_param" directive, '
+	. 'it must be 1 to 32 letters, digits, "_", "-" or "." in FILE:LINE');
 
 ###############################################################################
 

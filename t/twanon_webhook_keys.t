@@ -18,13 +18,12 @@ use strict;
 
 use Test::More;
 
-use POSIX qw//;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_raw reply parse_response conf_passes
-	conf_fails conf_warns /;
+use Test::Twanon qw/ :DEFAULT node_path node webhook_raw reply
+	parse_response conf_passes conf_fails conf_warns /;
 
 ###############################################################################
 
@@ -34,9 +33,7 @@ select STDOUT; $| = 1;
 eval { require JSON::PP; };
 skip_file('no JSON::PP (make test installs perl)') if $@;
 
-my $NODE = (grep { -x "$_/node" } split(/:/, $ENV{PATH} || ''))[0];
-skip_file('no node (make test installs it)') unless defined $NODE;
-$NODE .= '/node';
+skip_file('no node (make test installs it)') unless defined node_path();
 
 skip_file('no interop/node_modules (make npm-deps)')
 	unless -d 'interop/node_modules/twilio';
@@ -187,7 +184,7 @@ my @cases = (
 		"$RT (no \"twanon_webhook_key\" here)" ],
 );
 
-$t->run()->plan(2 * @cases + 20);
+$t->run()->plan(2 * @cases + 22);
 
 ###############################################################################
 
@@ -340,32 +337,8 @@ conf_fails('empty secret', conf("twanon_webhook_key  k1 \"\";\n", ''),
 conf_fails('no key file', conf("twanon_webhook_key_file  k1 $dir/none;\n",
 	''), 'twanon_webhook_key_file  k1', qq{"twanon_webhook_key_file" }
 	. qq{cannot open "$dir/none" (2: No such file or directory) in FILE:LINE});
-
-###############################################################################
-
-# runs node on a script with one argument; returns (exit code, output)
-
-sub node {
-	my ($script, $arg) = @_;
-
-	my $pid = open(my $fh, '-|');
-	die "Can't fork: $!\n" unless defined $pid;
-
-	if ($pid == 0) {
-		open STDERR, '>&', \*STDOUT;
-		{
-			no warnings 'exec';
-			exec($NODE, $script, $arg);
-		}
-		print "Unable to exec($NODE): $!\n";
-		POSIX::_exit(127);
-	}
-
-	local $/;
-	my $out = <$fh>;
-	close $fh;
-
-	return ($? >> 8, defined $out ? $out : '');
-}
+conf_fails('nine keys', conf(join('', map { "twanon_webhook_key  k$_ $K1;\n" }
+	1 .. 9), ''), 'twanon_webhook_key  k9',
+	'too many webhook keys, at most 8 are allowed in FILE:LINE');
 
 ###############################################################################

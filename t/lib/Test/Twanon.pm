@@ -47,7 +47,7 @@ our @EXPORT = qw/ http http_get http_request port skip_file /;
 our @EXPORT_OK = qw/ http_content parse_response log_in log_out
 	form_escape form_body twilio_signature webhook_request webhook_raw
 	chunked_body reply logged conf_line conf_passes conf_fails
-	conf_fails_with conf_warns forking_server /;
+	conf_fails_with conf_warns forking_server node_path node /;
 
 ###############################################################################
 
@@ -1025,6 +1025,42 @@ EOF
 }
 
 ###############################################################################
+
+# the node found in $PATH, or undef
+
+sub node_path {
+	my ($dir) = grep { -x "$_/node" } split(/:/, $ENV{PATH} || '');
+	return defined $dir ? "$dir/node" : undef;
+}
+
+# runs node on a script with one argument; returns (exit code, output,
+# stderr included)
+
+sub node {
+	my ($script, $arg) = @_;
+
+	my $node = node_path();
+	die "no node in PATH\n" unless defined $node;
+
+	my $pid = open(my $fh, '-|');
+	die "Can't fork: $!\n" unless defined $pid;
+
+	if ($pid == 0) {
+		open STDERR, '>&', \*STDOUT;
+		{
+			no warnings 'exec';
+			exec($node, $script, $arg);
+		}
+		print "Unable to exec($node): $!\n";
+		POSIX::_exit(127);
+	}
+
+	local $/;
+	my $out = <$fh>;
+	close $fh;
+
+	return ($? >> 8, defined $out ? $out : '');
+}
 
 # a TCP server on 127.0.0.1:$port for run_daemon(): each connection is
 # served by $serve->($socket) in a child of its own, which ends with the
