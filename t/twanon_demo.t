@@ -68,10 +68,17 @@ if ($pid == 0) {
 	exec('make', '-C', $top, 'demo', "DEMO_PORT=$port") or exit 127;
 }
 
+# up when the console answers: a connection alone is not enough, since
+# the "nginx -t" that "make demo" runs first listens on the port too,
+# for the moment it takes to check the configuration
+
+my $http = HTTP::Tiny->new(timeout => 10);
+my $base = "http://127.0.0.1:$port";
+
 my $up = 0;
 
 for (1 .. 1200) {
-	if (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")) {
+	if ($http->get("$base/")->{status} == 200) {
 		$up = 1;
 		last;
 	}
@@ -91,9 +98,6 @@ $prefix = '/nonexistent' unless defined $prefix;
 like($prefix, qr!^/tmp/twanon-demo\.\w+$!, 'prefix under /tmp');
 is(mode("$prefix/html/index.html"), '0644', 'console readable by all');
 is(mode("$prefix/nginx.conf"), '0600', 'nginx.conf readable by owner');
-
-my $http = HTTP::Tiny->new(timeout => 10);
-my $base = "http://127.0.0.1:$port";
 
 my $r = $http->get("$base/");
 is($r->{status}, 200, 'console');
