@@ -24,7 +24,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_raw twilio_signature reply logged
-	forking_server conf_fails conf_passes /;
+	forking_server read_request conf_fails conf_passes /;
 
 ###############################################################################
 
@@ -384,20 +384,10 @@ sub backend {
 sub serve {
 	my ($client) = @_;
 
-	my $req = '';
+	my $req = read_request($client);
+	return unless defined $req;
 
-	while ($req !~ /\x0d\x0a\x0d\x0a/) {
-		my $n = sysread($client, $req, 4096, length $req);
-		return unless $n;
-	}
-
-	my ($len) = $req =~ /^Content-Length:\s*(\d+)/mi;
 	my $head = index($req, "\x0d\x0a\x0d\x0a") + 4;
-
-	while (length $req < $head + ($len || 0)) {
-		my $n = sysread($client, $req, 4096, length $req);
-		last unless $n;
-	}
 
 	my ($uri) = $req =~ m!^POST (\S+) HTTP!;
 	my ($call) = $req =~ /^X-Call:\s*(\w+)/mi;

@@ -24,7 +24,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_escape webhook_request reply
-	logged /;
+	logged read_request /;
 
 ###############################################################################
 
@@ -744,6 +744,7 @@ sub echo_daemon {
 			alarm(5);
 
 			my $req = read_request($client);
+			$req = '' unless defined $req;
 			my ($path) = $req =~ m!^\S+ /(\w+)!;
 			$path = 'unknown' unless defined $path;
 
@@ -770,27 +771,5 @@ sub echo_daemon {
 	}
 }
 
-# a request: headers, then as many bytes as Content-Length says
-
-sub read_request {
-	my ($client) = @_;
-
-	my $req = '';
-
-	while ($req !~ /\x0d\x0a\x0d\x0a/) {
-		my $n = sysread($client, $req, 4096, length $req);
-		return $req unless $n;
-	}
-
-	my ($len) = $req =~ /^Content-Length:\s*(\d+)/mi;
-	my $want = index($req, "\x0d\x0a\x0d\x0a") + 4 + ($len || 0);
-
-	while (length $req < $want) {
-		my $n = sysread($client, $req, 4096, length $req);
-		last unless $n;
-	}
-
-	return $req;
-}
 
 ###############################################################################

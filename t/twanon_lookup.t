@@ -32,7 +32,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
-	webhook_raw reply logged forking_server /;
+	webhook_raw reply logged forking_server read_request /;
 
 ###############################################################################
 
@@ -542,12 +542,8 @@ sub backend {
 sub serve {
 	my ($client) = @_;
 
-	my $req = '';
-
-	while ($req !~ /\x0d\x0a\x0d\x0a/) {
-		my $n = sysread($client, $req, 4096, length $req);
-		return unless $n;
-	}
+	my $req = read_request($client);
+	return unless defined $req;
 
 	my ($name) = $req =~ m!^POST /(\w+) HTTP!;
 	$name = '' unless defined $name;

@@ -24,7 +24,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server /;
+use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server
+	read_request /;
 
 ###############################################################################
 
@@ -306,20 +307,8 @@ sub backend {
 sub serve {
 	my ($client) = @_;
 
-	my $req = '';
-
-	while ($req !~ /\x0d\x0a\x0d\x0a/) {
-		my $n = sysread($client, $req, 4096, length $req);
-		return unless $n;
-	}
-
-	my ($len) = $req =~ /^Content-Length:\s*(\d+)/mi;
-	my $want = index($req, "\x0d\x0a\x0d\x0a") + 4 + ($len || 0);
-
-	while (length $req < $want) {
-		my $n = sysread($client, $req, 4096, length $req);
-		last unless $n;
-	}
+	my $req = read_request($client);
+	return unless defined $req;
 
 	my ($name) = $req =~ m!^POST /(\w+) HTTP!;
 	$name = '' unless defined $name;

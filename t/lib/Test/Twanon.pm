@@ -47,7 +47,7 @@ our @EXPORT = qw/ http http_get http_request port skip_file /;
 our @EXPORT_OK = qw/ http_content parse_response log_in log_out
 	form_escape form_body twilio_signature webhook_request webhook_raw
 	chunked_body reply logged conf_line conf_passes conf_fails
-	conf_fails_with conf_warns forking_server node_path node /;
+	conf_fails_with conf_warns forking_server read_request node_path node /;
 
 ###############################################################################
 
@@ -1104,6 +1104,31 @@ sub forking_server {
 
 		close $client;
 	}
+}
+
+# what a test backend reads of a request: the headers, then as many bytes
+# as Content-Length says (fewer if the peer closes first); undef when the
+# peer closes before the end of the headers
+
+sub read_request {
+	my ($client) = @_;
+
+	my $req = '';
+
+	while ($req !~ /\x0d\x0a\x0d\x0a/) {
+		my $n = sysread($client, $req, 4096, length $req);
+		return undef unless $n;
+	}
+
+	my ($len) = $req =~ /^Content-Length:\s*(\d+)/mi;
+	my $want = index($req, "\x0d\x0a\x0d\x0a") + 4 + ($len || 0);
+
+	while (length $req < $want) {
+		my $n = sysread($client, $req, 4096, length $req);
+		last unless $n;
+	}
+
+	return $req;
 }
 
 sub run_daemon {
