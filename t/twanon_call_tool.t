@@ -18,12 +18,10 @@ use strict;
 
 use Test::More;
 
-use POSIX qw//;
-
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT run_command /;
 
 ###############################################################################
 
@@ -220,42 +218,8 @@ sub spec_options {
 sub tool {
 	my (@args) = @_;
 
-	pipe(my $rd, my $wr) or die "Can't pipe: $!\n";
-
-	my $pid = fork();
-	die "Can't fork: $!\n" unless defined $pid;
-
-	if ($pid == 0) {
-		close $rd;
-		open STDOUT, '>&', $wr;
-		open STDERR, '>&', $wr;
-		{
-			no warnings 'exec';
-			exec($^X, $SCRIPT, '--timeout', 10, @args);
-		}
-
-		print "Unable to exec($^X): $!\n";
-		POSIX::_exit(127);
-	}
-
-	close $wr;
-
-	my $out = '';
-
-	eval {
-		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm(30);
-		local $/;
-		$out = <$rd>;
-		alarm(0);
-	};
-	alarm(0);
-
-	kill 'KILL', $pid if $@;
-	close $rd;
-	waitpid($pid, 0);
-
-	return ($? >> 8, defined $out ? $out : '');
+	return run_command({ timeout => 30 }, $^X, $SCRIPT, '--timeout', 10,
+		@args);
 }
 
 ###############################################################################

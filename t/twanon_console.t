@@ -40,13 +40,12 @@ use Test::More;
 use Cwd qw/ abs_path /;
 use File::Copy qw/ copy /;
 use File::Find qw/ find /;
-use POSIX qw//;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT parse_response form_body
-	twilio_signature /;
+	twilio_signature run_command /;
 
 ###############################################################################
 
@@ -640,62 +639,17 @@ sub copy_readable {
 sub browser_test {
 	my $start = time();
 
-	pipe(my $rd, my $wr) or die "Can't pipe: $!\n";
+	my ($rc, $out) = run_command({ timeout => 180, group => 1, env => {
+		TWANON_BASE => "http://127.0.0.1:$PORT",
+		TWANON_TWIML_FILE => $t->testdir() . '/twiml.xml',
+		TWANON_CALLER => $FROM,
+		TWANON_CALLEE => $CALLEE,
+		TWANON_CHROMIUM => $CHROMIUM,
+		TWANON_CSP => $CSP,
+		TWANON_TO => $TO,
+	} }, $NODE, 'browser/console.test.js');
 
-	my $pid = fork();
-	die "Can't fork: $!\n" unless defined $pid;
-
-	if ($pid == 0) {
-		close $rd;
-		POSIX::setpgid(0, 0);
-
-		open STDOUT, '>&', $wr;
-		open STDERR, '>&', $wr;
-
-		$ENV{TWANON_BASE} = "http://127.0.0.1:$PORT";
-		$ENV{TWANON_TWIML_FILE} = $t->testdir() . '/twiml.xml';
-		$ENV{TWANON_CALLER} = $FROM;
-		$ENV{TWANON_CALLEE} = $CALLEE;
-		$ENV{TWANON_CHROMIUM} = $CHROMIUM;
-		$ENV{TWANON_CSP} = $CSP;
-		$ENV{TWANON_TO} = $TO;
-
-		{
-			no warnings 'exec';
-			exec($NODE, 'browser/console.test.js');
-		}
-
-		print "Unable to exec($NODE): $!\n";
-		POSIX::_exit(127);
-	}
-
-	close $wr;
-
-	my $out = '';
-
-	eval {
-		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm(180);
-		local $/;
-		$out = <$rd>;
-		alarm(0);
-	};
-	alarm(0);
-
-	if ($@) {
-		kill 'TERM', -$pid;
-		sleep 1;
-		kill 'KILL', -$pid;
-		$out = (defined $out ? $out : '') . "\nnot ok - finished in time\n";
-	}
-
-	close $rd;
-	waitpid($pid, 0);
-
-	my $rc = $? >> 8;
-	$rc = 255 if $? & 127;
-
-	return ($rc, defined $out ? $out : '', time() - $start);
+	return ($rc, $out, time() - $start);
 }
 
 ###############################################################################

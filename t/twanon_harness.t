@@ -26,12 +26,11 @@ use strict;
 use Test::More;
 
 use Cwd qw/ abs_path /;
-use POSIX qw//;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon;
+use Test::Twanon qw/ :DEFAULT run_command /;
 
 ###############################################################################
 
@@ -146,46 +145,11 @@ sub prove {
 	my $file = "$dir/$name";
 	$t->write_file($file, $text);
 
-	my $pid = open(my $fh, '-|');
-	die "Can't fork: $!\n" unless defined $pid;
-
-	if ($pid == 0) {
-		open STDERR, '>&', \*STDOUT;
-		chdir $dir or POSIX::_exit(127);
-
-		$ENV{$_} = $env{$_} for keys %env;
-
-		{
-			no warnings 'exec';
-			exec($^X, '-MApp::Prove', '-e',
-				'my $p = App::Prove->new;'
-				. ' $p->process_args(@ARGV);'
-				. ' exit($p->run ? 0 : 1)', '--', '-v', $name);
-		}
-
-		print "Unable to exec($^X): $!\n";
-		POSIX::_exit(127);
-	}
-
-	my $out = '';
-
-	eval {
-		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm(60 * $t->slow);
-		local $/;
-		$out = <$fh>;
-		alarm(0);
-	};
-	alarm(0);
-
-	if ($@) {
-		kill 'KILL', $pid;
-		$out = (defined $out ? $out : '') . "\nprove: $@";
-	}
-
-	close $fh;
-
-	return ($? >> 8, defined $out ? $out : '');
+	return run_command({ timeout => 60 * $t->slow, dir => $dir,
+		env => \%env }, $^X, '-MApp::Prove', '-e',
+		'my $p = App::Prove->new;'
+		. ' $p->process_args(@ARGV);'
+		. ' exit($p->run ? 0 : 1)', '--', '-v', $name);
 }
 
 # t/check-skips.pl --strict on prove's output; its exit status and output

@@ -47,7 +47,8 @@ our @EXPORT = qw/ http http_get http_request port skip_file /;
 our @EXPORT_OK = qw/ http_content parse_response log_in log_out
 	form_escape form_body twilio_signature webhook_request webhook_raw
 	chunked_body reply logged conf_line conf_passes conf_fails
-	conf_fails_with conf_warns forking_server read_request node_path node /;
+	conf_fails_with conf_warns forking_server read_request node_path node
+	run_command /;
 
 ###############################################################################
 
@@ -939,51 +940,20 @@ sub nginx_t {
 	my $path = "$dir/nginx.conf";
 	$self->write_file($path, $self->_expand($conf, $dir));
 
-	my $out = '';
+	# nginx -t leaves its whole configuration to exit: nothing for
+	# LeakSanitizer to find but nginx's own way to end
 
-	my $pid = open(my $fh, '-|');
-	die "Can't fork: $!\n" unless defined $pid;
+	my %env;
 
-	if ($pid == 0) {
-		open STDERR, '>&', \*STDOUT;
+	$env{ASAN_OPTIONS} = join(':', grep { defined && $_ ne '' }
+		$ENV{ASAN_OPTIONS}, 'detect_leaks=0')
+		if $ENV{TEST_NGINX_ASAN};
 
-		# nginx -t leaves its whole configuration to exit: nothing
-		# for LeakSanitizer to find but nginx's own way to end
-
-		$ENV{ASAN_OPTIONS} = join(':', grep { defined && $_ ne '' }
-			$ENV{ASAN_OPTIONS}, 'detect_leaks=0')
-			if $ENV{TEST_NGINX_ASAN};
-
-		my @cmd = (_valgrind($dir), $NGINX, '-t', '-p', "$dir/",
-			'-c', $path, '-e', 'stderr');
-
-		{
-			no warnings 'exec';
-			exec(@cmd);
-		}
-		print "Unable to exec($cmd[0]): $!\n";
-		POSIX::_exit(127);
-	}
-
-	eval {
-		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm(($opts{timeout} || 20) * $SLOW);
-		local $/;
-		$out = <$fh>;
-		alarm(0);
-	};
-	alarm(0);
-
-	if ($@) {
-		kill 'KILL', $pid;
-		$out = (defined $out ? $out : '') . "\nnginx -t: $@";
-	}
-
-	close $fh;
-	my $rc = $? >> 8;
-	$rc = 255 if $? & 127;
-
-	$out = '' unless defined $out;
+	my ($rc, $out) = run_command({
+		timeout => ($opts{timeout} || 20) * $SLOW,
+		env => \%env,
+	}, _valgrind($dir), $NGINX, '-t', '-p', "$dir/", '-c', $path,
+		'-e', 'stderr');
 
 	push @{$self->{_nginx_t_output}}, $out;
 	$self->{_last_nginx_t} = $path;
@@ -1033,8 +1003,8 @@ sub node_path {
 	return defined $dir ? "$dir/node" : undef;
 }
 
-# runs node on a script with one argument; returns (exit code, output,
-# stderr included)
+# runs node on a script with one argument, for 60 s at most; returns
+# (exit code, output, stderr included)
 
 sub node {
 	my ($script, $arg) = @_;
@@ -1042,24 +1012,73 @@ sub node {
 	my $node = node_path();
 	die "no node in PATH\n" unless defined $node;
 
+	return run_command({ timeout => 60 * $SLOW }, $node, $script, $arg);
+}
+
+# runs a command, its stdout and stderr together, for $opts->{timeout}
+# seconds at most; returns (exit code, output).  Options: env (variables
+# added to its environment), dir (where it runs), group (a process group
+# of its own, all of which a timeout ends, as a browser's children).  A
+# command ended by a signal, a timeout included, exits with 255, and a
+# timeout adds a line saying so to the output.
+
+sub run_command {
+	my ($opts, @cmd) = @_;
+
 	my $pid = open(my $fh, '-|');
 	die "Can't fork: $!\n" unless defined $pid;
 
 	if ($pid == 0) {
+		POSIX::setpgid(0, 0) if $opts->{group};
 		open STDERR, '>&', \*STDOUT;
+
+		if (defined $opts->{dir} && !chdir $opts->{dir}) {
+			print "Can't chdir to $opts->{dir}: $!\n";
+			POSIX::_exit(127);
+		}
+
+		my $env = $opts->{env} || {};
+		$ENV{$_} = $env->{$_} for keys %$env;
+
 		{
 			no warnings 'exec';
-			exec($node, $script, $arg);
+			exec(@cmd);
 		}
-		print "Unable to exec($node): $!\n";
+		print "Unable to exec($cmd[0]): $!\n";
 		POSIX::_exit(127);
 	}
 
-	local $/;
-	my $out = <$fh>;
+	# read by sysread, so that a timeout keeps what came before it
+
+	my $out = '';
+
+	eval {
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		alarm($opts->{timeout});
+		1 while sysread($fh, $out, 65536, length $out);
+		alarm(0);
+	};
+	alarm(0);
+
+	if ($@) {
+		if ($opts->{group}) {
+			kill 'TERM', -$pid;
+			select undef, undef, undef, 1;
+			kill 'KILL', -$pid;
+
+		} else {
+			kill 'KILL', $pid;
+		}
+
+		$out .= "\n$cmd[0]: timed out after $opts->{timeout} s\n";
+	}
+
 	close $fh;
 
-	return ($? >> 8, defined $out ? $out : '');
+	my $rc = $? >> 8;
+	$rc = 255 if $? & 127;
+
+	return ($rc, $out);
 }
 
 # a TCP server on 127.0.0.1:$port for run_daemon(): each connection is
