@@ -129,7 +129,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(51);
+$t->run()->plan(53);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -263,6 +263,10 @@ is(hook('attempt empty', '/after?attempt=', 'busy'), $INVALID,
 	'attempt empty');
 is(hook('attempt twice', '/after?attempt=2&attempt=2', 'busy'), $INVALID,
 	'attempt twice');
+is(hook('attempt bare', '/after?attempt', 'busy'), $INVALID,
+	'attempt without a value');
+is(hook('attempt after a bare one', '/after?attempt&attempt=2', 'busy'),
+	$INVALID, 'attempt after one without a value');
 is(hook('bad stir', '/after', 'busy',
 	pairs => [ StirVerstat => 'not valid!' ]), $INVALID,
 	'malformed StirVerstat');
@@ -290,7 +294,8 @@ like($body{$sid{'three unknown'}}, qr/&attempt=3&dial_status=busy$/,
 	'third lookup body');
 is(join(' ', grep { exists $body{$sid{$_}} } qw/ completed answered
 	canceled exhausted forged url /, 'one attempt', 'three done',
-	'no status', 'bad stir'), '', 'no lookup when none is needed');
+	'no status', 'bad stir', 'attempt bare', 'attempt after a bare one'),
+	'', 'no lookup when none is needed');
 is(scalar(grep { /^\/fail call=$sid{down} / } @got), 1, 'down: one lookup');
 
 # the variables
