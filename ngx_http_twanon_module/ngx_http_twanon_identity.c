@@ -13,6 +13,10 @@
 #define NGX_HTTP_TWANON_SID_LEN  34     /* two letters, 32 hex digits */
 
 
+static ngx_int_t ngx_http_twanon_word_valid(ngx_str_t *word, size_t max,
+    const char *punct);
+
+
 /*
  * The one check of an operator identity, for the identities that tokens
  * are minted for and those that the resolver asks to ring.  Besides the
@@ -120,19 +124,46 @@ ngx_http_twanon_e164_valid(ngx_str_t *number)
 ngx_int_t
 ngx_http_twanon_param_name_valid(ngx_str_t *name)
 {
+    return ngx_http_twanon_word_valid(name, NGX_HTTP_TWANON_PARAM_NAME_MAX,
+                                      "_-.");
+}
+
+
+/*
+ * The customer ID an operator's browser calls back (twanon_outgoing): 1
+ * to NGX_HTTP_TWANON_CUSTOMER_ID_MAX letters, digits, "_", "-", "." or
+ * ":", which go into the resolver's form body as they are.
+ */
+
+ngx_int_t
+ngx_http_twanon_customer_id_valid(ngx_str_t *id)
+{
+    return ngx_http_twanon_word_valid(id, NGX_HTTP_TWANON_CUSTOMER_ID_MAX,
+                                      "_-.:");
+}
+
+
+/* 1 to max ASCII letters, digits or bytes of punct */
+
+static ngx_int_t
+ngx_http_twanon_word_valid(ngx_str_t *word, size_t max, const char *punct)
+{
     u_char  *p, *last;
 
-    if (name->len == 0 || name->len > NGX_HTTP_TWANON_PARAM_NAME_MAX) {
+    if (word->len == 0 || word->len > max) {
         return NGX_DECLINED;
     }
 
-    last = name->data + name->len;
+    last = word->data + word->len;
 
-    for (p = name->data; p < last; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
-              || *p == '.'))
+    for (p = word->data; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9'))
         {
+            continue;
+        }
+
+        if (*p == '\0' || ngx_strchr(punct, *p) == NULL) {
             return NGX_DECLINED;
         }
     }

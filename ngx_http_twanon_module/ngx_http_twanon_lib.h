@@ -22,6 +22,7 @@
 #define NGX_HTTP_TWANON_IDENTITIES_MAX   10
 #define NGX_HTTP_TWANON_PARAMS_MAX       8
 #define NGX_HTTP_TWANON_PARAM_NAME_MAX   32
+#define NGX_HTTP_TWANON_CUSTOMER_ID_MAX  64
 #define NGX_HTTP_TWANON_PARAM_VALUE_MAX  128
 #define NGX_HTTP_TWANON_TOKEN_PARAMS_MAX 8
 
@@ -152,6 +153,7 @@ ngx_int_t ngx_http_twanon_identity_valid(ngx_regex_t *re,
 ngx_int_t ngx_http_twanon_sid_valid(ngx_str_t *sid, const char *prefix);
 ngx_int_t ngx_http_twanon_e164_valid(ngx_str_t *number);
 ngx_int_t ngx_http_twanon_param_name_valid(ngx_str_t *name);
+ngx_int_t ngx_http_twanon_customer_id_valid(ngx_str_t *id);
 
 /* ngx_http_twanon_hmac.c */
 ngx_int_t ngx_http_twanon_hmac_init(ngx_http_twanon_hmac_t *h,

@@ -21,14 +21,10 @@
  */
 
 
-#define NGX_HTTP_TWANON_CUSTOMER_ID_MAX  64
-
-
 static ngx_int_t ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_outgoing_field(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
-static ngx_int_t ngx_http_twanon_outgoing_customer(ngx_str_t *id);
 static ngx_int_t ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_str_t *operator, ngx_str_t *customer);
 static ngx_int_t ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
@@ -107,7 +103,7 @@ ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
         return rc;
     }
 
-    if (ngx_http_twanon_outgoing_customer(&customer) != NGX_OK) {
+    if (ngx_http_twanon_customer_id_valid(&customer) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twanon: outgoing call with %s \"%V\", refused, "
                       "call \"%V\"", customer.data ? "an invalid" : "no",
@@ -151,32 +147,6 @@ ngx_http_twanon_outgoing_field(ngx_http_request_t *r,
 
         if (value->data == NULL) {
             value->data = (u_char *) "";
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* a customer ID: 1 to 64 letters, digits, "_", ".", ":" or "-" */
-
-static ngx_int_t
-ngx_http_twanon_outgoing_customer(ngx_str_t *id)
-{
-    u_char  *p, *last;
-
-    if (id->len == 0 || id->len > NGX_HTTP_TWANON_CUSTOMER_ID_MAX) {
-        return NGX_DECLINED;
-    }
-
-    last = id->data + id->len;
-
-    for (p = id->data; p < last; p++) {
-        if (!((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a'
-                                           && (*p | 0x20) <= 'z')
-              || *p == '_' || *p == '.' || *p == ':' || *p == '-'))
-        {
-            return NGX_DECLINED;
         }
     }
 

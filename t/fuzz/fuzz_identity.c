@@ -7,13 +7,17 @@
 /*
  * ngx_http_twanon_identity_valid() with the default pattern, alone or
  * behind /token's own path: the query string through form_parse() and
- * form_get("identity").
+ * form_get("identity"); and ngx_http_twanon_customer_id_valid(), the
+ * customer ID of a masked callback.
  *
- * Input: one options byte (bit 0: the rest is a query string, else
- * the identity itself), then the rest.
+ * Input: one options byte (bit 1: the rest is a customer ID; else bit
+ * 0: the rest is a query string, else the identity itself), then the
+ * rest.
  *
- * Invariant: an identity is accepted exactly when it is 1 to 121 of
+ * Invariants: an identity is accepted exactly when it is 1 to 121 of
  * [A-Za-z0-9_]; in particular no "$" before a final newline, no NUL.
+ * A customer ID is accepted exactly when it is 1 to 64 of
+ * [A-Za-z0-9_.:-]; no NUL either.
  */
 
 
@@ -21,6 +25,33 @@
 
 
 static ngx_regex_t  *re;
+
+
+/* the customer ID check, written again byte by byte */
+
+static ngx_uint_t
+customer_ok(ngx_str_t *id)
+{
+    size_t  i;
+    u_char  c;
+
+    if (id->len < 1 || id->len > 64) {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '.'
+              || c == ':' || c == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 int
@@ -52,6 +83,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts = twanon_fuzz_byte(&in);
 
     twanon_fuzz_rest(pool, &in, &rest);
+
+    if (opts & 2) {
+        rc = ngx_http_twanon_customer_id_valid(&rest);
+
+        twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
+        twanon_fuzz_assert((rc == NGX_OK) == customer_ok(&rest));
+
+        goto done;
+    }
 
     if (opts & 1) {
         /* /token?identity=... */
