@@ -361,7 +361,7 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_str_t               *value[7];
     ngx_http_twanon_pair_t  *pair;
 
-    /* by length, then by name: "CallStatus" is as long as "AccountSid" */
+    /* sorted by length: "CallStatus" is as long as "AccountSid" */
 
     static ngx_str_t  names[] = {
         ngx_string("To"),
@@ -371,6 +371,12 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
         ngx_string("CallStatus"),
         ngx_string("StirVerstat"),
         ngx_string("DialCallStatus")
+    };
+
+    /* the first of the names of each length; 7: none */
+
+    static u_char  by_len[16] = {
+        7, 7, 0, 7, 1, 7, 7, 2, 7, 7, 3, 5, 7, 7, 6, 7
     };
 
     value[0] = &ctx->to;
@@ -388,10 +394,13 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     for (n = 0; n < pairs->nelts; n++) {
         len = pair[n].key.len;
 
-        for (k = 0; k < 7 && names[k].len < len; k++) { /* void */ }
-
-        for ( /* void */ ; k < 7 && names[k].len == len; k++) {
-            if (ngx_memcmp(pair[n].key.data, names[k].data, len) == 0) {
+        for (k = (len < 16) ? by_len[len] : 7;
+             k < 7 && names[k].len == len;
+             k++)
+        {
+            if (pair[n].key.data[0] == names[k].data[0]
+                && ngx_memcmp(pair[n].key.data, names[k].data, len) == 0)
+            {
                 break;
             }
         }
