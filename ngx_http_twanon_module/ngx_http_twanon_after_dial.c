@@ -303,11 +303,18 @@ ngx_http_twanon_after_dial_action(ngx_http_request_t *r,
         ngx_str_null(&args);
 
     } else {
-        action.len = 0;
+        /* the URI as sent: a rewrite may have changed r->args */
 
-        path.data = r->unparsed_uri.data;
-        path.len = r->args.len ? (size_t) (r->args.data - 1 - path.data)
-                               : r->unparsed_uri.len;
+        path = r->unparsed_uri;
+        ngx_str_null(&args);
+
+        q = ngx_strlchr(path.data, path.data + path.len, '?');
+
+        if (q) {
+            args.data = q + 1;
+            args.len = path.data + path.len - args.data;
+            path.len = q - path.data;
+        }
 
         for (p = path.data + path.len; p > path.data; p--) {
             if (p[-1] == '/') {
@@ -317,7 +324,6 @@ ngx_http_twanon_after_dial_action(ngx_http_request_t *r,
 
         action.data = p;
         action.len = path.data + path.len - p;
-        args = r->args;
     }
 
     ctx->action.data = ngx_pnalloc(r->pool, sizeof("./") - 1 + action.len
