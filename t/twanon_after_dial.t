@@ -168,7 +168,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(78);
+$t->run()->plan(81);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -350,6 +350,8 @@ is(hook('status twice', '/after', 'busy',
 is(hook('attempt 3 of 2', '/after?attempt=3', 'busy'), $FALLBACK,
 	'attempt over the maximum');
 is(hook('attempt 1', '/after?attempt=1', 'busy'), $INVALID, 'attempt 1');
+is(hook('attempt 0', '/after?attempt=0', 'busy'), $INVALID, 'attempt 0');
+is(hook('attempt 01', '/after?attempt=01', 'busy'), $INVALID, 'attempt 01');
 is(hook('attempt 02', '/after?attempt=02', 'busy'), $INVALID,
 	'attempt with a zero');
 is(hook('attempt x', '/after?attempt=x', 'busy'), $INVALID,
@@ -438,6 +440,9 @@ is(logged($log, 'error', 'twanon: incoming-call webhook with '
 	. '"DialCallStatus": a dial\'s action leads here, not to '
 	. '"twanon_after_dial"; serving the fallback without a dial, '
 	. qq{call "$sid{loop}"}), 1, 'log dial sent to /incoming');
+is(logged($log, 'info', 'twanon: after-dial webhook with attempt 3, above '
+	. qq{"twanon_dial_attempts" 2, call "$sid{'attempt 3 of 2'}"}), 1,
+	'log attempt above the maximum');
 is(logged($log, 'info', 'twanon: after-dial webhook with no '
 	. qq{"DialCallStatus", call "$sid{'no status'}"}), 1,
 	'log no status line');
