@@ -168,7 +168,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(81);
+$t->run()->plan(83);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -505,6 +505,12 @@ conf_fails('webhook url with an attempt', conf("twanon_after_dial;\n"
 	. '"https://x.example.com/after?attempt" of "twanon_after_dial" in '
 	. 'FILE:LINE has an "attempt" parameter: the after-dial step appends '
 	. 'its own');
+conf_fails('webhook url with a fragment', conf("twanon_after_dial;\n"
+	. "twanon_webhook_url  https://x.example.com/after#t;\n"),
+	'twanon_after_dial;', '"twanon_webhook_url" '
+	. '"https://x.example.com/after#t" of "twanon_after_dial" in '
+	. 'FILE:LINE has a fragment ("#"), which Twilio drops with what '
+	. 'follows');
 conf_passes('one attempt, no action',
 	conf("twanon_after_dial;\ntwanon_dial_attempts  1;\n"));
 conf_fails('11 attempts', conf("twanon_after_dial;\ntwanon_dial_action  /after;\n"
