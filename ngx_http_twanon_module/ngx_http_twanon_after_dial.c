@@ -21,8 +21,17 @@
  */
 
 
+/* the most of an unknown DialCallStatus that a log line shows */
+#define NGX_HTTP_TWANON_SHOWN_MAX  32
+
+/* its index in ngx_http_twanon_dial_statuses[] */
+#define NGX_HTTP_TWANON_NO_ANSWER  4
+
+
 static ngx_int_t ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
+static u_char *ngx_http_twanon_after_dial_shown(u_char *p,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_twanon_after_dial_attempt(ngx_http_request_t *r,
     ngx_uint_t *attempt);
 static ngx_int_t ngx_http_twanon_after_dial_action(ngx_http_request_t *r,
@@ -70,14 +79,18 @@ ngx_http_twanon_after_dial_handler(ngx_http_request_t *r)
 /*
  * What the dial's outcome leads to: NGX_DONE to hang up or to serve the
  * fallback at once, NGX_OK to look the caller up for the next attempt,
- * NGX_DECLINED (400) for a missing or unknown DialCallStatus or an
- * invalid attempt.
+ * NGX_DECLINED (400) for a missing DialCallStatus, a malformed attempt
+ * or StirVerstat.  A status Twilio may add one day is taken as
+ * "no-answer", and an attempt above twanon_dial_attempts (lowered by a
+ * reload while the call rang) as the last: the call goes on.
  */
 
 static ngx_int_t
 ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx)
 {
+    u_char                         *p;
+    ngx_str_t                       shown;
     ngx_uint_t                      attempt;
     ngx_http_twanon_loc_conf_t     *tlcf;
     ngx_http_twanon_dial_status_t  *s;
@@ -86,9 +99,20 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
 
     ctx->after_dial = 1;
 
+    if (ctx->dial_field.len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twanon: after-dial webhook with no "
+                      "\"DialCallStatus\", call \"%V\"", &ctx->call_sid);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_twanon_webhook_stir(r, ctx) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
     for (s = ngx_http_twanon_dial_statuses; s->name.len; s++) {
-        if (s->name.len == ctx->dial_status.len
-            && ngx_strncmp(s->name.data, ctx->dial_status.data,
+        if (s->name.len == ctx->dial_field.len
+            && ngx_strncmp(s->name.data, ctx->dial_field.data,
                            s->name.len) == 0)
         {
             break;
@@ -96,13 +120,21 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
     }
 
     if (s->name.len == 0) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "twanon: after-dial webhook with %s \"DialCallStatus\", "
-                      "call \"%V\"",
-                      ctx->dial_status.data ? "an unknown" : "no",
-                      &ctx->call_sid);
-        ngx_str_null(&ctx->dial_status);
-        return NGX_DECLINED;
+        p = ngx_pnalloc(r->pool, NGX_HTTP_TWANON_SHOWN_MAX * 4 + 3);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        shown.data = p;
+        shown.len = ngx_http_twanon_after_dial_shown(p, &ctx->dial_field)
+                    - p;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twanon: after-dial webhook with an unknown "
+                      "\"DialCallStatus\" \"%V\", taken as \"no-answer\", "
+                      "call \"%V\"", &shown, &ctx->call_sid);
+
+        s = &ngx_http_twanon_dial_statuses[NGX_HTTP_TWANON_NO_ANSWER];
     }
 
     /* from now on, the name is ours: it may go to logs and the resolver */
@@ -122,7 +154,28 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
+    /* the caller hung up while the dial rang: nobody to ring for */
+
+    if ((ctx->call_status.len == sizeof("completed") - 1
+         && ngx_strncmp(ctx->call_status.data, "completed",
+                        sizeof("completed") - 1) == 0)
+        || (ctx->call_status.len == sizeof("canceled") - 1
+            && ngx_strncmp(ctx->call_status.data, "canceled",
+                           sizeof("canceled") - 1) == 0))
+    {
+        ctx->route = NGX_HTTP_TWANON_ROUTE_CANCELED;
+        ctx->hangup = 1;
+        return NGX_DONE;
+    }
+
     if ((ngx_int_t) attempt >= tlcf->dial_attempts) {
+        if ((ngx_int_t) attempt > tlcf->dial_attempts) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "twanon: after-dial webhook with attempt %ui, "
+                          "above \"twanon_dial_attempts\" %i, call \"%V\"",
+                          attempt, tlcf->dial_attempts, &ctx->call_sid);
+        }
+
         ctx->route = NGX_HTTP_TWANON_ROUTE_EXHAUSTED;
         return NGX_DONE;
     }
@@ -138,20 +191,55 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
 
 
 /*
+ * At most NGX_HTTP_TWANON_SHOWN_MAX bytes of a peer's value, for a log
+ * line: printable ASCII as it is, other bytes, quotes and backslashes
+ * as \xNN, then "..." if cut.
+ */
+
+static u_char *
+ngx_http_twanon_after_dial_shown(u_char *p, ngx_str_t *value)
+{
+    u_char      c;
+    ngx_uint_t  i, n;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    n = ngx_min(value->len, NGX_HTTP_TWANON_SHOWN_MAX);
+
+    for (i = 0; i < n; i++) {
+        c = value->data[i];
+
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            *p++ = c;
+            continue;
+        }
+
+        *p++ = '\\';
+        *p++ = 'x';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
+    }
+
+    if (value->len > n) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    return p;
+}
+
+
+/*
  * The attempt whose dial ended: 1 without "attempt" in the query, else
- * its value, 2 to twanon_dial_attempts, given once; NGX_DECLINED if not.
+ * its value, 2 or more, given once; NGX_DECLINED if not.
  */
 
 static ngx_int_t
 ngx_http_twanon_after_dial_attempt(ngx_http_request_t *r,
     ngx_uint_t *attempt)
 {
-    u_char                      *p, *last, *start, *end;
-    ngx_int_t                    n;
-    ngx_uint_t                   seen;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+    u_char     *p, *last, *start, *end;
+    ngx_int_t   n;
+    ngx_uint_t  seen;
 
     *attempt = 1;
     seen = 0;
@@ -169,9 +257,7 @@ ngx_http_twanon_after_dial_attempt(ngx_http_request_t *r,
             start = p + 8;
             n = ngx_atoi(start, end - start);
 
-            if (seen++ || n < 2 || n > tlcf->dial_attempts
-                || *start == '0')
-            {
+            if (seen++ || n < 2 || *start == '0') {
                 return NGX_DECLINED;
             }
 
@@ -194,34 +280,96 @@ ngx_http_twanon_after_dial_attempt(ngx_http_request_t *r,
 }
 
 
-/* the next dial's action: this location's, with the attempt it rings */
+/*
+ * The next dial's action, with the attempt it rings: twanon_dial_action,
+ * or, without it, the last segment of the request's own path and its
+ * query less the attempt, a relative URL that Twilio resolves against
+ * the one it requested (docs/webhook.md, "The after-dial step").
+ */
 
 static ngx_int_t
 ngx_http_twanon_after_dial_action(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx)
 {
-    u_char                      *p;
-    ngx_str_t                   *action;
+    u_char                      *p, *q, *last, *end;
+    ngx_str_t                    action, path, args;
+    ngx_uint_t                   query;
     ngx_http_twanon_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-    action = &tlcf->dial_action;
+    if (tlcf->dial_action.len) {
+        action = tlcf->dial_action;
+        ngx_str_null(&args);
 
-    ctx->action.data = ngx_pnalloc(r->pool, action->len
+    } else {
+        /* the URI as sent: a rewrite may have changed r->args */
+
+        path = r->unparsed_uri;
+        ngx_str_null(&args);
+
+        q = ngx_strlchr(path.data, path.data + path.len, '?');
+
+        if (q) {
+            args.data = q + 1;
+            args.len = path.data + path.len - args.data;
+            path.len = q - path.data;
+        }
+
+        for (p = path.data + path.len; p > path.data; p--) {
+            if (p[-1] == '/') {
+                break;
+            }
+        }
+
+        action.data = p;
+        action.len = path.data + path.len - p;
+    }
+
+    ctx->action.data = ngx_pnalloc(r->pool, sizeof("./") - 1 + action.len
+                                            + 1 + args.len
                                             + sizeof("&attempt=") - 1
                                             + NGX_INT_T_LEN);
     if (ctx->action.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(ctx->action.data, action->data, action->len);
+    p = ctx->action.data;
 
-    p = ngx_sprintf(p, "%sattempt=%ui",
-                    ngx_strlchr(action->data, action->data + action->len,
-                                '?')
-                    ? "&" : "?",
-                    ctx->attempt);
+    /* a segment with ":" would be read as a scheme */
+
+    if (tlcf->dial_action.len == 0
+        && ngx_strlchr(action.data, action.data + action.len, ':'))
+    {
+        p = ngx_cpymem(p, "./", 2);
+    }
+
+    p = ngx_cpymem(p, action.data, action.len);
+
+    query = (ngx_strlchr(action.data, action.data + action.len, '?') != NULL);
+
+    /* the request's own query, its attempt left out */
+
+    q = args.data;
+    last = args.data + args.len;
+
+    while (q < last) {
+        end = ngx_strlchr(q, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        if (!(end - q >= 7 && ngx_strncmp(q, "attempt", 7) == 0
+              && (end - q == 7 || q[7] == '=')))
+        {
+            *p++ = query++ ? '&' : '?';
+            p = ngx_cpymem(p, q, end - q);
+        }
+
+        q = end + 1;
+    }
+
+    p = ngx_sprintf(p, "%cattempt=%ui", query ? '&' : '?', ctx->attempt);
 
     ctx->action.len = p - ctx->action.data;
 

@@ -21,6 +21,8 @@
 #define NGX_HTTP_TWANON_PARAM_RINGING  "twanonRinging"
 
 
+static ngx_int_t ngx_http_twanon_incoming_verified(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_incoming_route(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_route_t *route,
     const char **reason);
@@ -106,8 +108,39 @@ ngx_http_twanon_incoming_handler(ngx_http_request_t *r)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twanon incoming handler");
 
-    return ngx_http_twanon_webhook_handler(r, NULL,
+    return ngx_http_twanon_webhook_handler(r,
+                                           ngx_http_twanon_incoming_verified,
                                            ngx_http_twanon_incoming_reply);
+}
+
+
+/*
+ * NGX_DECLINED (400) for a malformed StirVerstat; NGX_DONE for a dial's
+ * outcome: a dial whose action leads here would ring again and again, so
+ * the call gets the fallback, without a dial; NGX_OK to look it up.
+ */
+
+static ngx_int_t
+ngx_http_twanon_incoming_verified(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    if (ngx_http_twanon_webhook_stir(r, ctx) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->dial_field.data == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "twanon: incoming-call webhook with \"DialCallStatus\": "
+                  "a dial's action leads here, not to \"twanon_after_dial\"; "
+                  "serving the fallback without a dial, call \"%V\"",
+                  &ctx->call_sid);
+
+    ctx->no_dial = 1;
+
+    return NGX_DONE;
 }
 
 
@@ -129,6 +162,12 @@ ngx_http_twanon_incoming_reply(ngx_http_request_t *r,
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
     ctx->replied = 1;
+
+    if (ctx->no_dial) {
+        ctx->fallback = tlcf->fallback_kind;
+        return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
+                                    &tlcf->fallback);
+    }
 
     rc = ngx_http_twanon_incoming_route(r, ctx, &route, &reason);
 

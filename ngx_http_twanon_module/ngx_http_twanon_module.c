@@ -29,6 +29,9 @@ static char *ngx_http_twanon_check_handlers(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
+static char *ngx_http_twanon_dial_action(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_twanon_action_query(ngx_str_t *url);
 
 
 static ngx_http_handler_pt  ngx_http_twanon_token_handler_pt =
@@ -63,6 +66,11 @@ static ngx_http_twanon_sec_bounds_t  ngx_http_twanon_timeout_post = {
 
 static ngx_conf_num_bounds_t  ngx_http_twanon_attempts_bounds = {
     ngx_http_twanon_num_bounds, 1, 10
+};
+
+
+static ngx_conf_post_t  ngx_http_twanon_dial_action_post = {
+    ngx_http_twanon_dial_action
 };
 
 
@@ -332,7 +340,7 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twanon_loc_conf_t, dial_action),
-      NULL },
+      &ngx_http_twanon_dial_action_post },
 
     { ngx_string("twanon_dial_attempts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -816,29 +824,34 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
 /*
  * Runs where "twanon_incoming" or "twanon_after_dial" is set, after
  * inheritance: what the webhook needs must be there, and the fallback is
- * rendered once.  An after-dial step that may ring again needs the
- * action of its next dial: its own URL.
+ * rendered once.  A configured URL of the after-dial step is signed with
+ * the attempt appended: it must have none of its own.
  */
 
 static char *
 ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where)
 {
+    char                      *reason;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (ngx_http_twanon_incoming_required(cf, conf, where) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    if (where == &conf->after_dial && conf->dial_attempts > 1
-        && conf->dial_action.len == 0)
+    if (where == &conf->after_dial && conf->webhook_url
+        && conf->webhook_url->lengths == NULL)
     {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"twanon_after_dial\" in %V:%ui requires "
-                      "\"twanon_dial_action\" (its own URL, for the next "
-                      "attempt's dial) with \"twanon_dial_attempts\" %i",
-                      &where->file, where->line, conf->dial_attempts);
-        return NGX_CONF_ERROR;
+        reason = ngx_http_twanon_action_query(&conf->webhook_url->value);
+
+        if (reason) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"twanon_webhook_url\" \"%V\" of "
+                          "\"twanon_after_dial\" in %V:%ui %s",
+                          &conf->webhook_url->value, &where->file,
+                          where->line, reason);
+            return NGX_CONF_ERROR;
+        }
     }
 
     /*
@@ -868,4 +881,62 @@ ngx_http_twanon_check_incoming(ngx_conf_t *cf,
     ngx_http_twanon_incoming_warn(cf, conf, where);
 
     return NGX_CONF_OK;
+}
+
+
+/* a <Dial> action: the after-dial step appends the attempt to its query */
+
+static char *
+ngx_http_twanon_dial_action(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *value = data;
+
+    char  *reason;
+
+    reason = ngx_http_twanon_action_query(value);
+
+    if (reason) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twanon_dial_action\" \"%V\" %s", value,
+                           reason);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_twanon_action_query(ngx_str_t *url)
+{
+    u_char  *p, *last, *end;
+
+    last = url->data + url->len;
+
+    if (ngx_strlchr(url->data, last, '#')) {
+        return "has a fragment (\"#\"), which Twilio drops with what "
+               "follows";
+    }
+
+    p = ngx_strlchr(url->data, last, '?');
+
+    while (p && p < last) {
+        p++;
+
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        if (end - p >= 7 && ngx_strncmp(p, "attempt", 7) == 0
+            && (end - p == 7 || p[7] == '='))
+        {
+            return "has an \"attempt\" parameter: the after-dial step "
+                   "appends its own";
+        }
+
+        p = end;
+    }
+
+    return NULL;
 }

@@ -226,8 +226,11 @@ struct ngx_http_twanon_ctx_s {
     ngx_str_t                   account_sid;
     ngx_str_t                   caller_hash;
     ngx_str_t                   identities;  /* comma-separated */
-    ngx_str_t                   stir_verstat;
-    ngx_str_t                   dial_status; /* after a dial */
+    ngx_str_t                   stir_verstat;  /* checked */
+    ngx_str_t                   dial_status; /* checked, after a dial */
+    ngx_str_t                   stir_field;  /* the fields as sent: */
+    ngx_str_t                   dial_field;  /* never shown as they are */
+    ngx_str_t                   call_status;
     ngx_str_t                   action;      /* of the dial, if any */
     ngx_array_t                 pairs;       /* the webhook's fields */
     ngx_str_t                   resolver_body;  /* the handler's own */
@@ -249,6 +252,7 @@ struct ngx_http_twanon_ctx_s {
     unsigned                    replied:1;
     unsigned                    after_dial:1;
     unsigned                    hangup:1;
+    unsigned                    no_dial:1;   /* the spoken fallback */
     unsigned                    lookup:1;    /* the resolver was asked */
     unsigned                    invalid:1;   /* its 200 was unusable */
     unsigned                    fallback:2;  /* kind served, if any */
@@ -282,6 +286,8 @@ void ngx_http_twanon_status_signature(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
     ngx_http_twanon_verified_pt verified, ngx_http_twanon_reply_pt reply);
+ngx_int_t ngx_http_twanon_webhook_stir(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
 
 extern ngx_str_t  ngx_http_twanon_xml_type;
 

@@ -347,52 +347,65 @@ ngx_http_twanon_webhook_refuse(ngx_http_request_t *r, ngx_uint_t status,
  * and always a CallSid: a repeated one, or a CallSid that is missing or
  * does not look like one, is the client's error (NGX_DECLINED).  Kept
  * as they were, two readers of a doubled field could disagree, and an
- * appended exact copy keeps the signature valid.
+ * appended exact copy keeps the signature valid.  The handler that reads
+ * StirVerstat, DialCallStatus or CallStatus checks it: until then it is
+ * in no variable.
  */
 
 static ngx_int_t
 ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
-    ngx_int_t                k;
-    ngx_uint_t               n, seen[6];
-    ngx_str_t               *value[6];
+    size_t                   len;
+    ngx_uint_t               k, n, seen[7];
+    ngx_str_t               *value[7];
     ngx_http_twanon_pair_t  *pair;
 
+    /* sorted by length: "CallStatus" is as long as "AccountSid" */
+
     static ngx_str_t  names[] = {
-        ngx_string("CallSid"),
-        ngx_string("From"),
         ngx_string("To"),
+        ngx_string("From"),
+        ngx_string("CallSid"),
         ngx_string("AccountSid"),
+        ngx_string("CallStatus"),
         ngx_string("StirVerstat"),
         ngx_string("DialCallStatus")
     };
 
-    /* the names differ in length: a field's length finds its only candidate */
+    /* the first of the names of each length; 7: none */
 
-    static int8_t  by_len[16] = {
-        -1, -1, 2, -1, 1, -1, -1, 0, -1, -1, 3, 4, -1, -1, 5, -1
+    static u_char  by_len[16] = {
+        7, 7, 0, 7, 1, 7, 7, 2, 7, 7, 3, 5, 7, 7, 6, 7
     };
 
-    value[0] = &ctx->call_sid;
+    value[0] = &ctx->to;
     value[1] = &ctx->from;
-    value[2] = &ctx->to;
+    value[2] = &ctx->call_sid;
     value[3] = &ctx->account_sid;
-    value[4] = &ctx->stir_verstat;
-    value[5] = &ctx->dial_status;
+    value[4] = &ctx->call_status;
+    value[5] = &ctx->stir_field;
+    value[6] = &ctx->dial_field;
 
     ngx_memzero(seen, sizeof(seen));
 
     pair = pairs->elts;
 
     for (n = 0; n < pairs->nelts; n++) {
-        k = (pair[n].key.len < 16) ? by_len[pair[n].key.len] : -1;
+        len = pair[n].key.len;
 
-        if (k < 0
-            || pair[n].key.data[0] != names[k].data[0]
-            || ngx_memcmp(pair[n].key.data, names[k].data, names[k].len)
-               != 0)
+        for (k = (len < 16) ? by_len[len] : 7;
+             k < 7 && names[k].len == len;
+             k++)
         {
+            if (pair[n].key.data[0] == names[k].data[0]
+                && ngx_memcmp(pair[n].key.data, names[k].data, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == 7 || names[k].len != len) {
             continue;
         }
 
@@ -406,7 +419,7 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
         *value[k] = pair[n].value;
     }
 
-    if (!seen[0]) {
+    if (!seen[2]) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "twanon: webhook without \"CallSid\"");
         return NGX_DECLINED;
@@ -419,19 +432,30 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    /*
-     * StirVerstat goes to the resolver and to $twanon_stir_verstat: one
-     * of Twilio's names, such as "TN-Validation-Passed-A", or nothing
-     */
+    return NGX_OK;
+}
 
-    if (ctx->stir_verstat.len
-        && ngx_http_twanon_webhook_word(&ctx->stir_verstat, 1) != NGX_OK)
+
+/*
+ * StirVerstat, for the handlers that send it to the resolver and show it
+ * in $twanon_stir_verstat: one of Twilio's names, such as
+ * "TN-Validation-Passed-A", or nothing; NGX_DECLINED (400) if not.
+ */
+
+ngx_int_t
+ngx_http_twanon_webhook_stir(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    if (ctx->stir_field.len
+        && ngx_http_twanon_webhook_word(&ctx->stir_field, 1) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "twanon: webhook with a malformed \"StirVerstat\", "
                       "call \"%V\"", &ctx->call_sid);
         return NGX_DECLINED;
     }
+
+    ctx->stir_verstat = ctx->stir_field;
 
     return NGX_OK;
 }
@@ -837,18 +861,18 @@ ngx_http_twanon_webhook_url(ngx_http_request_t *r, ngx_str_t *url)
 
 
 /*
- * A configured URL as signed.  In an after-dial location, whose <Dial>
- * action carries the attempt in its query, the request's query is
- * appended to a URL that has none of its own: Twilio signs the action
- * URL with its query.
+ * A configured URL as signed.  In an after-dial location Twilio signs the
+ * action URL, which is the configured one with the request's "attempt"
+ * appended (docs/webhook.md, "The after-dial step"): that parameter, as
+ * sent, is appended here, and nothing else of the request's query.
  */
 
 static ngx_int_t
 ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *url)
 {
-    u_char                      *p;
-    ngx_str_t                    value;
+    u_char                      *p, *last, *end;
+    ngx_str_t                    value, attempt;
     ngx_http_twanon_loc_conf_t  *tlcf;
 
     if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
@@ -857,22 +881,42 @@ ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-    if (tlcf->after_dial.file.data == NULL || r->args.len == 0
-        || ngx_strlchr(value.data, value.data + value.len, '?') != NULL)
-    {
+    ngx_str_null(&attempt);
+
+    p = r->args.data;
+    last = r->args.data + r->args.len;
+
+    while (tlcf->after_dial.file.data && p < last) {
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        if (end - p >= 7 && ngx_strncmp(p, "attempt", 7) == 0
+            && (end - p == 7 || p[7] == '='))
+        {
+            attempt.data = p;
+            attempt.len = end - p;
+            break;
+        }
+
+        p = end + 1;
+    }
+
+    if (attempt.len == 0) {
         *url = value;
         return NGX_OK;
     }
 
-    url->len = value.len + 1 + r->args.len;
+    url->len = value.len + 1 + attempt.len;
     url->data = ngx_pnalloc(r->pool, url->len);
     if (url->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(url->data, value.data, value.len);
-    *p++ = '?';
-    ngx_memcpy(p, r->args.data, r->args.len);
+    *p++ = ngx_strlchr(value.data, value.data + value.len, '?') ? '&' : '?';
+    ngx_memcpy(p, attempt.data, attempt.len);
 
     return NGX_OK;
 }

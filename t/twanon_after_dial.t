@@ -78,7 +78,6 @@ http {
 
         twanon_auth_token   $TOKEN;
         twanon_resolver     /resolver;
-        twanon_dial_action  /after;
 
         location = /resolver {
             internal;
@@ -92,12 +91,19 @@ http {
             proxy_pass        http://127.0.0.1:8081/fail;
         }
 
+        location = /resolver_any {
+            internal;
+            proxy_pass  http://127.0.0.1:8082/any;
+        }
+
         location = /incoming {
             twanon_incoming;
+            twanon_dial_action  /after;
         }
 
         location = /after {
             twanon_after_dial;
+            twanon_dial_action  /after;
         }
 
         location = /after3 {
@@ -113,6 +119,7 @@ http {
 
         location = /after_down {
             twanon_after_dial;
+            twanon_dial_action     /after;
             twanon_resolver        /resolver_down;
             twanon_fallback_twiml  %%TESTDIR%%/voicemail.xml;
         }
@@ -122,6 +129,38 @@ http {
             twanon_webhook_url  http://voice.example.com/after_url;
             twanon_dial_action  /after_url;
         }
+
+        location = /after_q {
+            twanon_after_dial;
+            twanon_webhook_url  http://voice.example.com/after_q?site=eu;
+            twanon_dial_action  /after_q?site=eu;
+        }
+
+        location /own/ {
+            twanon_after_dial;
+            twanon_dial_attempts  3;
+            twanon_resolver       /resolver_any;
+        }
+
+        location = /loop {
+            twanon_incoming;
+            twanon_dial_action      /loop;
+            twanon_fallback_client  alice;
+        }
+
+        location = /outgoing {
+            twanon_outgoing;
+            twanon_outgoing_caller_id  +15557654321;
+        }
+    }
+
+    server {
+        listen       127.0.0.1:8082;
+        server_name  localhost;
+
+        location / {
+            return 200 '{"appId":"tier3","customerName":"Ann","customerId":42}';
+        }
     }
 }
 
@@ -129,7 +168,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(53);
+$t->run()->plan(83);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -140,7 +179,8 @@ my $n = 0;
 my %sid;
 
 # a signed webhook: uri (with its query), the dial status (undef: none),
-# more fields; o{signed} is the URL signed instead of the one requested
+# more fields; o{signed} is the URL signed instead of the one requested,
+# o{call_status} the CallStatus, o{from} the From
 
 sub hook {
 	my ($name, $uri, $status, %o) = @_;
@@ -151,9 +191,9 @@ sub hook {
 	my @pairs = (
 		AccountSid => 'AC' . '0' x 32,
 		CallSid => $sid,
-		CallStatus => 'in-progress',
+		CallStatus => $o{call_status} || 'in-progress',
 		Direction => 'inbound',
-		From => $FROM,
+		From => $o{from} || $FROM,
 		To => $TO,
 		defined $status ? (DialCallStatus => $status,
 			DialCallSid => 'CA' . 'f' x 32, DialCallDuration => '0',
@@ -245,16 +285,73 @@ like(hook('url unsigned query', '/after_url?attempt=2', 'busy',
 like(hook('forged', '/after?attempt=2', 'no-answer',
 	signed => 'http://localhost/after'), qr/^403 /, 'forged attempt: 403');
 
+# a configured URL with a query of its own: the action keeps it, and the
+# attempt is signed appended to it, as Twilio requests the action
+
+my $first = hook('query first', '/after_q?site=eu', 'no-answer',
+	signed => 'http://voice.example.com/after_q?site=eu');
+is($first, dial('/after_q?site=eu&amp;attempt=2', 'tier2a', 'tier2b'),
+	'configured url with a query: attempt 2 rung');
+
+my ($action) = $first =~ /action="([^"]*)"/;
+$action = '/none' unless defined $action;
+$action =~ s/&amp;/&/g;
+
+is(hook('query second', $action, 'no-answer',
+	signed => "http://voice.example.com$action"), $FALLBACK,
+	'configured url with a query: its action, signed, accepted');
+like(hook('query unsigned attempt', '/after_q?site=eu&attempt=2', 'busy',
+	signed => 'http://voice.example.com/after_q?site=eu'), qr/^403 /,
+	'configured url with a query: unsigned attempt refused');
+like(hook('query other', '/after_q?site=us&attempt=2', 'busy',
+	signed => 'http://voice.example.com/after_q?site=us&attempt=2'),
+	qr/^403 /, 'configured url with a query: another query refused');
+
+# no twanon_dial_action: the last segment of the request's own path, and
+# its query less the attempt
+
+is(hook('own', '/own/after?site=eu&attempt=2&x', 'no-answer'),
+	dial('after?site=eu&amp;x&amp;attempt=3', 'tier3'),
+	'own uri as the action');
+is(hook('own colon', '/own/a:b', 'busy'), dial('./a:b?attempt=2', 'tier3'),
+	'own uri with a colon as the action');
+
+# the caller hung up while the dial rang: hang up, nobody asked
+
+is(hook('gone completed', '/after', 'no-answer',
+	call_status => 'completed'), $HANGUP, 'caller gone: hangup');
+is(hook('gone canceled', '/after', 'busy', call_status => 'canceled'),
+	$HANGUP, 'caller canceled: hangup');
+
+# an unknown status with odd bytes, on the last attempt
+
+is(hook('odd status', '/after?attempt=2', "x\x01\"\\" . 'y' x 40),
+	$FALLBACK, 'odd DialCallStatus: no-answer, last attempt');
+
+# a dial's outcome sent to an incoming-call location: no dial again
+
+is(hook('loop', '/loop', 'no-answer'), $FALLBACK,
+	'incoming with DialCallStatus: spoken fallback');
+is(hook('incoming whatever', '/incoming', 'whatever',
+	pairs => [ StirVerstat => 'TN-Validation-Passed-A' ]), $FALLBACK,
+	'incoming with an unknown DialCallStatus: spoken fallback');
+like(hook('outgoing whatever', '/outgoing', 'whatever',
+	from => 'client:user001',
+	pairs => [ StirVerstat => 'TN-Validation-Passed-A' ]), qr/^200 /,
+	'outgoing with DialCallStatus');
+
 # invalid input: 400
 
 is(hook('no status', '/after', undef), $INVALID, 'no DialCallStatus');
-is(hook('unknown status', '/after', 'ringing'), $INVALID,
-	'unknown DialCallStatus');
+is(hook('unknown status', '/after', 'ringing'), dial('/after?attempt=2',
+	'tier2a', 'tier2b'), 'unknown DialCallStatus');
 is(hook('status twice', '/after', 'busy',
 	pairs => [ DialCallStatus => 'busy' ]), $INVALID, 'DialCallStatus twice');
-is(hook('attempt 3 of 2', '/after?attempt=3', 'busy'), $INVALID,
+is(hook('attempt 3 of 2', '/after?attempt=3', 'busy'), $FALLBACK,
 	'attempt over the maximum');
 is(hook('attempt 1', '/after?attempt=1', 'busy'), $INVALID, 'attempt 1');
+is(hook('attempt 0', '/after?attempt=0', 'busy'), $INVALID, 'attempt 0');
+is(hook('attempt 01', '/after?attempt=01', 'busy'), $INVALID, 'attempt 01');
 is(hook('attempt 02', '/after?attempt=02', 'busy'), $INVALID,
 	'attempt with a zero');
 is(hook('attempt x', '/after?attempt=x', 'busy'), $INVALID,
@@ -298,6 +395,10 @@ is(join(' ', grep { exists $body{$sid{$_}} } qw/ completed answered
 	'', 'no lookup when none is needed');
 is(scalar(grep { /^\/fail call=$sid{down} / } @got), 1, 'down: one lookup');
 
+is(join(' ', grep { exists $body{$sid{$_}} } 'gone completed',
+	'gone canceled', 'loop', 'incoming whatever', 'outgoing whatever'), '',
+	'no lookup for a caller gone or a dial sent to /incoming');
+
 # the variables
 
 my $calls = $t->read_file('calls.log');
@@ -312,16 +413,36 @@ like($calls, qr!^/after route=exhausted status=no-answer stir=- call=$sid{exhaus
 	'log exhausted');
 like($calls, qr!^/incoming route=client status=- stir=TN-Validation-Passed-A call=$sid{first}$!m,
 	'log first step');
-like($calls, qr!^/after route=rejected status=- stir=- call=$sid{'unknown status'}$!m,
+like($calls, qr!^/after route=canceled status=no-answer stir=- call=$sid{'gone completed'}$!m,
+	'log caller gone');
+like($calls, qr!^/loop route=error status=- stir=- call=$sid{loop}$!m,
+	'log dial sent to /incoming');
+like($calls, qr!^/incoming route=error status=- stir=TN-Validation-Passed-A call=$sid{'incoming whatever'}$!m,
+	'log incoming: no dial status');
+like($calls, qr!^/outgoing route=refused status=- stir=- call=$sid{'outgoing whatever'}$!m,
+	'log outgoing: no dial status, no stir');
+like($calls, qr!^/after route=client status=no-answer stir=- call=$sid{'unknown status'}$!m,
 	'log unknown status');
 
 my $log = $t->read_file('error.log');
 
 is(logged($log, 'info', 'twanon: no attempt left after "no-answer", serving '
 	. qq{the fallback, call "$sid{exhausted}"}), 1, 'log no attempt left');
-is(logged($log, 'info', 'twanon: after-dial webhook with an unknown '
-	. qq{"DialCallStatus", call "$sid{'unknown status'}"}), 1,
-	'log unknown status line');
+is(logged($log, 'warn', 'twanon: after-dial webhook with an unknown '
+	. qq{"DialCallStatus" "ringing", taken as "no-answer", }
+	. qq{call "$sid{'unknown status'}"}), 1, 'log unknown status line');
+is(logged($log, 'warn', 'twanon: after-dial webhook with an unknown '
+	. '"DialCallStatus" "x\\x01\\x22\\x5c' . 'y' x 28 . '...", taken as '
+	. qq{"no-answer", call "$sid{'odd status'}"}), 1,
+	'log odd status line');
+unlike($log, qr/\x01/, 'no raw byte in the log');
+is(logged($log, 'error', 'twanon: incoming-call webhook with '
+	. '"DialCallStatus": a dial\'s action leads here, not to '
+	. '"twanon_after_dial"; serving the fallback without a dial, '
+	. qq{call "$sid{loop}"}), 1, 'log dial sent to /incoming');
+is(logged($log, 'info', 'twanon: after-dial webhook with attempt 3, above '
+	. qq{"twanon_dial_attempts" 2, call "$sid{'attempt 3 of 2'}"}), 1,
+	'log attempt above the maximum');
 is(logged($log, 'info', 'twanon: after-dial webhook with no '
 	. qq{"DialCallStatus", call "$sid{'no status'}"}), 1,
 	'log no status line');
@@ -368,9 +489,28 @@ $location
 EOF
 }
 
-conf_fails('no action', conf("twanon_after_dial;\n"), 'twanon_after_dial;',
-	'"twanon_after_dial" in FILE:LINE requires "twanon_dial_action" (its '
-	. 'own URL, for the next attempt\'s dial) with "twanon_dial_attempts" 2');
+conf_passes('no action', conf("twanon_after_dial;\n"));
+conf_fails('action with a fragment',
+	conf("twanon_after_dial;\ntwanon_dial_action  /after#t;\n"),
+	'twanon_dial_action', '"twanon_dial_action" "/after#t" has a fragment '
+	. '("#"), which Twilio drops with what follows in FILE:LINE');
+conf_fails('action with an attempt',
+	conf("twanon_after_dial;\ntwanon_dial_action  /after?x=1&attempt=2;\n"),
+	'twanon_dial_action', '"twanon_dial_action" "/after?x=1&attempt=2" has '
+	. 'an "attempt" parameter: the after-dial step appends its own in '
+	. 'FILE:LINE');
+conf_fails('webhook url with an attempt', conf("twanon_after_dial;\n"
+	. "twanon_webhook_url  https://x.example.com/after?attempt;\n"),
+	'twanon_after_dial;', '"twanon_webhook_url" '
+	. '"https://x.example.com/after?attempt" of "twanon_after_dial" in '
+	. 'FILE:LINE has an "attempt" parameter: the after-dial step appends '
+	. 'its own');
+conf_fails('webhook url with a fragment', conf("twanon_after_dial;\n"
+	. "twanon_webhook_url  https://x.example.com/after#t;\n"),
+	'twanon_after_dial;', '"twanon_webhook_url" '
+	. '"https://x.example.com/after#t" of "twanon_after_dial" in '
+	. 'FILE:LINE has a fragment ("#"), which Twilio drops with what '
+	. 'follows');
 conf_passes('one attempt, no action',
 	conf("twanon_after_dial;\ntwanon_dial_attempts  1;\n"));
 conf_fails('11 attempts', conf("twanon_after_dial;\ntwanon_dial_action  /after;\n"

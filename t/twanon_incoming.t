@@ -136,6 +136,11 @@ EOF
 	fclient404 => [ 's404',
 		"            twanon_fallback_client  op_1 op_2;\n" ],
 
+	loop => [ 'routed', "            twanon_dial_action      /in/loop;\n"
+		. "            twanon_fallback_client  op_1;\n" ],
+	urlq => [ 'routed', '            twanon_webhook_url  '
+		. "http://voice.example.com/in/urlq?site=eu;\n" ],
+
 	infile => [ 'routed', "            client_body_in_file_only  on;\n" ],
 	small => [ 'routed', "            client_body_buffer_size  128;\n" ],
 
@@ -205,12 +210,15 @@ http {
 
     log_format  twanon  '\$uri \$twanon_route \$twanon_call_sid '
                         '\$twanon_caller_hash \$twanon_client_identity';
+    log_format  dial    '\$uri \$twanon_call_sid dial=\$twanon_dial_status '
+                        'stir=\$twanon_stir_verstat';
 
     server {
         listen       127.0.0.1:8080;
         server_name  localhost;
 
         access_log  %%TESTDIR%%/twanon.log  twanon;
+        access_log  %%TESTDIR%%/dial.log    dial;
 
         twanon_auth_token  $TOKEN;
         twanon_hash_key    $HASH_KEY;
@@ -274,7 +282,7 @@ $t->write_file('fallback.xml', $FALLBACK_FILE);
 
 $t->run_daemon(\&echo_daemon, $t->port(8082), $t->testdir());
 
-$t->run()->plan(107);
+$t->run()->plan(113);
 
 $t->waitforsocket('127.0.0.1:' . port(8082))
 	or die "Can't start the echo backend\n";
@@ -322,7 +330,7 @@ sub call {
 
 	my $r = webhook_request($uri, token => $TOKEN, pairs => \@pairs,
 		map { defined $o{$_} ? ($_ => $o{$_}) : () }
-			qw/ headers no_headers chunked method /);
+			qw/ headers no_headers chunked method url /);
 
 	$r->{sid} = $sid;
 	push @bodies, $r->{body} if defined $r->{body};
@@ -592,6 +600,25 @@ $sid{badsig} = $r->{sid};
 
 is(reply($r), text(403, "forbidden\n"), 'bad signature');
 
+# a configured URL with a query: signed with it
+
+is(reply(call('/in/urlq?site=eu',
+	url => 'http://voice.example.com/in/urlq?site=eu')), dial(),
+	'webhook url with a query');
+is(reply(call('/in/urlq?site=eu', url => 'http://voice.example.com/in/urlq')),
+	text(403, "forbidden\n"), 'webhook url with a query, signed without');
+
+# a dial's outcome sent here (an action that leads back): the spoken
+# fallback, never a dial, not even to the fallback clients
+
+$r = call('loop', extra => [ [ DialCallStatus => 'no-answer' ],
+	[ StirVerstat => 'No-TN-Validation' ] ]);
+$sid{loop} = $r->{sid};
+
+is(reply($r), xml($FALLBACK), 'dial status: spoken fallback, no dial');
+like(call('loop')->{body}, qr!<Dial [^>]*action="/in/loop"!,
+	'no dial status: routed');
+
 ###############################################################################
 
 # what the resolver receives
@@ -666,6 +693,10 @@ like(access_line($sid{badsig}), qr!^/in/routed rejected $sid{badsig} !,
 like($access, qr!^/in/routed rejected - !m, 'log rejected get');
 unlike($access, qr/$DIGITS/, 'access log without number');
 
+like(eval { $t->read_file('dial.log') } || '',
+	qr!^/in/loop $sid{loop} dial=- stir=No-TN-Validation$!m,
+	'log no dial status in twanon_incoming');
+
 # error.log
 
 my $log = $t->read_file('error.log');
@@ -678,6 +709,10 @@ sub call_lines {
 	return join "\n", grep { !/\[debug\]/ && /call "$sid"/ } @lines;
 }
 
+is(logged($log, 'error', 'twanon: incoming-call webhook with '
+	. '"DialCallStatus": a dial\'s action leads here, not to '
+	. '"twanon_after_dial"; serving the fallback without a dial, '
+	. qq{call "$sid{loop}"}), 1, 'log dial status in twanon_incoming');
 is(logged($log, 'warn', 'twanon: caller unknown to the resolver, '
 	. qq{serving the fallback, call "$sid{s404}"}), 1, 'log 404')
 	or diag(call_lines($sid{s404}));

@@ -31,7 +31,7 @@ my $HASH_KEY = 'hash-key-for-config-tests-44f0';
 
 my $t = Test::Twanon->new()->has(qw/http proxy/);
 
-$t->check_module()->plan(167);
+$t->check_module()->plan(180);
 
 ###############################################################################
 
@@ -229,6 +229,30 @@ for my $v (qw/ 4s 601s 11m /) {
 		'"twanon_dial_timeout" directive must be between 5s and 600s '
 		. 'in FILE:LINE');
 }
+
+# a dial's action: Twilio drops a fragment, and the after-dial step adds
+# the attempt; at server level too, where no handler is set
+
+for my $v ('/after#t', 'https://example.com/a?x=1#frag', '#') {
+	conf_fails("dial action $v",
+		conf(location => webhook("twanon_dial_action  \"$v\";")),
+		'twanon_dial_action', qq{"twanon_dial_action" "$v" has a }
+		. 'fragment ("#"), which Twilio drops with what follows in '
+		. 'FILE:LINE');
+}
+
+for my $v ('/after?attempt=2', '/after?x=1&attempt', '/after?attempt=') {
+	conf_fails("dial action $v",
+		conf(server => "        twanon_dial_action  \"$v\";\n",
+			location => webhook()),
+		'twanon_dial_action', qq{"twanon_dial_action" "$v" has an }
+		. '"attempt" parameter: the after-dial step appends its own in '
+		. 'FILE:LINE');
+}
+
+conf_passes('dial action with attempts in names and values',
+	conf(location => webhook('twanon_dial_action  '
+		. '"/after?attempts=2&x=attempt&myattempt=1";')));
 
 # fallbacks
 

@@ -110,6 +110,30 @@ http {
             twanon_webhook_url  https://voice.example.com/incoming;
         }
 
+        location = /fixed_q {
+            twanon_incoming;
+            twanon_webhook_url  https://voice.example.com/incoming?site=eu;
+        }
+
+        location = /after_url {
+            twanon_after_dial;
+            twanon_dial_attempts  3;
+            twanon_webhook_url    https://voice.example.com/after-dial;
+            twanon_dial_action    /after-dial;
+        }
+
+        location = /after_url_q {
+            twanon_after_dial;
+            twanon_dial_attempts  3;
+            twanon_webhook_url    https://voice.example.com/after-dial?site=eu;
+            twanon_dial_action    /after-dial?site=eu;
+        }
+
+        location /calls/ {
+            twanon_after_dial;
+            twanon_dial_attempts  3;
+        }
+
         location = /escape {
             twanon_incoming;
             twanon_resolver  /resolver_escape;
@@ -263,6 +287,9 @@ my @sign = (
 		tamper => [ 'Direction' ] },
 	{ name => 'rotation next token', uri => '/rotate', token => $TOKEN2,
 		tamper => [ 'ApiVersion' ] },
+	{ name => 'webhook url with a query', uri => '/fixed_q?site=eu',
+		url => 'https://voice.example.com/incoming?site=eu',
+		tamper => [ 'Direction' ] },
 
 	# the after-dial step: Twilio signs the action URL with its query
 
@@ -272,6 +299,24 @@ my @sign = (
 	{ name => 'after-dial with attempt', uri => '/after3?attempt=2',
 		extra => [ DialCallStatus => 'busy', DialBridged => 'false' ],
 		tamper => [ 'DialBridged' ] },
+
+	# ... and twanon_webhook_url gets the request's attempt appended
+
+	{ name => 'after-dial url', uri => '/after_url',
+		url => 'https://voice.example.com/after-dial',
+		extra => [ DialCallStatus => 'no-answer' ],
+		tamper => [ 'DialCallStatus' ] },
+	{ name => 'after-dial url, attempt', uri => '/after_url?attempt=2',
+		url => 'https://voice.example.com/after-dial?attempt=2',
+		extra => [ DialCallStatus => 'no-answer' ],
+		tamper => [ 'DialCallStatus' ] },
+	{ name => 'after-dial url with a query', uri => '/after_url_q?site=eu',
+		url => 'https://voice.example.com/after-dial?site=eu',
+		extra => [ DialCallStatus => 'busy' ], tamper => [ 'To' ] },
+	{ name => 'after-dial url with a query, attempt',
+		uri => '/after_url_q?site=eu&attempt=2',
+		url => 'https://voice.example.com/after-dial?site=eu&attempt=2',
+		extra => [ DialCallStatus => 'busy' ], tamper => [ 'To' ] },
 
 	# U+FF01 and U+1F600: twilio-node sorts names and the values of a
 	# name by UTF-16 code units (U+1F600 is D83D DE00, before FF01), not
@@ -369,7 +414,23 @@ my @wrong = (
 	[ 'say text', '/fallback_say', sub { $_[0]{say}{text} .= ' ' } ],
 );
 
-$t->run()->plan(3 * @sign + 3 + 2 * @twiml + @wrong + 5);
+# the action the after-dial step writes, followed as Twilio follows it:
+# name, location, the URL Twilio signs for the first after-dial request
+# (the location's path and this URL's query are requested), and the one
+# its action leads to
+
+my @follow = (
+	[ 'configured url with a query', '/after_url_q',
+		'https://voice.example.com/after-dial?site=eu',
+		'https://voice.example.com/after-dial?site=eu&attempt=2' ],
+	[ 'configured url', '/after_url',
+		'https://voice.example.com/after-dial',
+		'https://voice.example.com/after-dial?attempt=2' ],
+	[ 'own url', '/calls/after-dial', "$BASE/calls/after-dial?site=eu",
+		"$BASE/calls/after-dial?site=eu&attempt=2" ],
+);
+
+$t->run()->plan(3 * @sign + 3 + 2 * @twiml + @wrong + 7 * @follow + 5);
 
 ###############################################################################
 
@@ -539,6 +600,79 @@ for my $case (@wrong) {
 
 	ok($rc == 1 && $out =~ /^not ok - document matches twilio: /m,
 		"comparison sees a wrong $name") or diag("node exited with $rc:\n$out");
+}
+
+# the action of each after-dial reply, resolved by node's URL parser
+# against the URL requested, signed by twilio-node and requested in turn:
+# accepted, and its attempt signed; the first request's signature does
+# not hold for it
+
+sub twilio_sign {
+	my ($url, @p) = @_;
+
+	my %params = @p;
+	my ($rc, $out) = node('interop/webhook.js', $json->encode({
+		authToken => $TOKEN, url => $url, params => \%params }));
+	my ($sig) = $out =~ /^sig request (\S+)$/m;
+
+	return defined $sig ? $sig : 'none';
+}
+
+sub follow_action {
+	my ($base, $body) = @_;
+
+	my ($action) = ($body || '') =~ /action="([^"]*)"/;
+	return '' unless defined $action;
+
+	$action =~ s/&amp;/&/g;
+
+	my ($rc, $out) = node('interop/webhook.js', $json->encode({
+		resolve => [ { base => $base, ref => $action } ] }));
+	my ($url) = $out =~ /^url (\S+)$/m;
+
+	return defined $url ? $url : '';
+}
+
+for my $f (@follow) {
+	my ($name, $location, $url, $expect) = @$f;
+
+	my @p = (fields(call_sid()), DialCallStatus => 'no-answer');
+	my ($query) = $url =~ /(\?.*)$/;
+	$query = '' unless defined $query;
+
+	my $r = webhook({ uri => "$location$query", host => "localhost:$PORT" },
+		twilio_sign($url, @p), @p);
+
+	is($r->{status}, 200, "follow $name: first") or diag(outcome($r));
+
+	my $next = follow_action($url, $r->{body});
+
+	is($next, $expect, "follow $name: action resolved");
+
+	my ($next_query) = $next =~ /(\?.*)$/;
+	$next_query = '' unless defined $next_query;
+
+	my $uri = $location eq '/calls/after-dial'
+		? ($next =~ m!^https?://[^/]+(/.*)$! ? $1 : '/none')
+		: "$location$next_query";
+
+	$r = webhook({ uri => $uri, host => "localhost:$PORT" },
+		twilio_sign($next, @p), @p);
+
+	is($r->{status}, 200, "follow $name: second, signed by twilio")
+		or diag(outcome($r));
+	like($r->{body}, qr!<Identity>user001</Identity>!,
+		"follow $name: second routed");
+
+	my $last = follow_action($next, $r->{body});
+
+	like($last, qr/[?&]attempt=3$/, "follow $name: third action");
+	unlike($last, qr/attempt=2/, "follow $name: one attempt");
+
+	$r = webhook({ uri => $uri, host => "localhost:$PORT" },
+		twilio_sign($url, @p), @p);
+
+	is(outcome($r), "403 forbidden\n", "follow $name: attempt not signed");
 }
 
 # the masked callback: a request that twilio-node signs, and the TwiML it

@@ -20,6 +20,11 @@
  *   authToken, url and params: the same for one request, whose id is
  *           "request".
  *
+ *   resolve an array of {base, ref}: for each, prints "url <resolved>",
+ *           ref resolved against base by the WHATWG URL parser, as
+ *           Twilio resolves a relative <Dial> action against the URL it
+ *           requested.
+ *
  *   twiml   the TwiML document the module sent, with
  *   expect  what it should hold, built here with twilio.twiml.VoiceResponse:
  *             {dial: {<attributes passed to response.dial()>},
@@ -507,6 +512,11 @@ function main() {
     try {
         if (Array.isArray(input.sign)) {
             sign(input.sign);
+
+        } else if (Array.isArray(input.resolve)) {
+            for (const c of input.resolve) {
+                console.log('url ' + new URL(c.ref, c.base).href);
+            }
 
         } else if (input.authToken !== undefined) {
             sign([{id: 'request', authToken: input.authToken,
