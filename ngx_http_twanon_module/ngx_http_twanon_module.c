@@ -28,6 +28,7 @@ static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_twanon_check_token(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
+static void ngx_http_twanon_token_body_max(ngx_conf_t *cf);
 static char *ngx_http_twanon_check_handlers(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
@@ -881,6 +882,8 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_twanon_token_body_max(cf);
+
     /* the params go with the outgoing calls of the application */
 
     if (conf->outgoing_params && conf->outgoing_application_sid.len == 0) {
@@ -930,6 +933,27 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * No token request is larger than NGX_HTTP_TWANON_TOKEN_BODY_MAX: as in
+ * a webhook location, nginx refuses a larger declared length before
+ * reading the body, and stops reading a chunked one at the limit.
+ */
+
+static void
+ngx_http_twanon_token_body_max(ngx_conf_t *cf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_max_body_size == 0
+        || clcf->client_max_body_size > NGX_HTTP_TWANON_TOKEN_BODY_MAX)
+    {
+        clcf->client_max_body_size = NGX_HTTP_TWANON_TOKEN_BODY_MAX;
+    }
 }
 
 
