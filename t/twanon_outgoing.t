@@ -109,7 +109,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(56);
+$t->run()->plan(57);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -139,7 +139,8 @@ sub call {
 		Called => '',
 		Caller => 'client:op_1',
 		Direction => 'inbound',
-		From => exists $o{from} ? $o{from} : 'client:op_1',
+		defined $o{from} || !exists $o{from}
+			? (From => exists $o{from} ? $o{from} : 'client:op_1') : (),
 		To => '',
 		defined $customer ? (($o{param} || 'customerId') => $customer)
 			: (),
@@ -243,6 +244,8 @@ is(call('empty from', '/outgoing', 'C-1001', from => ''), $FORBIDDEN,
 	'From empty');
 is(call('short from', '/outgoing', 'C-1001', from => 'client'), $FORBIDDEN,
 	'From shorter than client:');
+is(call('no from', '/outgoing', 'C-1001', from => undef), $FORBIDDEN,
+	'From absent');
 
 ###############################################################################
 
@@ -263,7 +266,7 @@ is($body{$sid{'empty team'}}, "operator=op_1&customer_id=C-1001"
 is(scalar(grep { !m!^/route call=! } @got), 0, 'resolver uri /route only');
 is(join(' ', grep { exists $body{$sid{$_}} } 'no customer', 'bad customer',
 	'other app', 'phone from', 'bad signature', 'customer twice',
-	'no team', 'empty from', 'short from'), '',
+	'no team', 'empty from', 'short from', 'no from'), '',
 	'no lookup for refused requests');
 
 my $calls = $t->read_file('calls.log');
