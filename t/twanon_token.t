@@ -466,7 +466,7 @@ is(too_large($r), '413 close', 'chunked post 64k');
 # the first 8 KiB of a chunked 64 KiB body get the 413 at once: nginx
 # does not wait for the rest (it read up to 1 MiB before the cap)
 
-my $s = http("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
+my $sock = http("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
 	. "Content-Type: application/x-www-form-urlencoded\x0d\x0a"
 	. "Transfer-Encoding: chunked\x0d\x0a\x0d\x0a"
 	. sprintf("%x\x0d\x0a", 8192) . 'identity=ivan&pad='
@@ -479,7 +479,7 @@ eval {
 	alarm(5 * $t->slow);
 
 	while ($early !~ /\x0d\x0a\x0d\x0a/) {
-		my $n = sysread($s, my $buf, 4096);
+		my $n = sysread($sock, my $buf, 4096);
 		last unless $n;
 		$early .= $buf;
 	}
@@ -489,7 +489,7 @@ eval {
 alarm(0);
 
 like($early, qr/^HTTP\/1\.1 413 /, 'chunked 64k refused before its end');
-close $s;
+close $sock;
 
 ###############################################################################
 
