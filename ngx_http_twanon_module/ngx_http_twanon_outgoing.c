@@ -162,8 +162,8 @@ ngx_http_twanon_outgoing_field(ngx_http_request_t *r,
 /*
  * operator=, customer_id=, call_sid=, then each field that
  * twanon_token_outgoing_param names, as Twilio sent it from the token
- * (given twice, it may be the browser's own: 400; missing, the token was
- * not ours, or the resolver would read "absent" as "allowed": refused)
+ * (given twice, it may be the browser's own: 400; missing, the call is
+ * refused, rather than the resolver reading "absent" as "allowed")
  */
 
 static ngx_int_t

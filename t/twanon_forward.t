@@ -31,6 +31,7 @@ my $TOKEN = 'forward-token-3b9e';
 my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
 my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
 my $SECRET = 'forward-secret-44a1';
+my $APP = 'AP' . '0123456789abcdef' x 2;
 
 my $t = Test::Twanon->new()->has(qw/http mirror/);
 
@@ -70,7 +71,7 @@ $http
         twanon_resolver            /resolver;
         twanon_dial_attempts       1;
         twanon_outgoing_caller_id  +15557654321;
-        twanon_token_outgoing_application_sid  AP0123456789abcdef0123456789abcdef;
+        twanon_token_outgoing_application_sid  $APP;
 $server
         location = /resolver {
             internal;
