@@ -582,7 +582,7 @@ ngx_http_twanon_check_forward(ngx_conf_t *cf,
     }
 
     if (mirror) {
-        /* ngx_http_mirror_loc_conf_t starts so since nginx 1.13.4 */
+        /* its loc conf starts with "ngx_array_t *mirror;" since 1.13.4 */
 
         mirrors = content->clcf->loc_conf[mirror->ctx_index];
 
