@@ -131,6 +131,15 @@ ngx_http_twanon_webhook_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has an empty secret";
     }
 
+    /* the key id picks the key per request; see docs/directives.md */
+
+    if (ngx_strlchr(value[2].data, value[2].data + value[2].len, '$')
+        != NULL)
+    {
+        return "takes no variables: a secret with \"$\" belongs in "
+               "\"twanon_webhook_key_file\"";
+    }
+
     key->secret = value[2];
 
     return ngx_http_twanon_webhook_key_ready(cf, key);
@@ -191,8 +200,14 @@ ngx_http_twanon_webhook_key_add(ngx_conf_t *cf,
         return NULL;
     }
 
+    /*
+     * room for every key at once: the elements never move, as the
+     * cleanups of their HMAC contexts point into them
+     */
+
     if (tlcf->webhook_keys == NGX_CONF_UNSET_PTR) {
-        tlcf->webhook_keys = ngx_array_create(cf->pool, 2,
+        tlcf->webhook_keys = ngx_array_create(cf->pool,
+                                         NGX_HTTP_TWANON_WEBHOOK_KEYS,
                                          sizeof(ngx_http_twanon_webhook_key_t));
         if (tlcf->webhook_keys == NULL) {
             return NULL;

@@ -19,12 +19,16 @@ static ngx_int_t ngx_http_twanon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_twanon_exit(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_twanon_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twanon_check_contents(ngx_conf_t *cf);
+static ngx_int_t ngx_http_twanon_check_webhooks(ngx_conf_t *cf);
+static ngx_int_t ngx_http_twanon_check_forward(ngx_conf_t *cf,
+    ngx_http_twanon_content_t *content, ngx_module_t *mirror);
 static void *ngx_http_twanon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_twanon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_twanon_check_token(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
+static void ngx_http_twanon_token_body_max(ngx_conf_t *cf);
 static char *ngx_http_twanon_check_handlers(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
 static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
@@ -434,6 +438,10 @@ ngx_http_twanon_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_twanon_check_webhooks(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* counting, in the log phase, only where there is a zone to count in */
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
@@ -490,6 +498,119 @@ ngx_http_twanon_check_contents(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What a webhook location must not have, and what it should: checked once
+ * every location is merged, so that what it inherits counts too.
+ */
+
+static ngx_int_t
+ngx_http_twanon_check_webhooks(ngx_conf_t *cf)
+{
+    ngx_uint_t                    i;
+    ngx_module_t                 *mirror;
+    ngx_http_twanon_content_t    *content;
+    ngx_http_twanon_loc_conf_t   *tlcf;
+    ngx_http_twanon_main_conf_t  *mcf;
+
+    /*
+     * the mirror module by name, not by symbol: it may be absent
+     * (--without-http_mirror_module), and a reference would keep this
+     * module from loading there
+     */
+
+    mirror = NULL;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_mirror_module")
+            == 0)
+        {
+            mirror = cf->cycle->modules[i];
+            break;
+        }
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+    content = mcf->contents.elts;
+
+    for (i = 0; i < mcf->contents.nelts; i++) {
+
+        if (content[i].handler != ngx_http_twanon_incoming_handler
+            && content[i].handler != ngx_http_twanon_after_dial_handler
+            && content[i].handler != ngx_http_twanon_outgoing_handler)
+        {
+            continue;
+        }
+
+        if (ngx_http_twanon_check_forward(cf, &content[i], mirror)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (content[i].handler != ngx_http_twanon_outgoing_handler) {
+            continue;
+        }
+
+        tlcf = content[i].clcf->loc_conf[ngx_http_twanon_module.ctx_index];
+
+        if (tlcf->outgoing_application_sid.len == 0) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "\"twanon_outgoing\" in %V:%ui has no "
+                          "\"twanon_token_outgoing_application_sid\": a call "
+                          "from any TwiML App of the account, or with no "
+                          "ApplicationSid, is accepted here",
+                          &content[i].where->file, content[i].where->line);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "mirror" and "post_action" send the request, its body included, to
+ * another location: a webhook's body holds the caller's number.
+ */
+
+static ngx_int_t
+ngx_http_twanon_check_forward(ngx_conf_t *cf,
+    ngx_http_twanon_content_t *content, ngx_module_t *mirror)
+{
+    char         *name;
+    ngx_array_t  **mirrors;
+
+    name = NULL;
+
+    if (content->clcf->post_action.data) {
+        name = "post_action";
+    }
+
+    if (mirror) {
+        /* its loc conf starts with "ngx_array_t *mirror;" since 1.13.4 */
+
+        mirrors = content->clcf->loc_conf[mirror->ctx_index];
+
+        if (*mirrors != NULL && *mirrors != NGX_CONF_UNSET_PTR) {
+            name = "mirror";
+        }
+    }
+
+    if (name == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "\"%V\" in %V:%ui cannot be used with \"%s\", here or "
+                  "inherited: it would forward the webhook's body, and the "
+                  "caller's number with it, to another location",
+                  content->name, &content->where->file,
+                  content->where->line, name);
+
+    return NGX_ERROR;
 }
 
 
@@ -769,6 +890,8 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_twanon_token_body_max(cf);
+
     /* the params go with the outgoing calls of the application */
 
     if (conf->outgoing_params && conf->outgoing_application_sid.len == 0) {
@@ -818,6 +941,27 @@ ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * No token request is larger than NGX_HTTP_TWANON_TOKEN_BODY_MAX: as in
+ * a webhook location, nginx refuses a larger declared length before
+ * reading the body, and stops reading a chunked one at the limit.
+ */
+
+static void
+ngx_http_twanon_token_body_max(ngx_conf_t *cf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_max_body_size == 0
+        || clcf->client_max_body_size > NGX_HTTP_TWANON_TOKEN_BODY_MAX)
+    {
+        clcf->client_max_body_size = NGX_HTTP_TWANON_TOKEN_BODY_MAX;
+    }
 }
 
 

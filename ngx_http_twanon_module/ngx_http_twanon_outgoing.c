@@ -80,12 +80,17 @@ ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
         return NGX_HTTP_FORBIDDEN;
     }
 
-    operator.len = ctx->from.len - (sizeof("client:") - 1);
-    operator.data = ctx->from.data + sizeof("client:") - 1;
+    ngx_str_null(&operator);
 
-    if (ctx->from.len <= sizeof("client:") - 1
-        || ngx_strncmp(ctx->from.data, "client:", sizeof("client:") - 1)
-           != 0
+    if (ctx->from.len > sizeof("client:") - 1
+        && ngx_strncmp(ctx->from.data, "client:", sizeof("client:") - 1)
+           == 0)
+    {
+        operator.len = ctx->from.len - (sizeof("client:") - 1);
+        operator.data = ctx->from.data + sizeof("client:") - 1;
+    }
+
+    if (operator.len == 0
         || ngx_http_twanon_identity_valid(tlcf->identity_regex, &operator)
            != NGX_OK)
     {
@@ -157,7 +162,8 @@ ngx_http_twanon_outgoing_field(ngx_http_request_t *r,
 /*
  * operator=, customer_id=, call_sid=, then each field that
  * twanon_token_outgoing_param names, as Twilio sent it from the token
- * (given twice, it may be the browser's own: 400)
+ * (given twice, it may be the browser's own: 400; missing, the call is
+ * refused, rather than the resolver reading "absent" as "allowed")
  */
 
 static ngx_int_t
@@ -192,6 +198,15 @@ ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
             return rc;
         }
 
+        if (values[i].data == NULL) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "twanon: outgoing call without \"%V\" that "
+                          "\"twanon_token_outgoing_param\" names, refused, "
+                          "call \"%V\"", &param[i].name, &ctx->call_sid);
+            ctx->route = NGX_HTTP_TWANON_ROUTE_REFUSED;
+            return NGX_DONE;
+        }
+
         len += sizeof("&=") - 1 + param[i].name.len + 3 * values[i].len;
     }
 
@@ -212,10 +227,6 @@ ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
     /* names are letters, digits, "_", "-" and "." */
 
     for (i = 0; i < n; i++) {
-        if (values[i].data == NULL) {
-            continue;
-        }
-
         p = ngx_sprintf(p, "&%V=", &param[i].name);
         p = (u_char *) ngx_escape_uri(p, values[i].data, values[i].len,
                                       NGX_ESCAPE_ARGS);

@@ -26,6 +26,52 @@
 #define NGX_HTTP_TWANON_STAT_OUTCOMES   12
 #define NGX_HTTP_TWANON_STAT_BUCKETS    11
 
+/* a format's length less its "specs" bytes of conversions, with numbers */
+#define ngx_http_twanon_status_fmt_len(fmt, specs, numbers)                   \
+    (sizeof(fmt) - 1 - (specs) + (numbers) * NGX_ATOMIC_T_LEN)
+
+#define NGX_HTTP_TWANON_STATUS_HEAD                                           \
+    "# HELP twanon_build_info The twanon module's version, and nginx's.\n"    \
+    "# TYPE twanon_build_info gauge\n"                                        \
+    "twanon_build_info{version=\"" NGX_HTTP_TWANON_VERSION "\","              \
+    "nginx=\"" NGINX_VERSION "\"} 1\n"                                        \
+    "# HELP twanon_config_reloads_total Reloads that kept this zone.\n"       \
+    "# TYPE twanon_config_reloads_total counter\n"                            \
+    "twanon_config_reloads_total %uA\n"
+
+#define NGX_HTTP_TWANON_STATUS_TOKENS                                         \
+    "twanon_tokens_total Access Token requests, by result."
+
+#define NGX_HTTP_TWANON_STATUS_SIGNATURES                                     \
+    "twanon_signature_failures_total Webhooks refused by the signature or "   \
+    "AccountSid check."
+
+#define NGX_HTTP_TWANON_STATUS_RESOLVER                                       \
+    "twanon_resolver_requests_total Resolver lookups, by result."
+
+#define NGX_HTTP_TWANON_STATUS_FALLBACKS                                      \
+    "twanon_fallbacks_total Fallbacks served, by kind."
+
+#define NGX_HTTP_TWANON_STATUS_WEBHOOKS                                       \
+    "# HELP twanon_webhooks_total Webhooks, by handler and outcome.\n"        \
+    "# TYPE twanon_webhooks_total counter\n"
+
+#define NGX_HTTP_TWANON_STATUS_WEBHOOK                                        \
+    "twanon_webhooks_total{handler=\"%s\",outcome=\"%V\"} %uA\n"
+
+#define NGX_HTTP_TWANON_STATUS_HISTOGRAM                                      \
+    "# HELP twanon_resolver_duration_seconds Resolver lookups, from the "     \
+    "subrequest's start to its end.\n"                                        \
+    "# TYPE twanon_resolver_duration_seconds histogram\n"
+
+#define NGX_HTTP_TWANON_STATUS_BUCKET                                         \
+    "twanon_resolver_duration_seconds_bucket{le=\"%s\"} %uA\n"
+
+#define NGX_HTTP_TWANON_STATUS_TOTALS                                         \
+    "twanon_resolver_duration_seconds_bucket{le=\"+Inf\"} %uA\n"              \
+    "twanon_resolver_duration_seconds_sum %uA.%03uA\n"                        \
+    "twanon_resolver_duration_seconds_count %uA\n"
+
 
 typedef struct {
     ngx_atomic_t                reloads;
@@ -47,6 +93,9 @@ static void ngx_http_twanon_status_webhook(ngx_http_request_t *r,
     ngx_http_twanon_stats_t *st, ngx_uint_t handler);
 static void ngx_http_twanon_status_resolver(ngx_http_twanon_ctx_t *ctx,
     ngx_http_twanon_stats_t *st);
+static size_t ngx_http_twanon_status_len(void);
+static size_t ngx_http_twanon_status_series_len(const char *name,
+    const char *label, ngx_str_t *values, ngx_uint_t n);
 static u_char *ngx_http_twanon_status_write(u_char *p,
     ngx_http_twanon_stats_t *st);
 static u_char *ngx_http_twanon_status_series(u_char *p, const char *name,
@@ -362,13 +411,15 @@ ngx_http_twanon_status_resolver(ngx_http_twanon_ctx_t *ctx,
 
 /*
  * twanon_status: the counters in Prometheus's text format 0.0.4 for GET
- * and HEAD; with "?check=ready", 200 once the zone is attached.
+ * and HEAD; with "?check=ready", 200 once the zone is attached; any other
+ * "check" is 400.
  */
 
 ngx_int_t
 ngx_http_twanon_status_handler(ngx_http_request_t *r)
 {
     u_char                   *p;
+    size_t                    len;
     ngx_str_t                 body, value;
     ngx_http_twanon_stats_t  *st;
 
@@ -379,6 +430,8 @@ ngx_http_twanon_status_handler(ngx_http_request_t *r)
     static ngx_str_t  ready = ngx_string("ready\n");
     static ngx_str_t  not_ready = ngx_string("not ready\n");
     static ngx_str_t  not_allowed = ngx_string("method not allowed\n");
+    static ngx_str_t  bad_check =
+        ngx_string("unknown check: only \"check=ready\" is known\n");
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         if (ngx_http_discard_request_body(r) != NGX_OK
@@ -398,6 +451,13 @@ ngx_http_twanon_status_handler(ngx_http_request_t *r)
     st = ngx_http_twanon_stats(r);
 
     if (ngx_http_arg(r, (u_char *) "check", 5, &value) == NGX_OK) {
+        if (value.len != sizeof("ready") - 1
+            || ngx_strncmp(value.data, "ready", sizeof("ready") - 1) != 0)
+        {
+            return ngx_http_twanon_send(r, NGX_HTTP_BAD_REQUEST, &text,
+                                        &bad_check);
+        }
+
         if (st == NULL) {
             return ngx_http_twanon_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         &text, &not_ready);
@@ -411,7 +471,9 @@ ngx_http_twanon_status_handler(ngx_http_request_t *r)
                                     &not_ready);
     }
 
-    body.data = ngx_pnalloc(r->pool, 16384);
+    len = ngx_http_twanon_status_len();
+
+    body.data = ngx_pnalloc(r->pool, len);
     if (body.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -419,7 +481,92 @@ ngx_http_twanon_status_handler(ngx_http_request_t *r)
     p = ngx_http_twanon_status_write(body.data, st);
     body.len = p - body.data;
 
+    if (body.len > len) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twanon status wrote %uz bytes into %uz", body.len, len);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_twanon_send(r, NGX_HTTP_OK, &exposition, &body);
+}
+
+
+/*
+ * The most that ngx_http_twanon_status_write() writes, as stub_status
+ * sizes its reply: the text, with NGX_ATOMIC_T_LEN for each number.
+ */
+
+static size_t
+ngx_http_twanon_status_len(void)
+{
+    size_t      len;
+    ngx_uint_t  h, i;
+
+    len = ngx_http_twanon_status_fmt_len(NGX_HTTP_TWANON_STATUS_HEAD,
+                                         sizeof("%uA") - 1, 1);
+
+    len += ngx_http_twanon_status_series_len(NGX_HTTP_TWANON_STATUS_TOKENS,
+                                             "result",
+                                             ngx_http_twanon_token_results,
+                                             3);
+
+    len += sizeof(NGX_HTTP_TWANON_STATUS_WEBHOOKS) - 1;
+
+    for (h = 0; h < NGX_HTTP_TWANON_STAT_HANDLERS; h++) {
+        for (i = 0; i < NGX_HTTP_TWANON_STAT_OUTCOMES; i++) {
+            len += ngx_http_twanon_status_fmt_len(
+                       NGX_HTTP_TWANON_STATUS_WEBHOOK,
+                       sizeof("%s%V%uA") - 1, 1)
+                   + ngx_http_twanon_handlers[h].len
+                   + ngx_http_twanon_outcomes[i].len;
+        }
+    }
+
+    len += ngx_http_twanon_status_series_len(
+               NGX_HTTP_TWANON_STATUS_SIGNATURES, "reason",
+               ngx_http_twanon_signature_reasons, 3);
+
+    len += ngx_http_twanon_status_series_len(
+               NGX_HTTP_TWANON_STATUS_RESOLVER, "result",
+               ngx_http_twanon_resolver_results, 7);
+
+    len += sizeof(NGX_HTTP_TWANON_STATUS_HISTOGRAM) - 1;
+
+    for (i = 0; i < NGX_HTTP_TWANON_STAT_BUCKETS; i++) {
+        len += ngx_http_twanon_status_fmt_len(NGX_HTTP_TWANON_STATUS_BUCKET,
+                                              sizeof("%s%uA") - 1, 1)
+               + ngx_strlen(ngx_http_twanon_bucket_le[i]);
+    }
+
+    len += ngx_http_twanon_status_fmt_len(NGX_HTTP_TWANON_STATUS_TOTALS,
+                                          sizeof("%uA%uA%03uA%uA") - 1, 4);
+
+    return len + ngx_http_twanon_status_series_len(
+                     NGX_HTTP_TWANON_STATUS_FALLBACKS, "kind",
+                     ngx_http_twanon_fallback_kinds, 3);
+}
+
+
+/* what ngx_http_twanon_status_series() writes for a metric, at most */
+
+static size_t
+ngx_http_twanon_status_series_len(const char *name, const char *label,
+    ngx_str_t *values, ngx_uint_t n)
+{
+    size_t      len, name_len;
+    ngx_uint_t  i;
+
+    name_len = ngx_strchr(name, ' ') - name;
+
+    len = sizeof("# HELP \n# TYPE  counter\n") - 1 + ngx_strlen(name)
+          + name_len;
+
+    for (i = 0; i < n; i++) {
+        len += name_len + sizeof("{=\"\"} \n") - 1 + ngx_strlen(label)
+               + values[i].len + NGX_ATOMIC_T_LEN;
+    }
+
+    return len;
 }
 
 
@@ -428,23 +575,14 @@ ngx_http_twanon_status_write(u_char *p, ngx_http_twanon_stats_t *st)
 {
     ngx_uint_t  h;
 
-    p = ngx_sprintf(p,
-        "# HELP twanon_build_info The twanon module's version, and nginx's.\n"
-        "# TYPE twanon_build_info gauge\n"
-        "twanon_build_info{version=\"" NGX_HTTP_TWANON_VERSION "\","
-        "nginx=\"" NGINX_VERSION "\"} 1\n"
-        "# HELP twanon_config_reloads_total Reloads that kept this zone.\n"
-        "# TYPE twanon_config_reloads_total counter\n"
-        "twanon_config_reloads_total %uA\n", st->reloads);
+    p = ngx_sprintf(p, NGX_HTTP_TWANON_STATUS_HEAD, st->reloads);
 
-    p = ngx_http_twanon_status_series(p, "twanon_tokens_total "
-                                         "Access Token requests, by result.",
+    p = ngx_http_twanon_status_series(p, NGX_HTTP_TWANON_STATUS_TOKENS,
                                       "result", ngx_http_twanon_token_results,
                                       st->tokens, 3);
 
-    p = ngx_sprintf(p,
-        "# HELP twanon_webhooks_total Webhooks, by handler and outcome.\n"
-        "# TYPE twanon_webhooks_total counter\n");
+    p = ngx_cpymem(p, NGX_HTTP_TWANON_STATUS_WEBHOOKS,
+                   sizeof(NGX_HTTP_TWANON_STATUS_WEBHOOKS) - 1);
 
     for (h = 0; h < NGX_HTTP_TWANON_STAT_HANDLERS; h++) {
         p = ngx_http_twanon_status_series(p, NULL,
@@ -455,23 +593,19 @@ ngx_http_twanon_status_write(u_char *p, ngx_http_twanon_stats_t *st)
                                           NGX_HTTP_TWANON_STAT_OUTCOMES);
     }
 
-    p = ngx_http_twanon_status_series(p, "twanon_signature_failures_total "
-                                         "Webhooks refused by the signature "
-                                         "or AccountSid check.",
+    p = ngx_http_twanon_status_series(p, NGX_HTTP_TWANON_STATUS_SIGNATURES,
                                       "reason",
                                       ngx_http_twanon_signature_reasons,
                                       st->signatures, 3);
 
-    p = ngx_http_twanon_status_series(p, "twanon_resolver_requests_total "
-                                         "Resolver lookups, by result.",
+    p = ngx_http_twanon_status_series(p, NGX_HTTP_TWANON_STATUS_RESOLVER,
                                       "result",
                                       ngx_http_twanon_resolver_results,
                                       st->resolver, 7);
 
     p = ngx_http_twanon_status_histogram(p, st);
 
-    return ngx_http_twanon_status_series(p, "twanon_fallbacks_total "
-                                            "Fallbacks served, by kind.",
+    return ngx_http_twanon_status_series(p, NGX_HTTP_TWANON_STATUS_FALLBACKS,
                                          "kind",
                                          ngx_http_twanon_fallback_kinds,
                                          st->fallbacks, 3);
@@ -494,9 +628,8 @@ ngx_http_twanon_status_series(u_char *p, const char *name,
 
     if (name == NULL) {
         for (i = 0; i < n; i++) {
-            p = ngx_sprintf(p, "twanon_webhooks_total{handler=\"%s\","
-                            "outcome=\"%V\"} %uA\n", label, &values[i],
-                            counters[i]);
+            p = ngx_sprintf(p, NGX_HTTP_TWANON_STATUS_WEBHOOK, label,
+                            &values[i], counters[i]);
         }
 
         return p;
@@ -521,10 +654,8 @@ ngx_http_twanon_status_histogram(u_char *p, ngx_http_twanon_stats_t *st)
     ngx_uint_t    i;
     ngx_atomic_t  n, count, ms;
 
-    p = ngx_sprintf(p,
-        "# HELP twanon_resolver_duration_seconds Resolver lookups, from the "
-        "subrequest's start to its end.\n"
-        "# TYPE twanon_resolver_duration_seconds histogram\n");
+    p = ngx_cpymem(p, NGX_HTTP_TWANON_STATUS_HISTOGRAM,
+                   sizeof(NGX_HTTP_TWANON_STATUS_HISTOGRAM) - 1);
 
     count = 0;
 
@@ -532,17 +663,13 @@ ngx_http_twanon_status_histogram(u_char *p, ngx_http_twanon_stats_t *st)
         n = st->buckets[i];
         count += n;
 
-        p = ngx_sprintf(p, "twanon_resolver_duration_seconds_bucket"
-                        "{le=\"%s\"} %uA\n", ngx_http_twanon_bucket_le[i],
-                        count);
+        p = ngx_sprintf(p, NGX_HTTP_TWANON_STATUS_BUCKET,
+                        ngx_http_twanon_bucket_le[i], count);
     }
 
     count += st->buckets[NGX_HTTP_TWANON_STAT_BUCKETS];
     ms = st->duration_ms;
 
-    return ngx_sprintf(p, "twanon_resolver_duration_seconds_bucket"
-                       "{le=\"+Inf\"} %uA\n"
-                       "twanon_resolver_duration_seconds_sum %uA.%03uA\n"
-                       "twanon_resolver_duration_seconds_count %uA\n",
+    return ngx_sprintf(p, NGX_HTTP_TWANON_STATUS_TOTALS,
                        count, ms / 1000, ms % 1000, count);
 }

@@ -8,7 +8,10 @@
 # and the fields; asks the resolver with the operator, the customer ID
 # and the CallSid in a POST body; and dials the number the resolver
 # names, with its callerId or twanon_outgoing_caller_id, or refuses with
-# the fallback.  The number is in no log line and in no URI.
+# the fallback, as it refuses a call without a field that
+# twanon_token_outgoing_param names.  The number is in no log line and in
+# no URI.  nginx -t warns of a location without
+# twanon_token_outgoing_application_sid.
 
 ###############################################################################
 
@@ -24,7 +27,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_raw twilio_signature reply
-	forking_server read_request conf_fails conf_passes /;
+	forking_server read_request conf_fails conf_passes conf_warns /;
 
 ###############################################################################
 
@@ -106,7 +109,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(45);
+$t->run()->plan(57);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the resolver backend\n";
@@ -116,8 +119,9 @@ $t->waitforsocket('127.0.0.1:' . port(8081))
 my $n = 0;
 my %sid;
 
-# an outgoing call's request, signed; o{from}, o{app}, o{fields} (more
-# fields), o{sig} (a signature to send instead), o{headers}
+# an outgoing call's request, signed; o{from}, o{app}, o{team} (the token
+# param, "sales" unless given; undef: none), o{fields} (more fields),
+# o{sig} (a signature to send instead), o{headers}
 
 sub call {
 	my ($name, $uri, $customer, %o) = @_;
@@ -135,10 +139,13 @@ sub call {
 		Called => '',
 		Caller => 'client:op_1',
 		Direction => 'inbound',
-		From => exists $o{from} ? $o{from} : 'client:op_1',
+		defined $o{from} || !exists $o{from}
+			? (From => exists $o{from} ? $o{from} : 'client:op_1') : (),
 		To => '',
 		defined $customer ? (($o{param} || 'customerId') => $customer)
 			: (),
+		defined $o{team} || !exists $o{team}
+			? (team => exists $o{team} ? $o{team} : 'sales') : (),
 		@{$o{fields} || []},
 	);
 
@@ -218,11 +225,27 @@ is(call('app twice', '/outgoing', 'C-1001',
 
 # the token's outgoing params go on to the resolver, once
 
-is(call('team', '/outgoing', 'C-1001', fields => [ team => 'sales & ops' ]),
+is(call('team', '/outgoing', 'C-1001', team => 'sales & ops'),
 	dialled('+15550100', $CALLER_ID), 'token param');
-is(call('team twice', '/outgoing', 'C-1001',
-	fields => [ team => 'sales', team => 'admin' ]), $INVALID,
-	'token param twice');
+is(call('team twice', '/outgoing', 'C-1001', team => 'sales',
+	fields => [ team => 'admin' ]), $INVALID, 'token param twice');
+is(call('empty team', '/outgoing', 'C-1001', team => ''),
+	dialled('+15550100', $CALLER_ID), 'token param empty');
+
+# a token param missing from the call is refused: a resolver may read
+# "absent" as "allowed"
+
+is(call('no team', '/outgoing', 'C-1001', team => undef), $REFUSED,
+	'token param missing');
+
+# From empty or absent is no operator
+
+is(call('empty from', '/outgoing', 'C-1001', from => ''), $FORBIDDEN,
+	'From empty');
+is(call('short from', '/outgoing', 'C-1001', from => 'client'), $FORBIDDEN,
+	'From shorter than client:');
+is(call('no from', '/outgoing', 'C-1001', from => undef), $FORBIDDEN,
+	'From absent');
 
 ###############################################################################
 
@@ -234,13 +257,16 @@ close $bfh;
 
 my %body = map { /^\S+ call=(\w+) (.*)$/ ? ($1 => $2) : () } @got;
 
-is($body{$sid{dial}}, "operator=op_1&customer_id=C-1001&call_sid=$sid{dial}",
-	'resolver body');
+is($body{$sid{dial}}, "operator=op_1&customer_id=C-1001&call_sid=$sid{dial}"
+	. '&team=sales', 'resolver body');
 is($body{$sid{team}}, "operator=op_1&customer_id=C-1001&call_sid=$sid{team}"
 	. '&team=sales%20%26%20ops', 'resolver body with the token param');
+is($body{$sid{'empty team'}}, "operator=op_1&customer_id=C-1001"
+	. "&call_sid=$sid{'empty team'}&team=", 'resolver body, empty param');
 is(scalar(grep { !m!^/route call=! } @got), 0, 'resolver uri /route only');
 is(join(' ', grep { exists $body{$sid{$_}} } 'no customer', 'bad customer',
-	'other app', 'phone from', 'bad signature', 'customer twice'), '',
+	'other app', 'phone from', 'bad signature', 'customer twice',
+	'no team', 'empty from', 'short from', 'no from'), '',
 	'no lookup for refused requests');
 
 my $calls = $t->read_file('calls.log');
@@ -261,6 +287,10 @@ my $log = $t->read_file('error.log');
 
 like($log, qr/\[warn\] .*twanon: outgoing call for another TwiML App, call "$sid{'other app'}"/,
 	'log other app');
+like($log, qr/\[warn\] .*twanon: outgoing call without "team" that "twanon_token_outgoing_param" names, refused, call "$sid{'no team'}"/,
+	'log missing token param');
+like($calls, qr!^/outgoing route=refused hash=- call=$sid{'no team'}$!m,
+	'log missing token param refused');
 like($log, qr/\[error\] .*twanon: resolver "\/resolver" invalid number \(status 200\), refusing the outgoing call, call "$sid{spaces}"/,
 	'log invalid number');
 is(join("\n", grep { /$DIGITS/ } split /\n/, $log . $calls), '',
@@ -303,6 +333,17 @@ conf_fails('no caller id', conf("twanon_outgoing;\n"), 'twanon_outgoing;',
 	'"twanon_outgoing" in FILE:LINE requires "twanon_outgoing_caller_id": '
 	. 'Twilio refuses a call from a browser without a valid caller ID '
 	. '(error 13214)');
+conf_warns('no application sid', conf("twanon_outgoing;\n"
+	. "twanon_outgoing_caller_id  +15557654321;\n"), 'twanon_outgoing;',
+	'"twanon_outgoing" in FILE:LINE has no '
+	. '"twanon_token_outgoing_application_sid": a call from any TwiML App '
+	. 'of the account, or with no ApplicationSid, is accepted here');
+
+my ($out) = conf_passes('application sid', conf("twanon_outgoing;\n"
+	. "twanon_outgoing_caller_id  +15557654321;\n"
+	. "twanon_token_outgoing_application_sid  $APP;\n"));
+unlike($out, qr/application_sid/, 'application sid, no warning');
+
 conf_fails('bad field name', conf("twanon_outgoing;\n"
 	. "twanon_outgoing_caller_id  +15557654321;\n"
 	. "twanon_outgoing_param  customer/id;\n"), 'twanon_outgoing_param',

@@ -5,7 +5,8 @@
 # The counters (twanon_status_zone, twanon_status): after a known mix of
 # webhooks and tokens, each counter holds what happened; the output is
 # Prometheus's text format with HELP and TYPE for every metric and no
-# identity, number or CallSid; GET and HEAD only; ?check=ready; the
+# identity, number or CallSid; GET and HEAD only; ?check=ready, and 400
+# for any other check; the reply sized to what it holds; the
 # nginx -t refuses twanon_status without a zone and a zone too small.
 
 ###############################################################################
@@ -130,7 +131,7 @@ EOF
 
 $t->run_daemon(\&silent, port(8082));
 
-$t->run()->plan(35);
+$t->run()->plan(41);
 
 $t->waitforsocket('127.0.0.1:' . port(8082))
 	or die "Can't start the silent backend\n";
@@ -247,6 +248,25 @@ is(metrics('POST')->{status}, 405, 'post refused');
 
 like($t->http_get('/metrics?check=ready'), qr/^HTTP\/1\.1 200 .*ready\n\z/s,
 	'ready');
+
+# only "ready" is a check: anything else is a mistake, not a pass
+
+for my $q ('check=anything', 'check=', 'check=readyx', 'x=1&check=Ready') {
+	like($t->http_get("/metrics?$q"),
+		qr/^HTTP\/1\.1 400 .*only "check=ready" is known\n\z/s,
+		"$q is 400");
+}
+
+# the reply is sized before it is written: Content-Length and the body
+# agree, and the body ends with the last metric's last line
+
+$m = $t->http_get('/metrics');
+my ($head, $text) = split /\r\n\r\n/, $m, 2;
+my ($cl) = $head =~ /^Content-Length: (\d+)/mi;
+
+is($cl, length $text, 'content length of the counters');
+like($text, qr/twanon_fallbacks_total\{kind="client"\} \d+\n\z/,
+	'counters end with the fallbacks');
 
 ###############################################################################
 

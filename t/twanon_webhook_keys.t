@@ -9,7 +9,9 @@
 # names, are accepted; a wrong key id, an unknown one, an unsupported
 # algorithm, a SHA-1 signature under a SHA-256 header, a header where no
 # key is configured, and a repeated header are refused with 403 and one
-# "warn" line; two keys rotate; "nginx -t" checks the directives.
+# "warn" line; two keys rotate; five keys on one level each verify; a
+# key file's "$" is part of the secret; "nginx -t" checks the directives
+# and refuses a "$" in twanon_webhook_key.
 
 ###############################################################################
 
@@ -42,6 +44,8 @@ my $TOKEN = 'keys-auth-token-5d21';
 my $K1 = 'shared-key-secret-one-8f3a';
 my $K2 = 'shared-key-secret-two-c07e';
 my $K3 = 'shared-key-secret-three-19b4';
+my $K4 = 'shared$key-secret-four-6e02';
+my @KF = map { "shared-key-five-$_-0a5c" } 1 .. 5;
 
 my $FROM = '+15552229876';
 my $TO = '+15557654321';
@@ -51,6 +55,11 @@ my $t = Test::Twanon->new()->has(qw/http proxy/);
 
 $t->write_file('k2.secret', $K2);
 chmod 0600, $t->testdir() . '/k2.secret';
+$t->write_file('k4.secret', $K4);
+chmod 0600, $t->testdir() . '/k4.secret';
+
+my $five = join('', map { "            twanon_webhook_key  f$_ $KF[$_ - 1];\n" }
+	1 .. 5);
 
 $t->write_file_expand('nginx.conf', <<"EOF");
 
@@ -86,6 +95,15 @@ http {
             twanon_incoming;
             twanon_webhook_key  k3 $K3;
         }
+
+        location = /dollar {
+            twanon_incoming;
+            twanon_webhook_key_file  k4 %%TESTDIR%%/k4.secret;
+        }
+
+        location = /five {
+            twanon_incoming;
+$five        }
     }
 
     server {
@@ -144,6 +162,13 @@ my @cases = (
 	[ 'empty header', 8080, '/both', undef, undef, [ '' ], 200 ],
 	[ 'key of the location', 8080, '/keys', $K3, "key=k3,$SHA256",
 		[ "key=k3,$SHA256" ], 200 ],
+	[ 'dollar in a key file', 8080, '/dollar', $K4, "key=k4,$SHA256",
+		[ "key=k4,$SHA256" ], 200 ],
+	(map { [ "key $_ of five", 8080, '/five', $KF[$_ - 1],
+		"key=f$_,$SHA256", [ "key=f$_,$SHA256" ], 200 ] } 1 .. 5),
+	(map { [ "key $_ of five, sha1", 8080, '/five', $KF[$_ - 1],
+		"key=f$_,algorithm=HMAC_SHA1",
+		[ "key=f$_,algorithm=HMAC_SHA1" ], 200 ] } 1, 3, 5),
 
 	[ 'wrong key id', 8080, '/both', $K1, "key=k1,$SHA256",
 		[ "key=k2,$SHA256" ], 403,
@@ -184,7 +209,7 @@ my @cases = (
 		"$RT (no \"twanon_webhook_key\" here)" ],
 );
 
-$t->run()->plan(2 * @cases + 22);
+$t->run()->plan(2 * @cases + 26);
 
 ###############################################################################
 
@@ -276,7 +301,8 @@ for my $c (@cases) {
 }
 
 is(join("\n", @wrong), '', 'one warn line per refusal, none otherwise');
-is(join("\n", grep { index($log, $_) >= 0 } $TOKEN, $K1, $K2, $K3), '',
+is(join("\n", grep { index($log, $_) >= 0 } $TOKEN, $K1, $K2, $K3, $K4,
+	@KF), '',
 	'no secret in error log');
 is(join("\n", grep { /$DIGITS/ } @lines), '', 'no caller number in log');
 
@@ -337,6 +363,14 @@ conf_fails('empty secret', conf("twanon_webhook_key  k1 \"\";\n", ''),
 conf_fails('no key file', conf("twanon_webhook_key_file  k1 $dir/none;\n",
 	''), 'twanon_webhook_key_file  k1', qq{"twanon_webhook_key_file" }
 	. qq{cannot open "$dir/none" (2: No such file or directory) in FILE:LINE});
+conf_fails('variable as a key', conf("twanon_webhook_key  k1 \$tenant_key;\n",
+	''), 'twanon_webhook_key  k1', '"twanon_webhook_key" directive takes no '
+	. 'variables: a secret with "$" belongs in "twanon_webhook_key_file" in '
+	. 'FILE:LINE');
+conf_fails('dollar inside a key', conf('', "twanon_webhook_key  k1 a\$b;\n"),
+	'twanon_webhook_key  k1', '"twanon_webhook_key" directive takes no '
+	. 'variables: a secret with "$" belongs in "twanon_webhook_key_file" in '
+	. 'FILE:LINE');
 conf_fails('nine keys', conf(join('', map { "twanon_webhook_key  k$_ $K1;\n" }
 	1 .. 9), ''), 'twanon_webhook_key  k9',
 	'too many webhook keys, at most 8 are allowed in FILE:LINE');
