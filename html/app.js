@@ -1746,9 +1746,6 @@ async function start()
 
             /* a second call while on one is shown (call waiting) */
             allowIncomingWhileBusy: true,
-
-            /* an outgoing call tells when the customer's phone rings */
-            enableRingingState: true,
         });
 
     } catch (e) {
@@ -3073,8 +3070,8 @@ async function ringOut()
  *
  * - the resolver refused it: the module's fallback answers at once and
  *   hangs up, so the call ends within REFUSED_MS of being connected
- *   without the customer's phone having rung (no "ringing" event; the
- *   Device is made with enableRingingState);
+ *   without the customer's phone having rung (no "ringing" event, which
+ *   SDK 2.x always emits when the phone rings);
  * - busy (31486, or 31603: declined) and no answer (31480, or the phone
  *   rang and the call ended unanswered);
  * - failed: any other SDK error, explained from SDK_ERRORS.

@@ -19,6 +19,18 @@
  */
 
 
+/*
+ * The names alone always fit Twilio's parameter budget: 7 configured
+ * names of at most 32 bytes, and "twanonRinging" with at most "10", 239
+ * bytes of 800.  Limits raised past it need a check in "nginx -t".
+ */
+
+#if ((NGX_HTTP_TWANON_PARAMS_MAX - 1) * NGX_HTTP_TWANON_PARAM_NAME_MAX        \
+     + 13 + 2 > NGX_HTTP_TWANON_PARAMS_BYTES)
+#error "the parameter names may not fit NGX_HTTP_TWANON_PARAMS_BYTES"
+#endif
+
+
 static char *ngx_http_twanon_fallback_duplicate(
     ngx_http_twanon_loc_conf_t *tlcf);
 

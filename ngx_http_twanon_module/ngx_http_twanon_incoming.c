@@ -332,10 +332,11 @@ ngx_http_twanon_incoming_fallback(ngx_http_request_t *r,
 
 
 /*
- * The dial to these identities, with the parameters and, last, how many
- * are rung (NGX_HTTP_TWANON_PARAM_RINGING), so that a browser that is
- * the only one can decline with busy and let the caller move on; its
- * action is the after-dial step's own, with the attempt, if there.
+ * The dial to these identities with, first, how many are rung
+ * (NGX_HTTP_TWANON_PARAM_RINGING), so that a browser that is the only
+ * one can decline with busy and let the caller move on, then the
+ * parameters, within Twilio's budget; its action is the after-dial
+ * step's own, with the attempt, if there.
  */
 
 static ngx_int_t
@@ -343,6 +344,8 @@ ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *identities, ngx_array_t *params,
     ngx_str_t *twiml)
 {
+    ngx_int_t                    rc;
+    ngx_uint_t                   i;
     ngx_array_t                  all;
     ngx_http_twanon_pair_t      *param;
     ngx_http_twanon_dial_t       dial;
@@ -362,11 +365,6 @@ ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(param, params->elts,
-               params->nelts * sizeof(ngx_http_twanon_pair_t));
-
-    param += params->nelts;
-
     ngx_str_set(&param->key, NGX_HTTP_TWANON_PARAM_RINGING);
 
     param->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
@@ -378,6 +376,9 @@ ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
                                    identities->nelts)
                        - param->value.data;
 
+    ngx_memcpy(param + 1, params->elts,
+               params->nelts * sizeof(ngx_http_twanon_pair_t));
+
     ngx_memzero(&dial, sizeof(ngx_http_twanon_dial_t));
 
     dial.identities = identities;
@@ -386,6 +387,8 @@ ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
     dial.time_limit = tlcf->dial_time_limit;
     dial.timeout = tlcf->dial_timeout;
     dial.answer_on_bridge = tlcf->answer_on_bridge;
+    dial.params_max = NGX_HTTP_TWANON_PARAMS_BYTES;
+    dial.params_kept = 1;
 
     if (ngx_http_twanon_incoming_dial_caller_id(r, ctx, &dial.caller_id)
         != NGX_OK)
@@ -416,7 +419,21 @@ ngx_http_twanon_incoming_dial(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return ngx_http_twanon_twiml_dial(r->pool, &dial, twiml);
+    rc = ngx_http_twanon_twiml_dial(r->pool, &dial, twiml);
+
+    /* values may be personal data: only the names are logged */
+
+    for (i = 0; dial.params_cut && i < all.nelts; i++) {
+        if (dial.params_cut & ((ngx_uint_t) 1 << i)) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "twanon: parameter \"%V\" cut to fit Twilio's "
+                          "%d bytes of parameters, call \"%V\"",
+                          &param[i].key, NGX_HTTP_TWANON_PARAMS_BYTES,
+                          &ctx->call_sid);
+        }
+    }
+
+    return rc;
 }
 
 

@@ -24,6 +24,7 @@
 #define NGX_HTTP_TWANON_PARAM_NAME_MAX   32
 #define NGX_HTTP_TWANON_CUSTOMER_ID_MAX  64
 #define NGX_HTTP_TWANON_PARAM_VALUE_MAX  128
+#define NGX_HTTP_TWANON_PARAMS_BYTES     800
 #define NGX_HTTP_TWANON_TOKEN_PARAMS_MAX 8
 
 #define NGX_HTTP_TWANON_UTF8_INVALID     0xffffffff
@@ -101,6 +102,9 @@ typedef struct {
     ngx_str_t                   number;         /* rather than browsers */
     ngx_uint_t                  time_limit;
     ngx_uint_t                  timeout;
+    size_t                      params_max;     /* bytes; 0: no limit */
+    ngx_uint_t                  params_kept;    /* leading ones, not cut */
+    ngx_uint_t                  params_cut;     /* out: bit i, i-th cut */
     unsigned                    answer_on_bridge:1;
 } ngx_http_twanon_dial_t;
 

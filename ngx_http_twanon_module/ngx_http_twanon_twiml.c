@@ -45,6 +45,8 @@ typedef struct {
     ngx_http_twanon_xml_attr_n(x, (u_char *) name, sizeof(name) - 1, value)
 
 
+static void ngx_http_twanon_twiml_params_fit(ngx_http_twanon_dial_t *dial,
+    ngx_http_twanon_xml_str_t *param, ngx_uint_t n);
 static void ngx_http_twanon_twiml_dial_write(ngx_http_twanon_xml_t *x,
     ngx_http_twanon_dial_t *dial, ngx_http_twanon_xml_str_t *s,
     ngx_str_t *numbers);
@@ -130,6 +132,12 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
         }
     }
 
+    dial->params_cut = 0;
+
+    if (dial->params_max) {
+        ngx_http_twanon_twiml_params_fit(dial, &s[3 + nids], nparams);
+    }
+
     numbers[0].data = buf;
     ngx_http_twanon_xml_number(&numbers[0], dial->time_limit);
 
@@ -154,6 +162,94 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     out->len = x.len;
 
     return NGX_OK;
+}
+
+
+/*
+ * Twilio's budget for the <Parameter>s of a <Client>: the bytes of each
+ * name and value as the XML carries them (docs/webhook.md, "Twilio's
+ * parameter limits").  Over it, values past the kept ones are cut to the
+ * largest common length that fits, each at a character boundary.
+ */
+
+static void
+ngx_http_twanon_twiml_params_fit(ngx_http_twanon_dial_t *dial,
+    ngx_http_twanon_xml_str_t *param, ngx_uint_t n)
+{
+    size_t                  total, fixed, budget, lo, hi, mid, sum;
+    ngx_str_t              *v;
+    ngx_uint_t              i;
+    ngx_http_twanon_xml_t   x;
+
+    total = 0;
+
+    for (i = 0; i < 2 * n; i++) {
+        total += param[i].text.len;
+    }
+
+    if (total <= dial->params_max) {
+        return;
+    }
+
+    fixed = 0;
+    hi = 0;
+
+    for (i = 0; i < n; i++) {
+        fixed += param[2 * i].text.len;
+        v = &param[2 * i + 1].text;
+
+        if (i < dial->params_kept) {
+            fixed += v->len;
+
+        } else if (v->len > hi) {
+            hi = v->len;
+        }
+    }
+
+    budget = (fixed < dial->params_max) ? dial->params_max - fixed : 0;
+
+    /* the largest length "lo" with the values cut to it within budget */
+
+    lo = 0;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo + 1) / 2;
+        sum = 0;
+
+        for (i = dial->params_kept; i < n; i++) {
+            sum += ngx_min(param[2 * i + 1].text.len, mid);
+        }
+
+        if (sum <= budget) {
+            lo = mid;
+
+        } else {
+            hi = mid - 1;
+        }
+    }
+
+    for (i = dial->params_kept; i < n; i++) {
+        v = &param[2 * i + 1].text;
+
+        if (v->len <= lo) {
+            continue;
+        }
+
+        /* the text is valid UTF-8 by now */
+
+        v->len = ngx_http_twanon_utf8_cut(v->data, lo);
+
+        x.pos = NULL;
+        x.len = 0;
+
+        ngx_http_twanon_xml_escape(&x, v, 1);
+
+        param[2 * i + 1].len = x.len;
+
+        if (i < 8 * sizeof(ngx_uint_t)) {
+            dial->params_cut |= (ngx_uint_t) 1 << i;
+        }
+    }
 }
 
 

@@ -210,9 +210,9 @@ sub hook {
 sub dial {
 	my ($action, @ids) = @_;
 
-	my $p = '<Parameter name="customerName" value="Ann"/>'
-		. '<Parameter name="customerId" value="42"/>'
-		. '<Parameter name="twanonRinging" value="' . @ids . '"/>';
+	my $p = '<Parameter name="twanonRinging" value="' . @ids . '"/>'
+		. '<Parameter name="customerName" value="Ann"/>'
+		. '<Parameter name="customerId" value="42"/>';
 
 	return "200 text/xml; charset=utf-8\n$DECL"
 		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'

@@ -325,8 +325,9 @@ sub routed {
 	return "200 text/xml; charset=utf-8\n" . $DECL
 		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
 		. qq{ timeout="30"$caller_id><Client>}
-		. "<Identity>user001</Identity>$params"
-		. '<Parameter name="twanonRinging" value="1"/></Client></Dial>'
+		. '<Identity>user001</Identity>'
+		. "<Parameter name=\"twanonRinging\" value=\"1\"/>$params"
+		. '</Client></Dial>'
 		. "</Response>\n";
 }
 

@@ -559,9 +559,9 @@ is("@doc_codes", "@app_codes", 'docs list the same sdk errors');
 
 is($r->{status}, 200, 'webhook answered');
 my $client = '<Client><Identity>operator1</Identity>'
+	. '<Parameter name="twanonRinging" value="1"/>'
 	. '<Parameter name="customerName" value="Hanako Yamada"/>'
-	. '<Parameter name="customerId" value="C-1001"/>'
-	. '<Parameter name="twanonRinging" value="1"/></Client>';
+	. '<Parameter name="customerId" value="C-1001"/></Client>';
 
 like($twiml, qr/\Q$client\E/, 'twiml parameters');
 unlike($twiml, qr/5559876543/, 'no caller number in twiml');

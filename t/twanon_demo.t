@@ -117,7 +117,7 @@ like($r->{content}, qr/^\{"identity":"operator1","token":"[\w-]+\.[\w-]+\.[\w-]+
 
 $r = $http->get("$base/demo/simulate?caller=1");
 is($r->{status}, 200, 'simulated call');
-like($r->{content}, qr!<Client><Identity>operator1</Identity><Parameter name="customerName" value="Hanako Yamada"/><Parameter name="customerId" value="C-1001"/><Parameter name="twanonRinging" value="1"/></Client>!,
+like($r->{content}, qr!<Client><Identity>operator1</Identity><Parameter name="twanonRinging" value="1"/><Parameter name="customerName" value="Hanako Yamada"/><Parameter name="customerId" value="C-1001"/></Client>!,
 	'simulated call routed');
 unlike($r->{content}, qr/5550100/, 'simulated call without number');
 

@@ -285,9 +285,9 @@ sub routed {
 	return "routed $1" if defined $r->{status} && $r->{status} == 200
 		&& $body =~ m!^\Q$DECL\E<Response><Dial [^>]*><Client>
 			<Identity>operator1</Identity>
+			<Parameter\ name="twanonRinging"\ value="1"/>
 			<Parameter\ name="customerName"\ value="A"/>
 			<Parameter\ name="customerId"\ value="([^"]*)"/>
-			<Parameter\ name="twanonRinging"\ value="1"/>
 			</Client></Dial></Response>\n\z!x;
 
 	return (defined $r->{status} ? $r->{status} : 'none') . " $body";

@@ -59,6 +59,25 @@ my $t = Test::Twanon->new()->has(qw/http proxy/);
 
 my $LONG = 'a' . "\xc3\xa9" x 99 . 'z';
 
+# Twilio's budget for the parameters of a <Client>: 800 bytes of names
+# and values; 7 names of 32 bytes with values of 128 exceed it
+
+my @BUDGET = map { sprintf('p%d', $_) . 'x' x 30 } 1 .. 7;
+my @BUDGET_VALUES = ('a' . "\xc3\xa9" x 63 . 'z', '&' x 128,
+	map({ $_ x 128 } qw/ c d e f /), 'short');
+my @FIT = map { sprintf('q%d', $_) . 'x' x 30 } 1 .. 4;
+
+sub json_members {
+	my (@pairs) = @_;
+	my $json = '';
+
+	while (my ($k, $v) = splice(@pairs, 0, 2)) {
+		$json .= qq{,"$k":"$v"};
+	}
+
+	return $json;
+}
+
 my %replies = (
 	routed => [ 200, '{"appId":"user001","customerName":"Ann",'
 		. '"customerId":42,"phone":"' . $CALLER . '"}' ],
@@ -96,6 +115,11 @@ my %replies = (
 		. '"customerName":"Ann","customerId":42}' ],
 	field => [ 200, '{"agentId":"agent_7","appId":"not.this",'
 		. '"customerName":"Ann","customerId":42}' ],
+	budget => [ 200, '{"appId":"user001"'
+		. json_members(map { ($BUDGET[$_], $BUDGET_VALUES[$_]) } 0 .. 6)
+		. '}' ],
+	budget_fit => [ 200, '{"appId":"user001"'
+		. json_members(map { ($_, '&' x 128) } @FIT) . '}' ],
 );
 
 # webhook locations: name => [ resolver, directives ]
@@ -113,6 +137,10 @@ my %hooks = (
             twanon_client_parameter  absent;
 EOF
 	field => [ 'field', "            twanon_identity_field  agentId;\n" ],
+	budget => [ 'budget', join('', map {
+		"            twanon_client_parameter  $_;\n" } @BUDGET) ],
+	budget_fit => [ 'budget_fit', join('', map {
+		"            twanon_client_parameter  $_;\n" } @FIT) ],
 
 	cid_off => [ 'routed', "            twanon_dial_caller_id  off;\n" ],
 	cid_value => [ 'routed',
@@ -379,9 +407,9 @@ sub dial {
 
 	my @ids = @{$o{ids} || [ 'user001' ]};
 
-	# the module's own parameter: how many browsers ring
+	# the module's own parameter, first: how many browsers ring
 
-	$p .= '<Parameter name="twanonRinging" value="' . @ids . '"/>';
+	$p = '<Parameter name="twanonRinging" value="' . @ids . '"/>' . $p;
 
 	my $clients = join '', map { "<Client><Identity>$_</Identity>$p</Client>" }
 		@ids;
@@ -436,6 +464,42 @@ is(reply(call('long')), dial(params => [
 is(reply(call('latin1')), dial(params => [
 	[ customerName => "Jos\xef\xbf\xbd \xef\xbf\xbd!" ],
 	[ customerId => "\xef\xbf\xbd" ] ]), 'invalid utf-8');
+
+# Twilio's 800 bytes of parameters: twanonRinging first and whole, the
+# longest values cut to one length (92 bytes, 91 not to split a
+# character), counted unescaped, as Twilio does
+
+$r = call('budget');
+$sid{budget} = $r->{sid};
+
+is(reply($r), dial(params => [
+	[ $BUDGET[0] => 'a' . "\xc3\xa9" x 45 ],
+	[ $BUDGET[1] => '&amp;' x 92 ],
+	(map { [ $BUDGET[$_] => substr($BUDGET_VALUES[$_], 0, 92) ] } 2 .. 5),
+	[ $BUDGET[6] => 'short' ] ]), 'parameters cut to 800 bytes');
+
+sub param_bytes {
+	my ($body) = @_;
+	my ($client) = $body =~ m!<Client>(.*?)</Client>!s;
+	my $n = 0;
+
+	for my $a ($client =~ /<Parameter name="([^"]*)" value="([^"]*)"/g) {
+		my $v = $a;
+		$v =~ s/&lt;/</g; $v =~ s/&gt;/>/g; $v =~ s/&quot;/"/g;
+		$v =~ s/&#(\d+);/chr($1)/ge; $v =~ s/&amp;/&/g;
+		$n += length $v;
+	}
+
+	return $n;
+}
+
+is(param_bytes($r->{body}), 794, 'parameters within 800 bytes');
+
+$r = call('budget_fit');
+$sid{budget_fit} = $r->{sid};
+
+is(reply($r), dial(params => [ map { [ $_ => '&amp;' x 128 ] } @FIT ]),
+	'parameters counted unescaped');
 
 # parameter mapping, identity field
 
@@ -753,6 +817,14 @@ is(scalar(grep { !/\[debug\]/ && /call "$sid{routed}"/ } @lines), 0,
 
 is(join("\n", grep { /$DIGITS/ } split /\n/, $log), '',
 	'error log without number');
+
+is(join("\n", map { logged($log, 'info', qq{twanon: parameter "$_" cut }
+	. qq{to fit Twilio's 800 bytes of parameters, call "$sid{budget}"}) }
+	@BUDGET), '1 1 1 1 1 1 0' =~ s/ /\n/gr, 'log parameters cut');
+is(scalar(grep { /cut to fit/ && /call "$sid{budget_fit}"/ } @lines), 0,
+	'log parameters fit');
+is(join("\n", grep { !/\[debug\]/ && /c{40}|\xc3\xa9\xc3\xa9|&&&&/ }
+	@lines), '', 'log parameters without values');
 unlike($log, qr/\Q$TOKEN\E|\Q$HASH_KEY\E/, 'error log without secrets');
 
 ###############################################################################

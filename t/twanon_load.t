@@ -197,9 +197,9 @@ my $SIGNATURE = twilio_signature($TOKEN, $URL, %WEBHOOK);
 my $ROUTED = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
 	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'
 	. qq{ callerId="$CALLED"><Client><Identity>user001</Identity>}
+	. '<Parameter name="twanonRinging" value="1"/>'
 	. '<Parameter name="customerName" value="Ann"/>'
-	. '<Parameter name="customerId" value="42"/>'
-	. '<Parameter name="twanonRinging" value="1"/></Client></Dial>'
+	. '<Parameter name="customerId" value="42"/></Client></Dial>'
 	. "</Response>\n";
 
 my $TOKEN_LUA = '^{"identity":"alice","token":"[^"]+"}$';

@@ -57,16 +57,16 @@ my $SAY = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
 my $ROUTED = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
 	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'
 	. ' callerId="' . $TO . '"><Client><Identity>user001</Identity>'
+	. '<Parameter name="twanonRinging" value="1"/>'
 	. '<Parameter name="customerName" value="Ann"/>'
-	. '<Parameter name="customerId" value="42"/>'
-	. '<Parameter name="twanonRinging" value="1"/></Client></Dial>'
+	. '<Parameter name="customerId" value="42"/></Client></Dial>'
 	. '</Response>' . "\n";
 
 my $FALLBACK_CLIENT = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
 	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'
 	. ' callerId="' . $TO . '"><Client><Identity>alice</Identity>'
-	. '<Parameter name="customerName" value="Unknown caller"/>'
-	. '<Parameter name="twanonRinging" value="1"/></Client>'
+	. '<Parameter name="twanonRinging" value="1"/>'
+	. '<Parameter name="customerName" value="Unknown caller"/></Client>'
 	. '</Dial></Response>' . "\n";
 
 # the resolver backend logs the bodies it receives; that log holds the

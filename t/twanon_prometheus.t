@@ -9,7 +9,9 @@
 # config and storage in the test's prefix, on a free loopback port,
 # scraping every second, the example rules loaded) sees exactly the
 # routed webhooks sent, a number for the resolver's p95, the rules
-# healthy, and answers every query of docs/operations.md and of the
+# healthy, the fallback ratio alert's expression true for incoming calls
+# that got the fallback but not for the after-dial step's planned
+# voicemail, and answers every query of docs/operations.md and of the
 # Grafana dashboard (docs/examples/grafana-dashboard.json), whose panels
 # name only metrics the module shows.
 
@@ -86,6 +88,25 @@ http {
             proxy_pass  http://127.0.0.1:8081/route;
         }
 
+        # nobody answered and no attempt is left: the voicemail
+
+        location = /after {
+            twanon_after_dial;
+            twanon_resolver       /resolver;
+            twanon_dial_attempts  1;
+            twanon_fallback_say   "Please leave a message.";
+        }
+
+        location = /incoming_down {
+            twanon_incoming;
+            twanon_resolver  /resolver_down;
+        }
+
+        location = /resolver_down {
+            internal;
+            proxy_pass  http://127.0.0.1:8081/down;
+        }
+
         location = /metrics {
             twanon_status;
             allow  127.0.0.1;
@@ -100,12 +121,16 @@ http {
         location = /route {
             return 200 '{"appId":"op_1","customerName":"Ann","customerId":"42"}';
         }
+
+        location = /down {
+            return 500;
+        }
     }
 }
 
 EOF
 
-$t->run()->plan(24);
+$t->run()->plan(27);
 
 ###############################################################################
 
@@ -114,14 +139,17 @@ my $PPORT = port(9090);
 my $n = 0;
 
 sub hook {
+	my ($uri, @extra) = @_;
+
 	my @pairs = (
 		AccountSid => 'AC' . '0' x 32,
 		CallSid => sprintf('CA%032x', 0x9e000000 + ++$n),
 		From => $FROM,
 		To => '+15557654321',
+		@extra,
 	);
 
-	return parse_response($t->http(webhook_raw('/incoming',
+	return parse_response($t->http(webhook_raw($uri || '/incoming',
 		pairs => \@pairs, token => $TOKEN)));
 }
 
@@ -355,6 +383,47 @@ is(join(' ', map { "$_->{name}:$_->{health}" } @{$groups || []}),
 my $alerts = api('/api/v1/alerts');
 is(scalar @{$alerts && $alerts->{data}{alerts} || [ 'none' ]}, 0,
 	'no alert firing');
+
+# the fallback ratio alert's expression, evaluated at once (its "for"
+# is 5 minutes): the after-dial step's voicemail, planned when nobody
+# answered, is not a failure; the incoming step's fallback is
+
+my ($FALLBACK_ALERT) = $t->read_file($RULES)
+	=~ /alert: TwanonFallbackRatioHigh\n\s+expr: \|\n(.*?)\n\s+for:/s;
+
+sub seen {
+	my ($expr, $want) = @_;
+
+	my $v = wait_for(30, sub {
+		my $v = query($expr);
+		defined $v && $v == $want ? $v : 0;
+	});
+
+	# two scrapes more, so that rate() has them in every sample
+
+	my $before = scrapes();
+	wait_for(10, sub { scrapes() >= $before + 2 });
+
+	return $v;
+}
+
+hook('/after', CallStatus => 'in-progress', Direction => 'inbound',
+	DialCallStatus => 'no-answer', DialCallSid => 'CA' . 'f' x 32,
+	DialCallDuration => '0') for 1 .. 3;
+
+is(seen('sum(twanon_fallbacks_total)', 3), 3, 'voicemail fallbacks seen');
+
+my ($res) = query($FALLBACK_ALERT);
+is(scalar @{$res || [ 'error' ]}, 0, 'no fallback alert for voicemail');
+
+hook('/incoming_down') for 1 .. 3;
+
+seen('sum(twanon_webhooks_total{outcome="error"})', 3);
+
+($res) = query($FALLBACK_ALERT);
+ok(ref $res eq 'ARRAY' && @$res == 1 && $res->[0]{value}[1] > 0.10,
+	'fallback alert for incoming fallbacks')
+	or diag(JSON::PP::encode_json($res || []));
 
 ###############################################################################
 

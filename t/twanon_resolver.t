@@ -180,8 +180,8 @@ sub routed {
 
 	return xml($DECL . '<Response><Dial answerOnBridge="true"'
 		. qq{ timeLimit="3600" timeout="30" callerId="$CALLED">}
-		. "<Client><Identity>user001</Identity>$params"
-		. '<Parameter name="twanonRinging" value="1"/></Client>'
+		. '<Client><Identity>user001</Identity>'
+		. "<Parameter name=\"twanonRinging\" value=\"1\"/>$params</Client>"
 		. "</Dial></Response>\n");
 }
 

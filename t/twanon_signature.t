@@ -50,9 +50,9 @@ my $TO = '+15557654321';
 my $ROUTED = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
 	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'
 	. ' callerId="' . $TO . '"><Client><Identity>user001</Identity>'
+	. '<Parameter name="twanonRinging" value="1"/>'
 	. '<Parameter name="customerName" value="Ann"/>'
-	. '<Parameter name="customerId" value="42"/>'
-	. '<Parameter name="twanonRinging" value="1"/></Client></Dial>'
+	. '<Parameter name="customerId" value="42"/></Client></Dial>'
 	. '</Response>' . "\n";
 
 my $t = Test::Twanon->new()->has(qw/http proxy map/);

@@ -390,11 +390,12 @@ my @twiml = (
 			text => 'Sorry & <goodbye>' } } ],
 );
 
-# the module's own parameter, last: how many browsers the dial rings
+# the module's own parameter, first: how many browsers the dial rings
 
 for my $clients (grep { defined } map { $_->[2]{clients} } @twiml) {
-	$_->{parameters} = [ @{$_->{parameters}},
-		{ name => 'twanonRinging', value => scalar @$clients } ]
+	$_->{parameters} = [
+		{ name => 'twanonRinging', value => scalar @$clients },
+		@{$_->{parameters}} ]
 		for @$clients;
 }
 

@@ -9,7 +9,9 @@
  * ngx_http_twanon_twiml_check().
  *
  * Input: options (o1 bit 0: answerOnBridge, bits 1-4: 0 to 10
- * identities; o2 bits 0-3: 0 to 8 parameters), 8 bytes of timeLimit
+ * identities, bit 5: the first parameter kept whole; o2 bits 0-3: 0 to 8
+ * parameters, bits 4-7: a budget of 50 bytes each, or none), 8 bytes of
+ * timeLimit
  * and 8 of timeout, then fields: callerId, action, the identities, the
  * parameters as name, value, ..., the <Say> language, voice and text;
  * the rest is a document for twiml_check().
@@ -20,6 +22,10 @@
  * control characters other than tab, LF and CR and U+FFFE, U+FFFF
  * dropped (a filter written here); the structure is <Response><Dial>
  * with one <Client><Identity/><Parameter/>...</Client> per identity.
+ * Under a budget, the names and values of one <Client>'s parameters,
+ * parsed back, take no more bytes than it, unless the names and the kept
+ * value alone do, and then every other value is empty; a kept value is
+ * whole, and a value cut is a shorter prefix of its own, flagged as cut.
  */
 
 
@@ -109,6 +115,52 @@ expect_content(xmlNodePtr node, ngx_str_t *given)
 }
 
 
+/* a value under the budget: whole, or cut to a prefix; its length */
+
+static size_t
+expect_value(xmlNodePtr node, ngx_str_t *given, ngx_uint_t cut)
+{
+    size_t    len;
+    u_char   *want;
+    xmlChar  *v;
+
+    v = xmlGetProp(node, BAD_CAST "value");
+    twanon_fuzz_assert(v != NULL);
+
+    want = filtered(given);
+    len = strlen((char *) v);
+
+    if (cut) {
+        twanon_fuzz_assert(len < strlen((char *) want)
+                           && ngx_strncmp(v, want, len) == 0);
+
+    } else {
+        expect_eq(v, given);
+    }
+
+    free(want);
+    xmlFree(v);
+
+    return len;
+}
+
+
+static size_t
+prop_len(xmlNodePtr node, const char *name)
+{
+    size_t    len;
+    xmlChar  *v;
+
+    v = xmlGetProp(node, BAD_CAST name);
+    twanon_fuzz_assert(v != NULL);
+
+    len = strlen((char *) v);
+    xmlFree(v);
+
+    return len;
+}
+
+
 static xmlNodePtr
 next_element(xmlNodePtr node)
 {
@@ -183,6 +235,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xmlChar                 *v;
     xmlDocPtr                doc;
     xmlNodePtr               root, dial_node, client, node;
+    size_t                   total, fixed;
     ngx_int_t                rc;
     ngx_str_t               *id, language, voice, text, check, out;
     ngx_uint_t               o1, o2, i, k, nids, nparams;
@@ -207,6 +260,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memzero(&dial, sizeof(ngx_http_twanon_dial_t));
 
     dial.answer_on_bridge = o1 & 1;
+    dial.params_max = (o2 >> 4) * 50;
+    dial.params_kept = (o1 >> 5) & 1;
     dial.time_limit = (ngx_uint_t) u64(&in);
     dial.timeout = (ngx_uint_t) u64(&in);
 
@@ -299,11 +354,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         node = element(client->children, "Identity");
         expect_content(node, &id[i]);
 
+        total = 0;
+        fixed = 0;
+
         for (k = 0; k < nparams; k++) {
             node = element(node->next, "Parameter");
             expect_prop(node, "name", &param[k].key);
-            expect_prop(node, "value", &param[k].value);
+
+            fixed += prop_len(node, "name");
+
+            if (k < dial.params_kept) {
+                expect_prop(node, "value", &param[k].value);
+                fixed += prop_len(node, "value");
+                continue;
+            }
+
+            total += expect_value(node, &param[k].value,
+                                  dial.params_cut & ((ngx_uint_t) 1 << k));
         }
+
+        twanon_fuzz_assert(dial.params_max == 0 || nparams == 0
+                           || fixed + total <= dial.params_max
+                           || (fixed >= dial.params_max && total == 0));
 
         twanon_fuzz_assert(next_element(node->next) == NULL);
 
