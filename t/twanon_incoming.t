@@ -310,7 +310,7 @@ $t->write_file('fallback.xml', $FALLBACK_FILE);
 
 $t->run_daemon(\&echo_daemon, $t->port(8082), $t->testdir());
 
-$t->run()->plan(113);
+$t->run()->plan(119);
 
 $t->waitforsocket('127.0.0.1:' . port(8082))
 	or die "Can't start the echo backend\n";
