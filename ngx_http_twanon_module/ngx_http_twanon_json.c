@@ -399,6 +399,7 @@ static ngx_int_t
 ngx_http_twanon_json_keep(ngx_http_twanon_json_t *j, ngx_uint_t type,
     ngx_str_t *raw, ngx_uint_t escaped)
 {
+    ngx_int_t                       rc;
     ngx_uint_t                      i;
     ngx_http_twanon_json_value_t   *v;
     ngx_http_twanon_json_member_t  *m;
@@ -438,8 +439,10 @@ ngx_http_twanon_json_keep(ngx_http_twanon_json_t *j, ngx_uint_t type,
         }
 
         if (escaped) {
-            if (ngx_http_twanon_json_decode(j->pool, raw, raw) != NGX_OK) {
-                return NGX_ERROR;
+            rc = ngx_http_twanon_json_decode(j->pool, raw, raw);
+
+            if (rc != NGX_OK) {
+                return rc;
             }
 
             escaped = 0;
@@ -463,8 +466,8 @@ static ngx_int_t
 ngx_http_twanon_json_string(ngx_http_twanon_json_t *j, ngx_str_t *raw,
     ngx_uint_t *escaped, ngx_uint_t key)
 {
-    u_char   *p, *last, buf[4];
-    size_t    n;
+    u_char  *p, *last, buf[4];
+    size_t   n;
 
     p = ++j->pos;
     last = j->last;
@@ -512,6 +515,7 @@ static ngx_int_t
 ngx_http_twanon_json_decode(ngx_pool_t *pool, ngx_str_t *raw, ngx_str_t *out)
 {
     u_char  *p, *last, *dst;
+    size_t   n;
 
     p = raw->data;
     last = raw->data + raw->len;
@@ -530,7 +534,13 @@ ngx_http_twanon_json_decode(ngx_pool_t *pool, ngx_str_t *raw, ngx_str_t *out)
             continue;
         }
 
-        dst += ngx_http_twanon_json_escape(&p, last, dst);
+        n = ngx_http_twanon_json_escape(&p, last, dst);
+
+        if (n == 0) {
+            return NGX_DECLINED;
+        }
+
+        dst += n;
     }
 
     out->len = dst - out->data;
@@ -572,7 +582,7 @@ ngx_http_twanon_json_is(ngx_str_t *name, ngx_str_t *raw, ngx_uint_t escaped)
 
         n = ngx_http_twanon_json_escape(&p, last, buf);
 
-        if ((size_t) (end - s) < n || ngx_memcmp(s, buf, n) != 0) {
+        if (n == 0 || (size_t) (end - s) < n || ngx_memcmp(s, buf, n) != 0) {
             return 0;
         }
 
