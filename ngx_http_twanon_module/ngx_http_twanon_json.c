@@ -7,12 +7,15 @@
 /*
  * A strict JSON reader (RFC 8259) for the resolver's reply.  It checks
  * the whole document and keeps only what the route needs: the values of
- * a few members of the root object, in the request's pool.  It accepts
- * and refuses the documents that jansson 2.14's json_loadb() accepts and
- * refuses with JSON_ALLOW_NUL, and writes numbers as jansson does, so
- * that t/fuzz/fuzz_route.c can hold it to jansson on every input; the
- * one difference is a number jansson cannot hold, which reads here as
- * null (see ngx_http_twanon_json_number()).
+ * a few members of the root object.  It accepts and refuses the
+ * documents that jansson 2.14's json_loadb() accepts and refuses with
+ * JSON_ALLOW_NUL, so that t/fuzz/fuzz_route.c can hold it to jansson on
+ * every input; but a number is kept as its text, never converted, and
+ * so a number jansson cannot hold is no error.
+ *
+ * Memory and time are linear in the reply: nothing is written for a
+ * string nobody keeps, names are compared where they are, and a kept
+ * string is decoded into an allocation of its own length.
  *
  * The reply must be valid UTF-8 (ngx_http_twanon_utf8_fix()): bytes
  * from 0x80 up are copied, never decoded.
@@ -21,7 +24,6 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <math.h>
 
 #include "ngx_http_twanon_lib.h"
 
@@ -43,8 +45,7 @@ typedef struct {
     ngx_http_twanon_json_member_t  *members;
     ngx_uint_t                      nmembers;
 
-    /* the root member whose value is being read, if one is wanted */
-    ngx_str_t                       name;
+    /* a bit for each wanted member the root member being read names */
     ngx_uint_t                      wanted;
 
     ngx_uint_t                      depth;       /* open containers */
@@ -58,19 +59,20 @@ static ngx_int_t ngx_http_twanon_json_open(ngx_http_twanon_json_t *j,
     u_char c);
 static ngx_int_t ngx_http_twanon_json_next(ngx_http_twanon_json_t *j);
 static ngx_int_t ngx_http_twanon_json_key(ngx_http_twanon_json_t *j);
-static void ngx_http_twanon_json_keep(ngx_http_twanon_json_t *j,
-    ngx_uint_t type, ngx_str_t *text);
+static ngx_int_t ngx_http_twanon_json_keep(ngx_http_twanon_json_t *j,
+    ngx_uint_t type, ngx_str_t *text, ngx_uint_t escaped);
 static ngx_int_t ngx_http_twanon_json_string(ngx_http_twanon_json_t *j,
-    ngx_str_t *out, ngx_uint_t key);
-static ngx_int_t ngx_http_twanon_json_escape(u_char **pos, u_char *last,
-    u_char **dst);
+    ngx_str_t *raw, ngx_uint_t *escaped, ngx_uint_t key);
+static ngx_int_t ngx_http_twanon_json_decode(ngx_pool_t *pool,
+    ngx_str_t *raw, ngx_str_t *out);
+static ngx_uint_t ngx_http_twanon_json_is(ngx_str_t *name, ngx_str_t *raw,
+    ngx_uint_t escaped);
+static size_t ngx_http_twanon_json_escape(u_char **pos, u_char *last,
+    u_char *dst);
 static ngx_int_t ngx_http_twanon_json_hex(u_char *p, u_char *last);
 static ngx_int_t ngx_http_twanon_json_number(ngx_http_twanon_json_t *j);
 static u_char *ngx_http_twanon_json_digits(u_char *p, u_char *last,
     ngx_uint_t integer);
-static ngx_int_t ngx_http_twanon_json_integer(ngx_str_t *text);
-static ngx_int_t ngx_http_twanon_json_real(ngx_pool_t *pool,
-    ngx_str_t *text);
 
 
 #define ngx_http_twanon_json_space(j)                                         \
@@ -89,8 +91,8 @@ static ngx_int_t ngx_http_twanon_json_real(ngx_pool_t *pool,
  * Reads "text" and fills in the value of each of the "n" members named
  * in "members" that the root object has (the last one, if a name comes
  * twice, as jansson keeps it); the others stay NGX_HTTP_TWANON_JSON_NONE.
- * NGX_DECLINED, with "reason" set, when the text is not JSON or its root
- * is not an object.
+ * At most NGX_HTTP_TWANON_JSON_MEMBERS names.  NGX_DECLINED, with
+ * "reason" set, when the text is not JSON or its root is not an object.
  */
 
 ngx_int_t
@@ -101,6 +103,10 @@ ngx_http_twanon_json_members(ngx_pool_t *pool, ngx_str_t *text,
     ngx_int_t                rc;
     ngx_uint_t               i, object;
     ngx_http_twanon_json_t   j;
+
+    if (n > NGX_HTTP_TWANON_JSON_MEMBERS) {
+        return NGX_ERROR;
+    }
 
     for (i = 0; i < n; i++) {
         members[i].value.type = NGX_HTTP_TWANON_JSON_NONE;
@@ -191,6 +197,7 @@ ngx_http_twanon_json_one(ngx_http_twanon_json_t *j)
     u_char      c;
     ngx_int_t   rc;
     ngx_str_t   text;
+    ngx_uint_t  escaped;
 
     ngx_http_twanon_json_space(j);
 
@@ -205,10 +212,11 @@ ngx_http_twanon_json_one(ngx_http_twanon_json_t *j)
     }
 
     if (c == '"') {
-        rc = ngx_http_twanon_json_string(j, &text, 0);
+        rc = ngx_http_twanon_json_string(j, &text, &escaped, 0);
 
         if (rc == NGX_OK) {
-            ngx_http_twanon_json_keep(j, NGX_HTTP_TWANON_JSON_STRING, &text);
+            rc = ngx_http_twanon_json_keep(j, NGX_HTTP_TWANON_JSON_STRING,
+                                           &text, escaped);
         }
 
     } else if (c == '-' || (c >= '0' && c <= '9')) {
@@ -235,8 +243,7 @@ ngx_http_twanon_json_one(ngx_http_twanon_json_t *j)
         }
 
         j->pos += text.len;
-        ngx_http_twanon_json_keep(j, NGX_HTTP_TWANON_JSON_OTHER, NULL);
-        rc = NGX_OK;
+        rc = ngx_http_twanon_json_keep(j, NGX_HTTP_TWANON_JSON_OTHER, NULL, 0);
     }
 
     return (rc == NGX_OK) ? NGX_HTTP_TWANON_JSON_EXPECT_NEXT : rc;
@@ -248,11 +255,13 @@ ngx_http_twanon_json_one(ngx_http_twanon_json_t *j)
 static ngx_int_t
 ngx_http_twanon_json_open(ngx_http_twanon_json_t *j, u_char c)
 {
+    ngx_uint_t  type;
+
     j->pos++;
 
-    ngx_http_twanon_json_keep(j, (c == '[') ? NGX_HTTP_TWANON_JSON_ARRAY
-                                            : NGX_HTTP_TWANON_JSON_OTHER,
-                              NULL);
+    type = (c == '[') ? NGX_HTTP_TWANON_JSON_ARRAY : NGX_HTTP_TWANON_JSON_OTHER;
+
+    (void) ngx_http_twanon_json_keep(j, type, NULL, 0);
 
     if (c == '{') {
         j->objects[j->depth >> 3] |= (u_char) (1 << (j->depth & 7));
@@ -324,20 +333,24 @@ ngx_http_twanon_json_next(ngx_http_twanon_json_t *j)
 }
 
 
-/* a member's name and its colon; in the root object, whether it is wanted */
+/*
+ * A member's name and its colon; in the root object, which wanted
+ * members it names, compared in place, escapes and all.
+ */
 
 static ngx_int_t
 ngx_http_twanon_json_key(ngx_http_twanon_json_t *j)
 {
-    ngx_int_t   rc;
-    ngx_str_t   name;
-    ngx_uint_t  i;
+    ngx_int_t                       rc;
+    ngx_str_t                       raw;
+    ngx_uint_t                      i, escaped;
+    ngx_http_twanon_json_member_t  *m;
 
     if (j->pos == j->last || *j->pos != '"') {
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_twanon_json_string(j, &name, 1);
+    rc = ngx_http_twanon_json_string(j, &raw, &escaped, 1);
 
     if (rc != NGX_OK) {
         return rc;
@@ -358,19 +371,19 @@ ngx_http_twanon_json_key(ngx_http_twanon_json_t *j)
     j->wanted = 0;
 
     for (i = 0; i < j->nmembers; i++) {
-        if (j->members[i].name.len == name.len
-            && ngx_memcmp(j->members[i].name.data, name.data, name.len) == 0)
-        {
-            j->wanted = 1;
+        m = &j->members[i];
 
-            /* a name given again: jansson keeps the last value */
-
-            j->members[i].value.type = NGX_HTTP_TWANON_JSON_NONE;
-            j->members[i].nitems = 0;
+        if (!ngx_http_twanon_json_is(&m->name, &raw, escaped)) {
+            continue;
         }
-    }
 
-    j->name = name;
+        j->wanted |= (ngx_uint_t) 1 << i;
+
+        /* a name given again: jansson keeps the last value */
+
+        m->value.type = NGX_HTTP_TWANON_JSON_NONE;
+        m->nitems = 0;
+    }
 
     return NGX_HTTP_TWANON_JSON_EXPECT_VALUE;
 }
@@ -378,29 +391,30 @@ ngx_http_twanon_json_key(ngx_http_twanon_json_t *j)
 
 /*
  * Keeps a value just read, if it is a wanted member's (depth 1) or an
- * item of a wanted member's array (depth 2, the first items only).
+ * item of a wanted member's array (depth 2, the first items only).  A
+ * string's text is "raw", decoded here once if it is kept and escaped.
  */
 
-static void
+static ngx_int_t
 ngx_http_twanon_json_keep(ngx_http_twanon_json_t *j, ngx_uint_t type,
-    ngx_str_t *text)
+    ngx_str_t *raw, ngx_uint_t escaped)
 {
+    ngx_int_t                       rc;
     ngx_uint_t                      i;
     ngx_http_twanon_json_value_t   *v;
     ngx_http_twanon_json_member_t  *m;
 
-    if (!j->wanted || j->depth == 0 || j->depth > 2) {
-        return;
+    if (j->wanted == 0 || j->depth == 0 || j->depth > 2) {
+        return NGX_OK;
     }
 
     for (i = 0; i < j->nmembers; i++) {
-        m = &j->members[i];
 
-        if (m->name.len != j->name.len
-            || ngx_memcmp(m->name.data, j->name.data, j->name.len) != 0)
-        {
+        if (!(j->wanted & ((ngx_uint_t) 1 << i))) {
             continue;
         }
+
+        m = &j->members[i];
 
         if (j->depth == 1) {
             v = &m->value;
@@ -420,97 +434,182 @@ ngx_http_twanon_json_keep(ngx_http_twanon_json_t *j, ngx_uint_t type,
 
         v->type = type;
 
-        if (text) {
-            v->text = *text;
+        if (raw == NULL) {
+            continue;
         }
+
+        if (escaped) {
+            rc = ngx_http_twanon_json_decode(j->pool, raw, raw);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            escaped = 0;
+        }
+
+        v->text = *raw;
     }
+
+    return NGX_OK;
 }
 
 
 /*
- * A string, from its opening quote: decoded into "out" (pointing into
- * the text itself when it has no escape), or NGX_DECLINED.  A key may
- * not hold U+0000 (jansson refuses it; a value may, JSON_ALLOW_NUL).
+ * A string, from its opening quote: checked, its escapes too, without
+ * writing anything; "raw" is its text between the quotes, "escaped" set
+ * if that holds an escape.  A key may not hold U+0000 (jansson refuses
+ * it; a value may, JSON_ALLOW_NUL).
  */
 
 static ngx_int_t
-ngx_http_twanon_json_string(ngx_http_twanon_json_t *j, ngx_str_t *out,
-    ngx_uint_t key)
+ngx_http_twanon_json_string(ngx_http_twanon_json_t *j, ngx_str_t *raw,
+    ngx_uint_t *escaped, ngx_uint_t key)
 {
-    u_char  *p, *start, *dst;
+    u_char  *p, *last, buf[4];
+    size_t   n;
 
-    start = ++j->pos;
+    p = ++j->pos;
+    last = j->last;
 
-    for (p = start; p < j->last && *p != '"' && *p != '\\'; p++) {
-        if (*p < 0x20) {
-            return NGX_DECLINED;
-        }
-    }
+    *escaped = 0;
 
-    if (p == j->last) {
-        return NGX_DECLINED;
-    }
-
-    if (*p == '"') {
-        out->data = start;
-        out->len = p - start;
-        j->pos = p + 1;
-        return NGX_OK;
-    }
-
-    /* an escape: decoded into a copy, never longer than the text */
-
-    out->data = ngx_pnalloc(j->pool, j->last - start);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    dst = ngx_cpymem(out->data, start, p - start);
-
-    while (p < j->last && *p != '"') {
-
-        if (*p < 0x20) {
-            return NGX_DECLINED;
-        }
+    while (p < last && *p != '"') {
 
         if (*p != '\\') {
-            *dst++ = *p++;
+            if (*p < 0x20) {
+                return NGX_DECLINED;
+            }
+
+            p++;
             continue;
         }
 
-        if (ngx_http_twanon_json_escape(&p, j->last, &dst) != NGX_OK) {
-            return NGX_DECLINED;
-        }
+        *escaped = 1;
 
-        if (key && dst[-1] == '\0') {
+        n = ngx_http_twanon_json_escape(&p, last, buf);
+
+        if (n == 0 || (key && n == 1 && buf[0] == '\0')) {
             return NGX_DECLINED;
         }
     }
 
-    if (p == j->last) {
+    if (p == last) {
         return NGX_DECLINED;
     }
 
-    out->len = dst - out->data;
+    raw->data = j->pos;
+    raw->len = p - j->pos;
     j->pos = p + 1;
 
     return NGX_OK;
 }
 
 
-/* one escape, from its backslash, written out as UTF-8 */
+/*
+ * A checked string's text decoded into an allocation of its own length
+ * (an escape is never shorter than what it stands for).
+ */
 
 static ngx_int_t
-ngx_http_twanon_json_escape(u_char **pos, u_char *last, u_char **dst)
+ngx_http_twanon_json_decode(ngx_pool_t *pool, ngx_str_t *raw, ngx_str_t *out)
+{
+    u_char  *p, *last, *dst;
+    size_t   n;
+
+    p = raw->data;
+    last = raw->data + raw->len;
+
+    dst = ngx_pnalloc(pool, raw->len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = dst;
+
+    while (p < last) {
+
+        if (*p != '\\') {
+            *dst++ = *p++;
+            continue;
+        }
+
+        n = ngx_http_twanon_json_escape(&p, last, dst);
+
+        if (n == 0) {
+            return NGX_DECLINED;
+        }
+
+        dst += n;
+    }
+
+    out->len = dst - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether a checked key's text, escapes decoded, is "name": decoded a
+ * character at a time, no further than the name goes.
+ */
+
+static ngx_uint_t
+ngx_http_twanon_json_is(ngx_str_t *name, ngx_str_t *raw, ngx_uint_t escaped)
+{
+    u_char  *p, *last, *s, *end, buf[4];
+    size_t   n;
+
+    if (!escaped) {
+        return name->len == raw->len
+               && ngx_memcmp(name->data, raw->data, raw->len) == 0;
+    }
+
+    p = raw->data;
+    last = raw->data + raw->len;
+    s = name->data;
+    end = name->data + name->len;
+
+    while (p < last) {
+
+        if (*p != '\\') {
+            if (s == end || *s++ != *p++) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        n = ngx_http_twanon_json_escape(&p, last, buf);
+
+        if (n == 0 || (size_t) (end - s) < n || ngx_memcmp(s, buf, n) != 0) {
+            return 0;
+        }
+
+        s += n;
+    }
+
+    return s == end;
+}
+
+
+/*
+ * One escape, from its backslash: written out as UTF-8 at "dst" (at most
+ * 4 bytes, fewer than the escape takes), and *pos moved past it.  The
+ * number of bytes written, or 0 for an invalid escape.
+ */
+
+static size_t
+ngx_http_twanon_json_escape(u_char **pos, u_char *last, u_char *dst)
 {
     u_char     *p, *d;
     ngx_int_t   c, low;
 
     p = *pos + 1;
-    d = *dst;
+    d = dst;
 
     if (p == last) {
-        return NGX_DECLINED;
+        return 0;
     }
 
     switch (*p) {
@@ -537,7 +636,7 @@ ngx_http_twanon_json_escape(u_char **pos, u_char *last, u_char **dst)
         c = ngx_http_twanon_json_hex(p + 1, last);
 
         if (c < 0 || (c >= 0xdc00 && c <= 0xdfff)) {
-            return NGX_DECLINED;
+            return 0;
         }
 
         p += 4;
@@ -547,13 +646,13 @@ ngx_http_twanon_json_escape(u_char **pos, u_char *last, u_char **dst)
             /* a high surrogate: a low one must follow */
 
             if (last - p < 7 || p[1] != '\\' || p[2] != 'u') {
-                return NGX_DECLINED;
+                return 0;
             }
 
             low = ngx_http_twanon_json_hex(p + 3, last);
 
             if (low < 0xdc00 || low > 0xdfff) {
-                return NGX_DECLINED;
+                return 0;
             }
 
             c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
@@ -582,13 +681,12 @@ ngx_http_twanon_json_escape(u_char **pos, u_char *last, u_char **dst)
         break;
 
     default:
-        return NGX_DECLINED;
+        return 0;
     }
 
     *pos = p + 1;
-    *dst = d;
 
-    return NGX_OK;
+    return d - dst;
 }
 
 
@@ -628,21 +726,15 @@ ngx_http_twanon_json_hex(u_char *p, u_char *last)
 
 
 /*
- * A number, checked against RFC 8259's grammar and, when it is kept,
- * written as jansson writes it.  jansson refuses a whole document for a
- * number it cannot hold (an integer outside int64_t, a real beyond a
- * double); the route only needs the members it names, so such a number
- * reads as null: ignored elsewhere, left out of a parameter, refused as
- * the identity.
+ * A number, checked against RFC 8259's grammar and kept as its text:
+ * never converted, so that "19.99" stays "19.99", whatever its size.
  */
 
 static ngx_int_t
 ngx_http_twanon_json_number(ngx_http_twanon_json_t *j)
 {
-    u_char      *p, *start;
-    ngx_int_t    rc;
-    ngx_str_t    text;
-    ngx_uint_t   real;
+    u_char     *p, *start;
+    ngx_str_t   text;
 
     start = j->pos;
 
@@ -651,11 +743,7 @@ ngx_http_twanon_json_number(ngx_http_twanon_json_t *j)
         return NGX_DECLINED;
     }
 
-    real = 0;
-
     if (p < j->last && *p == '.') {
-        real = 1;
-
         p = ngx_http_twanon_json_digits(p + 1, j->last, 0);
         if (p == NULL) {
             return NGX_DECLINED;
@@ -663,7 +751,6 @@ ngx_http_twanon_json_number(ngx_http_twanon_json_t *j)
     }
 
     if (p < j->last && (*p == 'e' || *p == 'E')) {
-        real = 1;
 
         if (++p < j->last && (*p == '+' || *p == '-')) {
             p++;
@@ -677,25 +764,10 @@ ngx_http_twanon_json_number(ngx_http_twanon_json_t *j)
 
     j->pos = p;
 
-    if (!j->wanted || j->depth == 0 || j->depth > 2) {
-        return NGX_OK;
-    }
-
     text.data = start;
     text.len = p - start;
 
-    rc = real ? ngx_http_twanon_json_real(j->pool, &text)
-              : ngx_http_twanon_json_integer(&text);
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_twanon_json_keep(j, (rc == NGX_OK) ? NGX_HTTP_TWANON_JSON_NUMBER
-                                                : NGX_HTTP_TWANON_JSON_OTHER,
-                              &text);
-
-    return NGX_OK;
+    return ngx_http_twanon_json_keep(j, NGX_HTTP_TWANON_JSON_NUMBER, &text, 0);
 }
 
 
@@ -720,114 +792,4 @@ ngx_http_twanon_json_digits(u_char *p, u_char *last, ngx_uint_t integer)
     }
 
     return p;
-}
-
-
-/* an integer within int64_t as "%L" writes it ("-0" is "0"), or declined */
-
-static ngx_int_t
-ngx_http_twanon_json_integer(ngx_str_t *text)
-{
-    u_char    *p, *last;
-    uint64_t   n, max;
-
-    p = text->data;
-    last = p + text->len;
-
-    max = (uint64_t) INT64_MAX;
-
-    if (*p == '-') {
-        max++;
-        p++;
-    }
-
-    for (n = 0; p < last; p++) {
-        if (n > (max - (*p - '0')) / 10) {
-            return NGX_DECLINED;
-        }
-
-        n = n * 10 + (*p - '0');
-    }
-
-    if (n == 0) {
-        ngx_str_set(text, "0");
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A real as jansson writes it: "%.17g", with ".0" added when that has
- * neither a point nor an exponent, and the exponent without "+" or
- * leading zeros.  NGX_DECLINED when the double is infinite.
- */
-
-static ngx_int_t
-ngx_http_twanon_json_real(ngx_pool_t *pool, ngx_str_t *text)
-{
-    int      n;
-    char     buf[32];
-    u_char  *s, *e, *d;
-    double   value;
-
-    s = ngx_pnalloc(pool, text->len + 1);
-    if (s == NULL) {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_cpystrn(s, text->data, text->len + 1);
-
-    value = strtod((char *) s, NULL);
-
-    if (isinf(value)) {
-        return NGX_DECLINED;
-    }
-
-    n = snprintf(buf, sizeof(buf), "%.17g", value);
-
-    if (n <= 0 || (size_t) n >= sizeof(buf) - 2) {
-        return NGX_ERROR;
-    }
-
-    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
-        buf[n++] = '.';
-        buf[n++] = '0';
-        buf[n] = '\0';
-    }
-
-    text->data = ngx_pnalloc(pool, n);
-    if (text->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    e = (u_char *) strchr(buf, 'e');
-
-    if (e == NULL) {
-        text->len = n;
-        ngx_memcpy(text->data, buf, n);
-        return NGX_OK;
-    }
-
-    /* "1e+100" is written "1e100", "1e-05" "1e-5" */
-
-    e++;
-    d = ngx_cpymem(text->data, buf, e - (u_char *) buf);
-
-    if (*e == '-') {
-        *d++ = *e;
-    }
-
-    if (*e == '-' || *e == '+') {
-        e++;
-    }
-
-    while (*e == '0' && e[1] != '\0') {
-        e++;
-    }
-
-    d = ngx_cpymem(d, e, ngx_strlen(e));
-    text->len = d - text->data;
-
-    return NGX_OK;
 }

@@ -67,11 +67,12 @@ typedef struct {
 
 #define NGX_HTTP_TWANON_JSON_NONE        0   /* no such member */
 #define NGX_HTTP_TWANON_JSON_STRING      1   /* text: the decoded bytes */
-#define NGX_HTTP_TWANON_JSON_NUMBER      2   /* text: as jansson writes it */
+#define NGX_HTTP_TWANON_JSON_NUMBER      2   /* text: as the reply has it */
 #define NGX_HTTP_TWANON_JSON_ARRAY       3   /* items: the first ones */
-#define NGX_HTTP_TWANON_JSON_OTHER       4   /* object, literal, huge number */
+#define NGX_HTTP_TWANON_JSON_OTHER       4   /* object, literal */
 
 #define NGX_HTTP_TWANON_JSON_ITEMS       NGX_HTTP_TWANON_IDENTITIES_MAX
+#define NGX_HTTP_TWANON_JSON_MEMBERS     (sizeof(ngx_uint_t) * 8)
 
 
 typedef struct {

@@ -160,17 +160,26 @@ ngx_http_twanon_route_identity(ngx_http_twanon_json_member_t *member,
 
 
 /*
- * Strings and numbers become parameter values, cut to Twilio's limit at
- * a character boundary; other types are skipped (NGX_DECLINED).  The
- * value stays in the reply's buffer or the pool, as the route does.
+ * Strings and numbers become parameter values, strings cut to Twilio's
+ * limit at a character boundary; a number past it, which a cut would
+ * change, and other types are skipped (NGX_DECLINED).  The value stays
+ * in the reply's buffer or the pool, as the route does.
  */
 
 static ngx_int_t
 ngx_http_twanon_route_value(ngx_http_twanon_json_value_t *v, ngx_str_t *out)
 {
-    if (v->type != NGX_HTTP_TWANON_JSON_STRING
-        && v->type != NGX_HTTP_TWANON_JSON_NUMBER)
-    {
+    if (v->type == NGX_HTTP_TWANON_JSON_NUMBER) {
+
+        if (v->text.len > NGX_HTTP_TWANON_PARAM_VALUE_MAX) {
+            return NGX_DECLINED;
+        }
+
+        *out = v->text;
+        return NGX_OK;
+    }
+
+    if (v->type != NGX_HTTP_TWANON_JSON_STRING) {
         return NGX_DECLINED;
     }
 

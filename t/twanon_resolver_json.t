@@ -5,10 +5,11 @@
 # Tests for what the twanon_incoming webhook of ngx_http_twanon_module
 # reads from a resolver's JSON that jansson alone would refuse: a reply
 # that starts with a UTF-8 byte order mark, and numbers that do not fit
-# 64 bits or a double.  A mark is skipped; such a number counts as null,
-# so that it loses nothing in a member nobody asked for, is left out of
-# a listed parameter, and is no identity.  Each call gets the exact
-# routed or fallback TwiML, and error.log says why a reply was refused.
+# 64 bits or a double.  A mark is skipped; a number is kept as the reply
+# writes it, whatever its size, so that it loses nothing in a member
+# nobody asked for, reaches a listed parameter as written (unless longer
+# than 128 bytes), and is no identity.  Each call gets the exact routed
+# or fallback TwiML, and error.log says why a reply was refused.
 
 ###############################################################################
 
@@ -74,7 +75,10 @@ my %replies = (
 	bom_huge => $BOM . '{"appId":"user001","n":' . $HUGE
 		. ',"customerName":"Ann","customerId":42}',
 
-	# the module's own reader: as jansson reads and writes
+	long_number => '{"appId":"user001","customerName":' . ('9' x 128)
+		. ',"customerId":' . ('9' x 129) . '}',
+
+	# the module's own reader: as jansson reads, numbers as written
 	reals => '{"appId":"user001","customerName":0.1,"customerId":1e3}',
 	reals_exp => '{"appId":"user001","customerName":-2.5E-7,'
 		. '"customerId":1e+100}',
@@ -171,7 +175,7 @@ $returns    }
 
 EOF
 
-$t->run()->plan(34);
+$t->run()->plan(35);
 
 ###############################################################################
 
@@ -224,15 +228,17 @@ is(call('bom_only'), "200\n$FALLBACK", 'bom only');
 is(call('bom_twice'), "200\n$FALLBACK", 'bom twice');
 is(call('bom_late'), "200\n$FALLBACK", 'bom after the json');
 
-# numbers jansson cannot hold: null
+# numbers jansson cannot hold: as written
 
 is(call('huge_other'), $ANN, 'huge integer elsewhere');
 is(call('huge_nested'), dial(customerName => 'Ann',
 	customerId => '-9223372036854775808'), 'huge numbers nested');
-is(call('huge_listed'), dial(customerName => 'Ann'),
-	'huge integer parameter left out');
-is(call('huge_real_listed'), dial(customerName => 'Ann'),
-	'huge real parameter left out');
+is(call('huge_listed'), dial(customerName => 'Ann', customerId => $HUGE),
+	'huge integer parameter as written');
+is(call('huge_real_listed'), dial(customerName => 'Ann',
+	customerId => '-2e308'), 'huge real parameter as written');
+is(call('long_number'), dial(customerName => '9' x 128),
+	'number over 128 bytes left out');
 is(call('huge_identity'), "200\n$FALLBACK", 'huge identity');
 is(call('huge_strings'), dial(customerName => $HUGE, customerId => '1e400'),
 	'huge numbers in strings');
@@ -241,14 +247,14 @@ is(call('int64_max'), dial(customerName => 'Ann',
 	customerId => '9223372036854775807'), 'int64 max');
 is(call('bom_huge'), $ANN, 'bom and huge integer');
 
-# numbers as jansson writes them, the last of a member given twice, the
-# depth jansson allows, and what it refuses
+# numbers as the reply writes them, the last of a member given twice,
+# the depth jansson allows, and what it refuses
 
-is(call('reals'), dial(customerName => '0.10000000000000001',
-	customerId => '1000.0'), 'reals written with 17 digits');
-is(call('reals_exp'), dial(customerName => '-2.4999999999999999e-7',
-	customerId => '1e100'), 'exponents without plus or zeros');
-is(call('minus_zero'), dial(customerName => '-0.0', customerId => '0'),
+is(call('reals'), dial(customerName => '0.1', customerId => '1e3'),
+	'reals as written');
+is(call('reals_exp'), dial(customerName => '-2.5E-7',
+	customerId => '1e+100'), 'exponents as written');
+is(call('minus_zero'), dial(customerName => '-0.0', customerId => '-0'),
 	'minus zero');
 is(call('twice'), $ANN, 'a member given twice: the last one');
 is(call('deep_ok'), $ANN, 'a value inside 2047 containers');
@@ -279,6 +285,7 @@ like($log, qr!resolver "/res/not_object" not a JSON object \(status 200\)!,
 	'array logged not an object');
 my $routed = join '|', qw/ plain bom bom_space huge_other huge_nested
 	huge_listed huge_real_listed huge_strings int64_max bom_huge
+	long_number
 	reals reals_exp minus_zero twice deep_ok /;
 
 unlike($log, qr!resolver "/res/(?:$routed)"!, 'routed replies not logged');

@@ -60,6 +60,12 @@ NGX_LIB      := $(FUZZ)/obj/libngxcore.a
 BINS         := $(TARGETS:%=$(FUZZ)/bin/fuzz_%)
 
 LIBFUZZER_OPTS := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+# the targets that read a resolver's reply take one as large as a
+# subrequest_output_buffer_size may hold (1 MiB, as the docs' examples
+# allow), and fail on any single allocation over 64 MiB; fuzz_route
+# also bounds what one parse allocates in all
+JSON_TARGETS   := route outgoing
+JSON_OPTS      := -max_len=1048576 -malloc_limit_mb=64
 # a 32 MiB quarantine (256 by default) makes libxml2's 4 KiB buffers
 # several times faster to cycle, and still catches a use after free
 export ASAN_OPTIONS  ?= detect_leaks=1:quarantine_size_mb=32
@@ -151,14 +157,18 @@ targets: $(BINS)
 # inputs go to $(FUZZ)/artifacts/<target>/; once diagnosed, they belong
 # in t/fuzz/regress/<target>/, which "regress" and
 # t/twanon_fuzz_regress.t replay.
-run: targets
+run: targets $(FUZZ)/seeds/json/escapes-1m
 	@mkdir -p $(FUZZ)/logs; rm -f $(FUZZ)/summary.txt $(FUZZ)/logs/*.status
 	@printf '%s\n' $(TARGETS) | xargs -P $(FUZZ_JOBS) -I{} $(SHELL) -c ' \
 	    t={}; \
 	    mkdir -p $(FUZZ)/corpus/$$t $(FUZZ)/artifacts/$$t; \
 	    dirs="$(FUZZ)/corpus/$$t $(HERE)/corpus/$$t"; \
+	    opts=""; \
+	    case " $(JSON_TARGETS) " in *" $$t "*) \
+	        opts="$(JSON_OPTS)"; dirs="$$dirs $(FUZZ)/seeds/json";; \
+	    esac; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    $(FUZZ)/bin/fuzz_$$t $(LIBFUZZER_OPTS) \
+	    $(FUZZ)/bin/fuzz_$$t $(LIBFUZZER_OPTS) $$opts \
 	        -max_total_time=$(FUZZ_SECONDS) \
 	        -artifact_prefix=$(FUZZ)/artifacts/$$t/ $(FUZZ_ARGS) \
 	        $$dirs > $(FUZZ)/logs/$$t.log 2>&1; \
@@ -196,6 +206,11 @@ run: targets
 	    echo "fuzz: FAILED; summary in $(FUZZ)/summary.txt"; exit 1; \
 	fi; \
 	echo "fuzz: all targets ran without a finding ($(FUZZ)/summary.txt)"
+
+# a seed near max_len, too large to commit (json_seed.pl)
+$(FUZZ)/seeds/json/escapes-1m: $(HERE)/json_seed.pl
+	@mkdir -p $(@D)
+	perl $< > $@
 
 # every committed seed and regression input, once, no fuzzing
 regress: targets

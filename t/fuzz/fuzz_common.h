@@ -72,10 +72,25 @@ size_t twanon_fuzz_utf8_decode(const u_char *p, size_t len, uint32_t *cp);
 
 ngx_uint_t twanon_fuzz_identity_ok(ngx_str_t *id);
 
+/* what jansson read for a wanted parameter */
+#define TWANON_FUZZ_REF_NONE     0   /* absent, another type, or huge */
+#define TWANON_FUZZ_REF_STRING   1
+#define TWANON_FUZZ_REF_INTEGER  2
+#define TWANON_FUZZ_REF_REAL     3
+
+typedef struct {
+    ngx_uint_t      kind;
+    int64_t         integer;
+    double          real;
+} twanon_fuzz_ref_value_t;
+
+
 /* fuzz_jansson_route.c */
 ngx_int_t twanon_fuzz_route_jansson(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
-    ngx_http_twanon_route_t *route, const char **reason);
+    ngx_http_twanon_route_t *route, twanon_fuzz_ref_value_t *values,
+    const char **reason);
+ngx_int_t twanon_fuzz_json_huge(ngx_pool_t *pool, u_char *p, size_t len);
 
 
 #endif /* _TWANON_FUZZ_COMMON_H_INCLUDED_ */

@@ -8,7 +8,10 @@
  * The reference for fuzz_route.c: the resolver's reply read into a route
  * with jansson (json_loadb(), JSON_ALLOW_NUL), as the module did before
  * it had a reader of its own.  The module's ngx_http_twanon_route_parse()
- * must give the same result, reason and route for every input.
+ * must give the same result, reason and route for every input, but for
+ * numbers, which the module passes on as their text: for each wanted
+ * parameter, "values" says what jansson read, for fuzz_route.c to hold
+ * the module's text to.
  */
 
 
@@ -23,26 +26,31 @@
 static ngx_int_t ref_route_root(ngx_pool_t *pool,
     ngx_str_t *reply, json_t **root, const char **reason);
 static ngx_int_t ref_route_params(ngx_pool_t *pool, json_t *root,
-    ngx_array_t *wanted, ngx_array_t *params);
+    ngx_array_t *wanted, ngx_array_t *params,
+    twanon_fuzz_ref_value_t *values);
 static ngx_int_t ref_route_load(ngx_pool_t *pool, ngx_str_t *text,
     json_t **root);
-static ngx_int_t ref_json_huge(ngx_pool_t *pool, u_char *p,
-    size_t len);
 static void ref_json_cleanup(void *data);
 static ngx_int_t ref_route_identity(ngx_pool_t *pool,
     json_t *value, ngx_regex_t *re, ngx_array_t *identities);
 static ngx_int_t ref_route_value(ngx_pool_t *pool,
-    json_t *value, ngx_str_t *out);
+    json_t *value, ngx_str_t *out, twanon_fuzz_ref_value_t *ref);
 
 
 ngx_int_t
 twanon_fuzz_route_jansson(ngx_pool_t *pool, ngx_str_t *reply,
     ngx_str_t *identity_field, ngx_array_t *wanted, ngx_regex_t *re,
-    ngx_http_twanon_route_t *route, const char **reason)
+    ngx_http_twanon_route_t *route, twanon_fuzz_ref_value_t *values,
+    const char **reason)
 {
-    u_char     *name;
-    json_t     *root, *value;
-    ngx_int_t   rc;
+    u_char      *name;
+    json_t      *root, *value;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+
+    for (i = 0; i < wanted->nelts; i++) {
+        values[i].kind = TWANON_FUZZ_REF_NONE;
+    }
 
     if (ngx_array_init(&route->identities, pool, 1, sizeof(ngx_str_t))
         != NGX_OK
@@ -83,7 +91,7 @@ twanon_fuzz_route_jansson(ngx_pool_t *pool, ngx_str_t *reply,
         return rc;
     }
 
-    return ref_route_params(pool, root, wanted, &route->params);
+    return ref_route_params(pool, root, wanted, &route->params, values);
 }
 
 
@@ -152,7 +160,8 @@ ref_route_root(ngx_pool_t *pool, ngx_str_t *reply, json_t **root,
 
 static ngx_int_t
 ref_route_params(ngx_pool_t *pool, json_t *root,
-    ngx_array_t *wanted, ngx_array_t *params)
+    ngx_array_t *wanted, ngx_array_t *params,
+    twanon_fuzz_ref_value_t *values)
 {
     json_t                  *value;
     ngx_int_t                rc;
@@ -171,7 +180,7 @@ ref_route_params(ngx_pool_t *pool, json_t *root,
             continue;
         }
 
-        rc = ref_route_value(pool, value, &text);
+        rc = ref_route_value(pool, value, &text, &values[i]);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
@@ -262,7 +271,7 @@ ref_route_load(ngx_pool_t *pool, ngx_str_t *text, json_t **root)
 
         len = p - start;
 
-        switch (ref_json_huge(pool, start, len)) {
+        switch (twanon_fuzz_json_huge(pool, start, len)) {
 
         case NGX_ERROR:
             return NGX_ERROR;
@@ -305,8 +314,8 @@ ref_route_load(ngx_pool_t *pool, ngx_str_t *text, json_t **root)
  * infinite; NGX_DECLINED otherwise (a number it reads, or not a number).
  */
 
-static ngx_int_t
-ref_json_huge(ngx_pool_t *pool, u_char *p, size_t len)
+ngx_int_t
+twanon_fuzz_json_huge(ngx_pool_t *pool, u_char *p, size_t len)
 {
     u_char      *q, *last, *digits, *s;
     size_t       n;
@@ -455,7 +464,8 @@ ref_route_identity(ngx_pool_t *pool, json_t *value,
  */
 
 static ngx_int_t
-ref_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
+ref_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out,
+    twanon_fuzz_ref_value_t *ref)
 {
     char     *dump;
     u_char   *p;
@@ -463,10 +473,14 @@ ref_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
     int64_t   i;
 
     if (json_is_string(value)) {
+        ref->kind = TWANON_FUZZ_REF_STRING;
         out->len = json_string_length(value);
         out->data = (u_char *) json_string_value(value);
 
     } else if (json_is_integer(value)) {
+        ref->kind = TWANON_FUZZ_REF_INTEGER;
+        ref->integer = (int64_t) json_integer_value(value);
+
         out->data = ngx_pnalloc(pool, NGX_INT64_LEN);
         if (out->data == NULL) {
             return NGX_ERROR;
@@ -491,6 +505,9 @@ ref_route_value(ngx_pool_t *pool, json_t *value, ngx_str_t *out)
         return NGX_OK;
 
     } else if (json_is_real(value)) {
+        ref->kind = TWANON_FUZZ_REF_REAL;
+        ref->real = json_real_value(value);
+
         dump = json_dumps(value, JSON_ENCODE_ANY);
         if (dump == NULL) {
             return NGX_ERROR;
