@@ -170,8 +170,8 @@ sub dial {
 
 	return "200\n" . $DECL . '<Response><Dial answerOnBridge="true"'
 		. qq{ timeLimit="3600" timeout="30" callerId="$CALLED">}
-		. "<Client><Identity>user001</Identity>$p"
-		. '<Parameter name="twanonRinging" value="1"/></Client>'
+		. '<Client><Identity>user001</Identity>'
+		. qq{<Parameter name="twanonRinging" value="1"/>$p</Client>}
 		. "</Dial></Response>\n";
 }
 
