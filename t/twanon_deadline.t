@@ -12,6 +12,8 @@
 #   - the lookup is left to end on its own: its late reply adds nothing to
 #     what the client got, the HTTP/1.1 connection says "close" and is
 #     closed once the lookup ends, the HTTP/2 connection serves on;
+#   - clients that leave after the fallback, over HTTP/1.1 and HTTP/2,
+#     while their lookups go on;
 #   - each webhook is counted once in the status metrics, one error line
 #     per deadline.
 
@@ -153,7 +155,7 @@ EOF
 
 $t->run_daemon(\&backend, port(8081));
 
-$t->run()->plan(35);
+$t->run()->plan(39);
 
 $t->waitforsocket('127.0.0.1:' . port(8081))
 	or die "Can't start the backend\n";
@@ -244,6 +246,26 @@ $deadlines++;
 
 is(worker(), $pid, 'http2 worker');
 
+# clients that leave once they have the fallback, over HTTP/1.1 and
+# HTTP/2, while their lookups wait on limit_req: the lookups still end
+# on their own, and the worker serves on
+
+my @gone = map { http(request('limit'), start => 1) } 1 .. 2;
+my @got = map { reply(read_reply($_)) } @gone;
+close $_ for @gone;
+
+is(join(' ', sort map { $_ eq $FALLBACK ? 'fallback' : $_ eq routed()
+	? 'routed' : 'other' } @got), 'fallback routed', 'leaving: replies');
+
+is(h2_leave('limit'), $DEADLINE, 'leaving http2: fallback');
+
+$deadlines += 2;
+
+sleep(2.5 * $t->slow);
+
+is(worker(), $pid, 'leaving worker');
+is(reply(call('ok')), routed(), 'routed after clients left');
+
 # every lookup has ended: each webhook counted once
 
 my $m = parse_response(http_get('/metrics'))->{body};
@@ -252,10 +274,10 @@ my $W = 'twanon_webhooks_total{handler="incoming",outcome=';
 is(value($m, 'twanon_resolver_requests_total{result="timeout"}'),
 	$deadlines, 'metrics: timeouts');
 is(value($m, $W . '"error"}'), $deadlines, 'metrics: webhooks timed out');
-is(value($m, $W . '"client"}'), 6, 'metrics: webhooks routed');
+is(value($m, $W . '"client"}'), 8, 'metrics: webhooks routed');
 is(value($m, 'twanon_fallbacks_total{kind="say"}'), $deadlines,
 	'metrics: fallbacks');
-is(value($m, 'twanon_resolver_duration_seconds_count'), $deadlines + 6,
+is(value($m, 'twanon_resolver_duration_seconds_count'), $deadlines + 8,
 	'metrics: lookups timed');
 
 ###############################################################################
@@ -407,6 +429,23 @@ sub concurrent {
 	}
 
 	return @c;
+}
+
+# reads one complete reply from a socket
+
+sub read_reply {
+	my ($s) = @_;
+
+	my $sel = IO::Select->new($s);
+	my $end = time() + 4 * $t->slow;
+	my $buf = '';
+
+	while (!complete($buf) && time() < $end && $sel->can_read($end - time()))
+	{
+		sysread($s, $buf, 65536, length $buf) or last;
+	}
+
+	return $buf;
 }
 
 ###############################################################################
@@ -573,6 +612,30 @@ sub h2_deadline {
 	close $s;
 
 	return \%r;
+}
+
+# stream 1 waits on limit_req past the deadline; the client closes the
+# connection once the stream has ended; returns $DEADLINE when the stream
+# was the fallback
+
+sub h2_leave {
+	my ($name) = @_;
+
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8085))
+		or die "Can't connect: $!\n";
+	$s->autoflush(1);
+
+	my $state = { buf => '', frames => [] };
+
+	print $s "PRI * HTTP/2.0\x0d\x0a\x0d\x0aSM\x0d\x0a\x0d\x0a"
+		. h2_frame(4, 0, 0, '') . h2_request(1, $name);
+
+	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state, 1) });
+
+	close $s;
+
+	return h2_data($state, 1) eq substr($FALLBACK,
+		length "200 text/xml; charset=utf-8\n") ? $DEADLINE : 'other';
 }
 
 ###############################################################################
