@@ -60,7 +60,7 @@ my $DEADLINE = 0.4;
 
 my $t = Test::Twanon->new()->has(qw/http http_v2 proxy limit_req/);
 
-my $SLACK = 0.4 * $t->slow;
+my $SLACK = 0.5 * $t->slow;
 
 my $webhooks = '';
 
