@@ -220,6 +220,7 @@ struct ngx_http_twanon_ctx_s {
     ngx_http_twanon_reply_pt    reply_handler;
     ngx_http_request_t         *resolver;    /* the subrequest */
     ngx_event_t                 deadline;
+    ngx_event_t                 wake;        /* the lookup's, after it */
     ngx_str_t                   from;        /* never logged */
     ngx_str_t                   to;
     ngx_str_t                   call_sid;
@@ -254,6 +255,7 @@ struct ngx_http_twanon_ctx_s {
     unsigned                    hangup:1;
     unsigned                    no_dial:1;   /* the spoken fallback */
     unsigned                    lookup:1;    /* the resolver was asked */
+    unsigned                    left:1;      /* past its deadline */
     unsigned                    invalid:1;   /* its 200 was unusable */
     unsigned                    fallback:2;  /* kind served, if any */
 };

@@ -31,6 +31,10 @@ static ngx_int_t ngx_http_twanon_resolver_request(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twanon_resolver_arm(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static void ngx_http_twanon_resolver_deadline(ngx_event_t *ev);
+static void ngx_http_twanon_resolver_leave(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+static void ngx_http_twanon_resolver_wake(ngx_event_t *ev);
+static void ngx_http_twanon_log_request(ngx_http_request_t *r);
 static void ngx_http_twanon_deadline_cleanup(void *data);
 static ngx_int_t ngx_http_twanon_resolver_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
@@ -411,24 +415,24 @@ ngx_http_twanon_resolver_arm(ngx_http_request_t *r,
 
 
 /*
- * twanon_resolver_timeout: one timer for the whole lookup, however the
- * resolver location is set up.  proxy_read_timeout and its kin bound the
- * gaps between reads only, and a reply that trickles in never trips
- * them.  When the timer fires the subrequest is ended the way nginx ends
- * one: an upstream still at work is stopped by its own cleanup handler
- * (which closes its connection, frees the peer and, as it does when a
- * request is terminated, drops the reference the subrequest holds on the
- * webhook request; that reference is taken again for the subrequest's
- * own end), and the subrequest is finalized with NGX_ERROR, which
- * ngx_http_twanon_resolver_done() records as a failed lookup.
+ * twanon_resolver_timeout: one timer for the whole lookup, whatever the
+ * resolver location does (an upstream, a limit_req delay, a cache lock).
+ * At the deadline the webhook gets the fallback at once, and the
+ * subrequest is left to end on its own as a background one, the way
+ * ngx_http_mirror_module's are: ngx_http_twanon_resolver_leave().  Its
+ * late end is ignored, and the webhook request is freed (and logged)
+ * after it.
+ *
+ * A lookup that runs subrequests of its own may hold the connection
+ * (c->data) at the deadline: it cannot be left, and the fallback is
+ * sent when it ends.
  */
 
 static void
 ngx_http_twanon_resolver_deadline(ngx_event_t *ev)
 {
     ngx_connection_t            *c;
-    ngx_http_request_t          *r, *sr;
-    ngx_http_upstream_t         *u;
+    ngx_http_request_t          *r;
     ngx_http_twanon_ctx_t       *ctx;
     ngx_http_twanon_loc_conf_t  *tlcf;
 
@@ -440,6 +444,8 @@ ngx_http_twanon_resolver_deadline(ngx_event_t *ev)
         return;
     }
 
+    ngx_http_set_log_request(c->log, r);
+
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
     ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -450,15 +456,108 @@ ngx_http_twanon_resolver_deadline(ngx_event_t *ev)
     ctx->timed_out = 1;
     ctx->failed = 1;
 
-    sr = ctx->resolver;
-    u = sr->upstream;
-
-    if (u != NULL && u->cleanup != NULL) {
-        r->main->count++;
-        (*u->cleanup)(sr);
+    if (c->data != ctx->resolver) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "twanon resolver deadline: lookup not active");
+        return;
     }
 
-    ngx_http_finalize_request(sr, NGX_ERROR);
+    ngx_http_twanon_resolver_leave(r, ctx);
+
+    ctx->done = 1;
+    ctx->resolver_ms = ngx_current_msec - ctx->resolver_start;
+
+    ngx_http_twanon_resolver_resume(r);
+
+    /*
+     * Answered, and still held by the lookup: logged now rather than when
+     * the lookup ends, as ngx_http_free_request() skips a logged request.
+     */
+
+    if (r->done && !r->logged) {
+        ngx_http_twanon_log_request(r);
+        r->logged = 1;
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The subrequest leaves the webhook's postponed list and becomes a
+ * background one: the connection (c->data) is the webhook's again, and
+ * the subrequest's end decrements the request count without waking the
+ * webhook (ngx_http_finalize_request()).  A timer it had set on the
+ * connection's write event, as limit_req's delay does, moves to an event
+ * of its own: the reply is not held back by it, nor is the timer lost
+ * when the webhook is finalized.  The connection is not kept alive: it
+ * stays open until the lookup ends.
+ */
+
+static void
+ngx_http_twanon_resolver_leave(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx)
+{
+    ngx_event_t                    *wev;
+    ngx_msec_int_t                  delay;
+    ngx_http_request_t             *sr;
+    ngx_http_postponed_request_t  **pp;
+
+    sr = ctx->resolver;
+
+    for (pp = &r->postponed; *pp; pp = &(*pp)->next) {
+        if ((*pp)->request == sr) {
+            *pp = (*pp)->next;
+            break;
+        }
+    }
+
+    sr->background = 1;
+    r->connection->data = r;
+    r->keepalive = 0;
+
+    ctx->left = 1;
+
+    wev = r->connection->write;
+
+    if (wev->timer_set) {
+        delay = (ngx_msec_int_t) (wev->timer.key - ngx_current_msec);
+
+        ngx_del_timer(wev);
+
+        ctx->wake.handler = ngx_http_twanon_resolver_wake;
+        ctx->wake.data = sr;
+        ctx->wake.log = r->connection->log;
+
+        ngx_add_timer(&ctx->wake, delay > 0 ? (ngx_msec_t) delay : 1);
+    }
+
+    wev->delayed = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twanon resolver left, wake:%ui",
+                   (ngx_uint_t) ctx->wake.timer_set);
+}
+
+
+static void
+ngx_http_twanon_resolver_wake(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *sr;
+
+    sr = ev->data;
+    c = sr->connection;
+
+    if (sr->done) {
+        return;
+    }
+
+    ngx_http_set_log_request(c->log, sr);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "twanon resolver wake");
+
+    sr->write_event_handler(sr);
     ngx_http_run_posted_requests(c);
 }
 
@@ -470,6 +569,10 @@ ngx_http_twanon_deadline_cleanup(void *data)
 
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
+    }
+
+    if (ctx->wake.timer_set) {
+        ngx_del_timer(&ctx->wake);
     }
 }
 
@@ -483,7 +586,9 @@ ngx_http_twanon_deadline_cleanup(void *data)
  * the failure is the resolver's, recorded here, and the subrequest ends
  * as done (NGX_OK) so that the caller hears the fallback.  The client's
  * connection is never touched: when the client went away (c->error) the
- * request is terminated by nginx, and nothing is sent.
+ * request is terminated by nginx, and nothing is sent.  The end of a
+ * lookup left at its deadline is nobody's: nothing is recorded, and a
+ * failure ends it alone, not the webhook request.
  */
 
 static ngx_int_t
@@ -494,10 +599,15 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
 
     off_t  len;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twanon resolver done s:%ui rc:%i e:%ui",
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twanon resolver done s:%ui rc:%i e:%ui l:%ui",
                    r->headers_out.status, rc,
-                   (ngx_uint_t) r->connection->error);
+                   (ngx_uint_t) r->connection->error,
+                   (ngx_uint_t) ctx->left);
+
+    if (ctx->left) {
+        goto done;
+    }
 
     if (rc == NGX_ERROR || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
         || rc >= NGX_HTTP_SPECIAL_RESPONSE)
@@ -540,6 +650,8 @@ ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
     ctx->done = 1;
     ctx->resolver_ms = ngx_current_msec - ctx->resolver_start;
 
+done:
+
     if (rc == NGX_ERROR && !r->connection->error) {
         return NGX_OK;
     }
@@ -581,6 +693,26 @@ ngx_http_twanon_resolver_resume(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     ngx_http_finalize_request(r, ctx->reply_handler(r, ctx));
+}
+
+
+/* the log phase, as ngx_http_log_request() runs it */
+
+static void
+ngx_http_twanon_log_request(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i, n;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+
+    for (i = 0; i < n; i++) {
+        h[i](r);
+    }
 }
 
 

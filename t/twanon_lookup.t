@@ -6,9 +6,10 @@
 # ngx_http_twanon_module, beyond the reply faults of twanon_resolver.t:
 #
 #   - twanon_resolver_timeout is one deadline for the whole lookup, which
-#     ends the subrequest whatever the resolver location is (proxy_pass
+#     sends the fallback whatever the resolver location is (proxy_pass
 #     with a reply that trickles in, an upstream group that moves on to a
-#     next server, fastcgi_pass, grpc_pass, return), with one error line;
+#     next server, fastcgi_pass, grpc_pass, return), with one error line
+#     (limit_req and proxy_cache_lock: twanon_deadline.t);
 #   - the resolver location sees a request of its own: no request
 #     variable carries the webhook's values;
 #   - a client that leaves during the lookup gets nothing, over HTTP/1.1

@@ -101,6 +101,7 @@ http {
 
         location = /resolver_slow {
             internal;
+            proxy_read_timeout  2s;   # the lookup ends after the deadline
             proxy_pass  http://127.0.0.1:8082/;
         }
 
