@@ -329,9 +329,9 @@ sub routed {
 		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
 		. qq{ timeout="30" callerId="$CALLED"><Client>}
 		. '<Identity>user001</Identity>'
+		. '<Parameter name="twanonRinging" value="1"/>'
 		. '<Parameter name="customerName" value="Ann"/>'
 		. '<Parameter name="customerId" value="42"/>'
-		. '<Parameter name="twanonRinging" value="1"/>'
 		. "</Client></Dial></Response>\n";
 }
 
