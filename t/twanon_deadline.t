@@ -33,6 +33,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
 	webhook_raw reply logged forking_server read_request parse_response /;
+use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
 
@@ -452,57 +453,14 @@ sub read_reply {
 
 # HTTP/2 with prior knowledge, just enough of it (as in twanon_lookup.t)
 
-sub h2_frame {
-	my ($type, $flags, $sid, $payload) = @_;
-
-	my $len = length $payload;
-
-	return pack('CnCCN', $len >> 16, $len & 0xffff, $type, $flags, $sid)
-		. $payload;
-}
-
-sub hpack_int {
-	my ($n) = @_;
-
-	return chr($n) if $n < 127;
-
-	my $s = chr(127);
-	$n -= 127;
-
-	while ($n >= 128) {
-		$s .= chr(($n & 0x7f) | 0x80);
-		$n >>= 7;
-	}
-
-	return $s . chr($n);
-}
-
 sub h2_request {
 	my ($sid, $name) = @_;
 
 	my @pairs = pairs();
-	my $body = form_body(@pairs);
 
-	my @headers = (
-		':method' => 'POST',
-		':scheme' => 'http',
-		':path' => "/in/$name",
-		':authority' => 'localhost',
-		'content-type' => 'application/x-www-form-urlencoded',
-		'content-length' => length $body,
+	return h2_post($sid, "/in/$name", form_body(@pairs),
 		'x-twilio-signature' => twilio_signature($TOKEN,
-			"http://localhost/in/$name", @pairs),
-	);
-
-	my $block = '';
-
-	while (@headers) {
-		my ($k, $v) = splice(@headers, 0, 2);
-		$block .= "\x00" . hpack_int(length $k) . $k
-			. hpack_int(length $v) . $v;
-	}
-
-	return h2_frame(1, 0x4, $sid, $block) . h2_frame(0, 0x1, $sid, $body);
+			"http://localhost/in/$name", @pairs));
 }
 
 # reads frames for a while, or until $until returns true
