@@ -32,7 +32,8 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
-	webhook_raw reply logged forking_server read_request parse_response /;
+	webhook_raw reply logged forking_server read_request parse_response
+	json_response /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -154,7 +155,7 @@ $webhooks
 
 EOF
 
-$t->run_daemon(\&backend, port(8081));
+$t->run_daemon(\&forking_server, port(8081), \&serve);
 
 $t->run()->plan(39);
 
@@ -600,11 +601,6 @@ sub h2_leave {
 
 # the resolver backend: /ok answers at once, /lock after 1.5s
 
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
-
 sub serve {
 	my ($client) = @_;
 
@@ -616,10 +612,7 @@ sub serve {
 
 	if ($name eq 'ok' || $name eq 'lock') {
 		sleep(1.5) if $name eq 'lock';
-		syswrite($client, "HTTP/1.0 200 OK\x0d\x0a"
-			. "Content-Type: application/json\x0d\x0a"
-			. 'Content-Length: ' . length($JSON) . "\x0d\x0a\x0d\x0a"
-			. $JSON);
+		syswrite($client, json_response(200, $JSON));
 
 	} else {
 		syswrite($client, "HTTP/1.0 404 Not Found\x0d\x0a\x0d\x0a");

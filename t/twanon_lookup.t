@@ -33,7 +33,8 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
-	webhook_raw reply logged forking_server read_request /;
+	webhook_raw reply logged forking_server read_request silent_server
+	json_response /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -166,9 +167,9 @@ $webhooks
 
 EOF
 
-$t->run_daemon(\&backend, port(8081));
-$t->run_daemon(\&silent, port(8083));
-$t->run_daemon(\&silent, port(8084));
+$t->run_daemon(\&forking_server, port(8081), \&serve);
+$t->run_daemon(\&silent_server, port(8083), 8);
+$t->run_daemon(\&silent_server, port(8084), 8);
 
 $t->run()->plan(42);
 
@@ -493,11 +494,6 @@ sub h2_status {
 # header and then a byte every 200ms; /vars answers with the X-Vars
 # header it got as the customer's name
 
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
-
 sub serve {
 	my ($client) = @_;
 
@@ -507,15 +503,13 @@ sub serve {
 	my ($name) = $req =~ m!^POST /(\w+) HTTP!;
 	$name = '' unless defined $name;
 
-	my $head = "HTTP/1.0 200 OK\x0d\x0aContent-Type: application/json\x0d\x0a";
-
 	if ($name eq 'slow') {
 		sleep(1);
-		syswrite($client, $head . 'Content-Length: ' . length($JSON)
-			. "\x0d\x0a\x0d\x0a" . $JSON);
+		syswrite($client, json_response(200, $JSON));
 
 	} elsif ($name eq 'trickle') {
-		syswrite($client, $head . "\x0d\x0a");
+		syswrite($client, "HTTP/1.0 200 OK\x0d\x0a"
+			. "Content-Type: application/json\x0d\x0a\x0d\x0a");
 
 		for (1 .. 40) {
 			syswrite($client, ' ') or last;
@@ -529,33 +523,10 @@ sub serve {
 		my $json = '{"appId":"user001","customerName":"' . $vars
 			. '","customerId":42}';
 
-		syswrite($client, $head . 'Content-Length: ' . length($json)
-			. "\x0d\x0a\x0d\x0a" . $json);
+		syswrite($client, json_response(200, $json));
 
 	} else {
 		syswrite($client, "HTTP/1.0 404 Not Found\x0d\x0a\x0d\x0a");
-	}
-}
-
-# accepts connections and never answers, for 8 seconds each
-
-sub silent {
-	my ($port) = @_;
-
-	my $server = IO::Socket::INET->new(
-		Proto => 'tcp',
-		LocalAddr => "127.0.0.1:$port",
-		Listen => 64,
-		ReuseAddr => 1,
-	) or die "Can't create listening socket: $!\n";
-
-	my @held;
-
-	while (1) {
-		my $client = $server->accept() or next;
-
-		push @held, [ $client, time() ];
-		@held = grep { time() - $_->[1] < 8 } @held;
 	}
 }
 

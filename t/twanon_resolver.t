@@ -25,7 +25,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server
-	read_request /;
+	read_request write_all /;
 
 ###############################################################################
 
@@ -129,7 +129,7 @@ EOF
 
 port(8089);
 
-$t->run_daemon(\&backend, port(8081));
+$t->run_daemon(\&forking_server, port(8081), \&serve);
 
 $t->run()->plan(71);
 
@@ -299,11 +299,6 @@ is(join("\n", grep { /$DIGITS/ } @bodies), '', 'number not served');
 
 # the resolver backend: one child per connection, each bounded in time
 
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
-
 sub serve {
 	my ($client) = @_;
 
@@ -325,17 +320,7 @@ sub serve {
 
 	my $length = sub { "Content-Length: $_[0]\x0d\x0a\x0d\x0a" };
 
-	my $send = sub {
-		for my $s (@_) {
-			my $off = 0;
-
-			while ($off < length $s) {
-				my $n = syswrite($client, $s, 65536, $off);
-				return unless $n;
-				$off += $n;
-			}
-		}
-	};
+	my $send = sub { write_all($client, @_) };
 
 	if ($name eq 'ok') {
 		$send->($ok . $length->(length $json) . $json);

@@ -20,7 +20,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_raw twilio_signature reply
-	parse_response conf_fails /;
+	parse_response conf_fails silent_server /;
 
 ###############################################################################
 
@@ -130,7 +130,7 @@ http {
 
 EOF
 
-$t->run_daemon(\&silent, port(8082));
+$t->run_daemon(\&silent_server, port(8082));
 
 $t->run()->plan(41);
 
@@ -316,27 +316,5 @@ conf_fails('zone too small', conf("twanon_status_zone  4k;\n",
 	"twanon_status;\n"), 'twanon_status_zone',
 	'invalid zone size "4k" in "twanon_status_zone" directive, it must be '
 	. 'at least 32k in FILE:LINE');
-
-###############################################################################
-
-# a backend that never answers
-
-sub silent {
-	my ($port) = @_;
-
-	my $server = IO::Socket::INET->new(
-		Proto => 'tcp',
-		LocalAddr => "127.0.0.1:$port",
-		Listen => 16,
-		ReuseAddr => 1,
-	) or die "Can't create listening socket: $!\n";
-
-	my @held;
-
-	while (1) {
-		my $client = $server->accept() or next;
-		push @held, $client;
-	}
-}
 
 ###############################################################################

@@ -56,7 +56,7 @@ BEGIN {
 
 	# each part's functions are imported here and exported again
 
-	for my $part (qw/ Conf HTTP Twilio Backend Checks Command /) {
+	for my $part (qw/ Conf HTTP Twilio Backend Wrk Checks Command /) {
 		my $module = "Test::Twanon::$part";
 
 		require "Test/Twanon/$part.pm";

@@ -3,7 +3,8 @@ package Test::Twanon::Backend;
 # Copyright (C) twanon authors
 
 # Backends nginx talks to: daemons the object starts and stops, a forking
-# TCP server, and the resolver backends the resolver tests share.
+# TCP server and one that never answers, and the pieces of a resolver
+# backend (the request read and noted, a JSON reply written whole).
 
 ###############################################################################
 
@@ -12,7 +13,8 @@ use strict;
 
 use base qw/ Exporter /;
 
-our @EXPORT_OK = qw/ run_daemon waitforsocket forking_server read_request /;
+our @EXPORT_OK = qw/ run_daemon waitforsocket forking_server read_request
+	silent_server write_all json_response backlog_request /;
 
 ###############################################################################
 
@@ -142,6 +144,77 @@ sub read_request {
 	}
 
 	return $req;
+}
+
+# accepts connections and never answers; each is held for $seconds after
+# its accept (undef: until the server ends)
+
+sub silent_server {
+	my ($port, $seconds) = @_;
+
+	my $server = IO::Socket::INET->new(
+		Proto => 'tcp',
+		LocalAddr => "127.0.0.1:$port",
+		Listen => 64,
+		ReuseAddr => 1,
+	) or die "Can't create listening socket: $!\n";
+
+	my @held;
+
+	while (1) {
+		my $client = $server->accept() or next;
+
+		push @held, [ $client, time() ];
+		@held = grep { time() - $_->[1] < $seconds } @held
+			if defined $seconds;
+	}
+}
+
+# writes each string whole; false when the peer is gone
+
+sub write_all {
+	my ($client, @strings) = @_;
+
+	for my $s (@strings) {
+		my $off = 0;
+
+		while ($off < length $s) {
+			my $n = syswrite($client, $s, 65536, $off);
+			return 0 unless $n;
+			$off += $n;
+		}
+	}
+
+	return 1;
+}
+
+# an HTTP/1.0 reply of that status with a JSON body
+
+sub json_response {
+	my ($status, $json) = @_;
+
+	return "HTTP/1.0 $status X\x0d\x0a"
+		. "Content-Type: application/json\x0d\x0a"
+		. 'Content-Length: ' . length($json) . "\x0d\x0a\x0d\x0a" . $json;
+}
+
+# a line "URI call=<X-Call header> body" for each request a backend gets,
+# appended to file, which the test reads back; returns (URI, body)
+
+sub backlog_request {
+	my ($file, $req) = @_;
+
+	my $head = index($req, "\x0d\x0a\x0d\x0a") + 4;
+
+	my ($uri) = $req =~ m!^\w+ (\S+) HTTP!;
+	my ($call) = $req =~ /^X-Call:\s*(\w+)/mi;
+	my $body = substr($req, $head);
+
+	open my $fh, '>>', $file or die "Can't open $file: $!\n";
+	print $fh "$uri call=" . (defined $call ? $call : '') . " $body\n";
+	close $fh;
+
+	return ($uri, $body);
 }
 
 1;

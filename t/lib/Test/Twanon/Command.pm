@@ -2,8 +2,9 @@ package Test::Twanon::Command;
 
 # Copyright (C) twanon authors
 
-# Child processes: a command run to its end with a timeout (node, nginx -t,
-# the call tool), and the rule that no child outlives its test.
+# Processes: a command run to its end with a timeout (node, nginx -t, the
+# call tool), the rule that no child outlives its test, and what /proc and
+# ps tell of nginx's workers.
 
 ###############################################################################
 
@@ -12,7 +13,8 @@ use strict;
 
 use base qw/ Exporter /;
 
-our @EXPORT_OK = qw/ run_command node_path node die_with_parent /;
+our @EXPORT_OK = qw/ run_command node_path node die_with_parent worker_pids
+	rss /;
 
 ###############################################################################
 
@@ -116,6 +118,28 @@ sub run_command {
 	$rc = 255 if $? & 127;
 
 	return ($rc, $out);
+}
+
+# the pids of a master's workers (its children), in order
+
+sub worker_pids {
+	my ($master) = @_;
+
+	return sort { $a <=> $b } grep { /^\d+$/ } map { s/\s+//gr }
+		split /\n/, `ps --ppid $master -o pid= 2>/dev/null`;
+}
+
+# a process's resident set size in kB, or undef
+
+sub rss {
+	my ($pid) = @_;
+
+	open my $fh, '<', "/proc/$pid/status" or return undef;
+	local $/;
+	my $status = <$fh> // '';
+	close $fh;
+
+	return $status =~ /^VmRSS:\s+(\d+)\s+kB/m ? $1 : undef;
 }
 
 1;
