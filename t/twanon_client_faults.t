@@ -31,7 +31,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT parse_response form_body twilio_signature
-	webhook_raw logged /;
+	webhook_raw logged http_value /;
 
 ###############################################################################
 
@@ -332,9 +332,7 @@ sub routed {
 }
 
 sub worker {
-	my $r = http_get('/pid', timeout => $WAIT);
-	return 'none' unless defined $r && $r =~ /\x0d\x0a\x0d\x0a(\d+)$/;
-	return $1;
+	return http_value('/pid', timeout => $WAIT);
 }
 
 my $B64 = '[A-Za-z0-9_-]+';

@@ -33,7 +33,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
 	webhook_raw reply logged forking_server read_request parse_response
-	json_response /;
+	json_response metric http_value /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -273,13 +273,13 @@ is(reply(call('ok')), routed(), 'routed after clients left');
 my $m = parse_response(http_get('/metrics'))->{body};
 my $W = 'twanon_webhooks_total{handler="incoming",outcome=';
 
-is(value($m, 'twanon_resolver_requests_total{result="timeout"}'),
+is(metric($m, 'twanon_resolver_requests_total{result="timeout"}'),
 	$deadlines, 'metrics: timeouts');
-is(value($m, $W . '"error"}'), $deadlines, 'metrics: webhooks timed out');
-is(value($m, $W . '"client"}'), 8, 'metrics: webhooks routed');
-is(value($m, 'twanon_fallbacks_total{kind="say"}'), $deadlines,
+is(metric($m, $W . '"error"}'), $deadlines, 'metrics: webhooks timed out');
+is(metric($m, $W . '"client"}'), 8, 'metrics: webhooks routed');
+is(metric($m, 'twanon_fallbacks_total{kind="say"}'), $deadlines,
 	'metrics: fallbacks');
-is(value($m, 'twanon_resolver_duration_seconds_count'), $deadlines + 8,
+is(metric($m, 'twanon_resolver_duration_seconds_count'), $deadlines + 8,
 	'metrics: lookups timed');
 
 ###############################################################################
@@ -299,14 +299,7 @@ unlike($log, qr/\Q$DIGITS\E/, 'error log without number');
 ###############################################################################
 
 sub worker {
-	my $r = http_get('/pid');
-	return defined $r && $r =~ /(\d+)$/ ? $1 : 'none';
-}
-
-sub value {
-	my ($text, $series) = @_;
-	my ($v) = $text =~ /^\Q$series\E (\S+)$/m;
-	return $v;
+	return http_value('/pid');
 }
 
 sub in_time {

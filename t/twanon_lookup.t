@@ -34,7 +34,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
 	webhook_raw reply logged forking_server read_request silent_server
-	json_response /;
+	json_response http_value /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -330,8 +330,7 @@ unlike($log, qr/\Q$DIGITS\E/, 'error log without number');
 ###############################################################################
 
 sub worker {
-	my $r = http_get('/pid');
-	return $r =~ /(\d+)$/ ? $1 : 'none';
+	return http_value('/pid');
 }
 
 sub routed {

@@ -25,7 +25,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server
-	read_request write_all /;
+	read_request write_all http_value /;
 
 ###############################################################################
 
@@ -186,9 +186,7 @@ sub routed {
 }
 
 sub worker {
-	my $r = http_get('/pid');
-	return 'none' unless defined $r && $r =~ /\x0d\x0a\x0d\x0a(\d+)$/;
-	return $1;
+	return http_value('/pid');
 }
 
 ###############################################################################

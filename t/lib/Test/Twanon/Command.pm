@@ -14,11 +14,12 @@ use strict;
 use base qw/ Exporter /;
 
 our @EXPORT_OK = qw/ run_command node_path node die_with_parent worker_pids
-	rss /;
+	new_workers rss /;
 
 ###############################################################################
 
 use POSIX qw//;
+use Time::HiRes qw//;
 
 ###############################################################################
 
@@ -127,6 +128,25 @@ sub worker_pids {
 
 	return sort { $a <=> $b } grep { /^\d+$/ } map { s/\s+//gr }
 		split /\n/, `ps --ppid $master -o pid= 2>/dev/null`;
+}
+
+# waits, 20 s at most, until a master has n workers and none of them is
+# one of old (after a reload); returns its workers
+
+sub new_workers {
+	my ($master, $n, @old) = @_;
+
+	my %old = map { $_ => 1 } @old;
+	my $deadline = Time::HiRes::time() + 20 * Test::Twanon::slow();
+	my @w;
+
+	while (Time::HiRes::time() < $deadline) {
+		@w = worker_pids($master);
+		return @w if @w == $n && !grep { $old{$_} } @w;
+		Time::HiRes::sleep(0.05);
+	}
+
+	return @w;
 }
 
 # a process's resident set size in kB, or undef

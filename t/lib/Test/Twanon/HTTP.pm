@@ -15,7 +15,7 @@ use strict;
 use base qw/ Exporter /;
 
 our @EXPORT_OK = qw/ http http_get http_request http_content parse_response
-	reply log_core log_in log_out self_and_args /;
+	reply http_value metric log_core log_in log_out self_and_args /;
 
 ###############################################################################
 
@@ -359,6 +359,28 @@ sub reply {
 
 # how many lines of an error log (its text, or a list of its lines) are
 # of that level and hold that text
+
+# the body of a 200 reply to GET uri, trimmed of white space, as a test's
+# /pid or /generation location returns it; 'none' for any other reply
+
+sub http_value {
+	my ($self, $uri, %opts) = self_and_args(@_);
+
+	my $r = parse_response($self->http_get($uri, %opts));
+
+	return 'none' unless defined $r && ($r->{status} // 0) == 200;
+	return $r->{body} =~ s/^\s+|\s+\z//gr;
+}
+
+# the value of one series in a Prometheus text exposition, or undef
+
+sub metric {
+	my ($text, $series) = @_;
+
+	my ($v) = $text =~ /^\Q$series\E (\S+)$/m;
+
+	return $v;
+}
 
 1;
 
