@@ -31,7 +31,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT parse_response form_body twilio_signature
-	webhook_raw logged http_value /;
+	webhook_raw logged http_value dial_twiml /;
 
 ###############################################################################
 
@@ -319,16 +319,9 @@ sub routed {
 		: '<Parameter name="customerName" value="Ann"/>'
 		. '<Parameter name="customerId" value="42"/>';
 
-	my $caller_id = exists $o{caller_id} ? $o{caller_id} : $CALLED;
-	$caller_id = defined $caller_id ? qq{ callerId="$caller_id"} : '';
-
-	return "200 text/xml; charset=utf-8\n" . $DECL
-		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
-		. qq{ timeout="30"$caller_id><Client>}
-		. '<Identity>user001</Identity>'
-		. "<Parameter name=\"twanonRinging\" value=\"1\"/>$params"
-		. '</Client></Dial>'
-		. "</Response>\n";
+	return "200 text/xml; charset=utf-8\n" . dial_twiml(identity => 'user001',
+		caller_id => exists $o{caller_id} ? $o{caller_id} : $CALLED,
+		params => $params);
 }
 
 sub worker {

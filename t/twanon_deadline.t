@@ -33,7 +33,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
 	webhook_raw reply logged forking_server read_request parse_response
-	json_response metric http_value /;
+	json_response metric http_value dial_twiml /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -320,14 +320,9 @@ sub header {
 }
 
 sub routed {
-	return "200 text/xml; charset=utf-8\n" . $DECL
-		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
-		. qq{ timeout="30" callerId="$CALLED"><Client>}
-		. '<Identity>user001</Identity>'
-		. '<Parameter name="twanonRinging" value="1"/>'
-		. '<Parameter name="customerName" value="Ann"/>'
-		. '<Parameter name="customerId" value="42"/>'
-		. "</Client></Dial></Response>\n";
+	return "200 text/xml; charset=utf-8\n" . dial_twiml(identity => 'user001',
+		caller_id => $CALLED, params => [ customerName => 'Ann',
+		customerId => 42 ]);
 }
 
 my $calls = 0;

@@ -29,9 +29,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_escape
-	twilio_signature lua_string wrk_path wrk_script wrk_start wrk_wait
-	wrk_figures worker_pids rss /;
+use Test::Twanon qw/ :DEFAULT parse_response lua_string wrk_path wrk_script
+	wrk_start wrk_wait wrk_figures worker_pids rss dial_twiml signed_form /;
 
 ###############################################################################
 
@@ -183,17 +182,11 @@ my %WEBHOOK = (
 	To => $CALLED,
 );
 
-my $BODY = join('&',
-	map { "$_=" . form_escape($WEBHOOK{$_}) } sort keys %WEBHOOK);
-my $SIGNATURE = twilio_signature($TOKEN, $URL, %WEBHOOK);
+my ($BODY, $SIGNATURE) = signed_form($TOKEN, $URL,
+	map { $_ => $WEBHOOK{$_} } sort keys %WEBHOOK);
 
-my $ROUTED = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
-	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'
-	. qq{ callerId="$CALLED"><Client><Identity>user001</Identity>}
-	. '<Parameter name="twanonRinging" value="1"/>'
-	. '<Parameter name="customerName" value="Ann"/>'
-	. '<Parameter name="customerId" value="42"/></Client></Dial>'
-	. "</Response>\n";
+my $ROUTED = dial_twiml(identity => 'user001', caller_id => $CALLED,
+	params => [ customerName => 'Ann', customerId => 42 ]);
 
 my $TOKEN_LUA = '^{"identity":"alice","token":"[^"]+"}$';
 my $TOKEN_RE = qr/^\{"identity":"alice","token":"[^"]+"\}$/;

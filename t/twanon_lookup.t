@@ -34,7 +34,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
 	webhook_raw reply logged forking_server read_request silent_server
-	json_response http_value /;
+	json_response http_value dial_twiml /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -338,14 +338,9 @@ sub routed {
 
 	my $name = defined $o{name} ? $o{name} : 'Ann';
 
-	return "200 text/xml; charset=utf-8\n" . $DECL
-		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
-		. qq{ timeout="30" callerId="$CALLED"><Client>}
-		. '<Identity>user001</Identity>'
-		. '<Parameter name="twanonRinging" value="1"/>'
-		. qq{<Parameter name="customerName" value="$name"/>}
-		. '<Parameter name="customerId" value="42"/>'
-		. "</Client></Dial></Response>\n";
+	return "200 text/xml; charset=utf-8\n" . dial_twiml(identity => 'user001',
+		caller_id => $CALLED, params => [ customerName => $name,
+		customerId => 42 ]);
 }
 
 my $calls = 0;

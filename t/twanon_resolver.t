@@ -25,7 +25,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server
-	read_request write_all http_value /;
+	read_request write_all http_value dial_twiml /;
 
 ###############################################################################
 
@@ -178,11 +178,8 @@ sub routed {
 		. '<Parameter name="customerId" value="42"/>'
 		unless defined $params;
 
-	return xml($DECL . '<Response><Dial answerOnBridge="true"'
-		. qq{ timeLimit="3600" timeout="30" callerId="$CALLED">}
-		. '<Client><Identity>user001</Identity>'
-		. "<Parameter name=\"twanonRinging\" value=\"1\"/>$params</Client>"
-		. "</Dial></Response>\n");
+	return xml(dial_twiml(identity => 'user001', caller_id => $CALLED,
+		params => $params));
 }
 
 sub worker {

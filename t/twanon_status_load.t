@@ -21,8 +21,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_escape
-	twilio_signature wrk_path wrk_script wrk_start wrk_running wrk_wait /;
+use Test::Twanon qw/ :DEFAULT parse_response wrk_path wrk_script wrk_start
+	wrk_running wrk_wait signed_form /;
 
 ###############################################################################
 
@@ -122,9 +122,8 @@ my %WEBHOOK = (
 	To => '+15557654321',
 );
 
-my $BODY = join('&',
-	map { "$_=" . form_escape($WEBHOOK{$_}) } sort keys %WEBHOOK);
-my $SIGNATURE = twilio_signature($TOKEN, $URL, %WEBHOOK);
+my ($BODY, $SIGNATURE) = signed_form($TOKEN, $URL,
+	map { $_ => $WEBHOOK{$_} } sort keys %WEBHOOK);
 
 # the script counts the replies that are not the routed TwiML
 

@@ -3,7 +3,8 @@ package Test::Twanon::Twilio;
 # Copyright (C) twanon authors
 
 # Twilio's side of a webhook, for the tests that play Twilio: form bodies,
-# X-Twilio-Signature, and signed webhook requests, sent or as raw bytes.
+# X-Twilio-Signature, signed webhook requests, sent or as raw bytes, and
+# the <Dial> TwiML a routed call gets back.
 
 ###############################################################################
 
@@ -12,8 +13,8 @@ use strict;
 
 use base qw/ Exporter /;
 
-our @EXPORT_OK = qw/ form_escape form_body twilio_signature chunked_body
-	webhook_request webhook_raw /;
+our @EXPORT_OK = qw/ form_escape form_body twilio_signature signed_form
+	chunked_body webhook_request webhook_raw dial_twiml /;
 
 ###############################################################################
 
@@ -77,6 +78,14 @@ sub twilio_signature {
 	my $mac = Digest::SHA::hmac_sha1($data, $token);
 
 	return MIME::Base64::encode_base64($mac, '');
+}
+
+# a form body and its X-Twilio-Signature, for a request a test sends itself
+
+sub signed_form {
+	my ($token, $url, @pairs) = @_;
+
+	return (form_body(@pairs), twilio_signature($token, $url, @pairs));
 }
 
 # a body in chunks of size bytes, Transfer-Encoding: chunked
@@ -198,6 +207,37 @@ sub webhook_raw {
 		if defined $o{connection};
 
 	return $req . $CRLF . $body;
+}
+
+# the TwiML of a call routed to one browser operator, declaration
+# included: options identity, caller_id (undef: no callerId), ringing (1),
+# and params, the <Parameter> elements after twanonRinging: a list of
+# names and values, or the elements as text
+
+sub dial_twiml {
+	my (%o) = @_;
+
+	my $params = $o{params} || [];
+
+	if (ref $params) {
+		my @p = @$params;
+		$params = '';
+
+		while (my ($name, $value) = splice(@p, 0, 2)) {
+			$params .= qq{<Parameter name="$name" value="$value"/>};
+		}
+	}
+
+	my $caller_id = defined $o{caller_id}
+		? qq{ callerId="$o{caller_id}"} : '';
+	my $ringing = defined $o{ringing} ? $o{ringing} : 1;
+
+	return qq{<?xml version="1.0" encoding="UTF-8"?>\n}
+		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
+		. qq{ timeout="30"$caller_id><Client>}
+		. "<Identity>$o{identity}</Identity>"
+		. qq{<Parameter name="twanonRinging" value="$ringing"/>$params}
+		. "</Client></Dial></Response>\n";
 }
 
 1;
