@@ -166,12 +166,9 @@ http {
 
 EOF
 
-$t->run_daemon(\&forking_server, port(8081), \&serve);
+$t->run_backend(8081, \&forking_server, \&serve);
 
 $t->run()->plan(83);
-
-$t->waitforsocket('127.0.0.1:' . port(8081))
-	or die "Can't start the resolver backend\n";
 
 ###############################################################################
 

@@ -167,16 +167,11 @@ $webhooks
 
 EOF
 
-$t->run_daemon(\&forking_server, port(8081), \&serve);
-$t->run_daemon(\&silent_server, port(8083), 8);
-$t->run_daemon(\&silent_server, port(8084), 8);
+$t->run_backend(8081, \&forking_server, \&serve);
+$t->run_backend(8083, \&silent_server, 8);
+$t->run_backend(8084, \&silent_server, 8);
 
 $t->run()->plan(42);
-
-for my $p (8081, 8083, 8084) {
-	$t->waitforsocket('127.0.0.1:' . port($p))
-		or die "Can't start the backend on $p\n";
-}
 
 ###############################################################################
 

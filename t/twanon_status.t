@@ -130,12 +130,9 @@ http {
 
 EOF
 
-$t->run_daemon(\&silent_server, port(8082));
+$t->run_backend(8082, \&silent_server);
 
 $t->run()->plan(41);
-
-$t->waitforsocket('127.0.0.1:' . port(8082))
-	or die "Can't start the silent backend\n";
 
 ###############################################################################
 

@@ -13,8 +13,8 @@ use strict;
 
 use base qw/ Exporter /;
 
-our @EXPORT_OK = qw/ run_daemon waitforsocket forking_server read_request
-	silent_server write_all json_response backlog_request /;
+our @EXPORT_OK = qw/ run_daemon run_backend waitforsocket forking_server
+	read_request silent_server write_all json_response backlog_request /;
 
 ###############################################################################
 
@@ -51,6 +51,22 @@ sub run_daemon {
 	}
 
 	push @{$self->{_daemons}}, $pid;
+
+	return $self;
+}
+
+# a backend on 127.0.0.1:port(num): run_daemon(code, port, args), then
+# a wait until it accepts connections
+
+sub run_backend {
+	my ($self, $num, $code, @args) = @_;
+
+	my $port = $self->port($num);
+
+	$self->run_daemon($code, $port, @args);
+
+	$self->waitforsocket("127.0.0.1:$port")
+		or die "Can't start the backend on port $num\n";
 
 	return $self;
 }
