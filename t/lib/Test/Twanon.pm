@@ -7,16 +7,16 @@ package Test::Twanon;
 # prefix, starts a real nginx on loopback ports and talks raw HTTP to it.
 #
 # This file is nginx in a prefix: the Test::Twanon object, its ports,
-# files and config expansion, run and stop, logs and the end checks.  The
-# other jobs have a module each under Test/Twanon/, whose functions are
-# Test::Twanon's too (methods, and names a test file may import):
+# files and config expansion, run and stop, and its logs.  Each other job
+# has a module under Test/Twanon/, whose functions Test::Twanon imports
+# and exports (as methods too):
 #   Conf     nginx -t and the conf_passes/conf_fails expectations
 #   HTTP     the HTTP/1.x client (http, http_request, parse_response)
 #   Twilio   Twilio's side: forms, signatures, signed webhook requests
-#   Backend  daemons and the backends nginx talks to (resolvers)
-#   Wrk      wrk load and the figures it reports
+#   Backend  the backends nginx talks to (run_backend, forking_server)
+#   Wrk      wrk load and its counts
 #   Checks   the end checks (alerts, sanitizers, valgrind)
-#   Command  child processes (run_command, node)
+#   Command  processes (run_command, node, worker_pids)
 #
 # Environment:
 #   TEST_NGINX_BINARY        nginx binary (default /usr/sbin/nginx)
