@@ -33,7 +33,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
 	webhook_raw reply logged forking_server read_request parse_response
-	json_response metric http_value dial_twiml /;
+	json_response metric http_value dial_twiml call_pairs /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -322,16 +322,8 @@ sub routed {
 		customerId => 42 ]);
 }
 
-my $calls = 0;
-
 sub pairs {
-	return (
-		AccountSid => $ACCOUNT,
-		CallSid => sprintf('CA%032d', ++$calls),
-		CallStatus => 'ringing',
-		From => $CALLER,
-		To => $CALLED,
-	);
+	return call_pairs(AccountSid => $ACCOUNT, From => $CALLER, To => $CALLED);
 }
 
 sub call {

@@ -34,7 +34,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
 	webhook_raw reply logged forking_server read_request silent_server
-	json_response http_value dial_twiml /;
+	json_response http_value dial_twiml call_pairs /;
 use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
 
 ###############################################################################
@@ -338,16 +338,8 @@ sub routed {
 		customerId => 42 ]);
 }
 
-my $calls = 0;
-
 sub pairs {
-	return (
-		AccountSid => $ACCOUNT,
-		CallSid => sprintf('CA%032d', ++$calls),
-		CallStatus => 'ringing',
-		From => $CALLER,
-		To => $CALLED,
-	);
+	return call_pairs(AccountSid => $ACCOUNT, From => $CALLER, To => $CALLED);
 }
 
 # a signed webhook to /in/name

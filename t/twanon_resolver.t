@@ -25,7 +25,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server
-	read_request write_all http_value dial_twiml /;
+	read_request write_all http_value dial_twiml call_pairs /;
 
 ###############################################################################
 
@@ -135,7 +135,6 @@ $t->run()->plan(71);
 
 ###############################################################################
 
-my $calls = 0;
 my %sid;
 my @bodies;
 
@@ -145,16 +144,13 @@ my @bodies;
 sub call {
 	my ($name) = @_;
 
-	my $sid = sprintf('CA%032d', ++$calls);
+	my %pairs = my @pairs = call_pairs(AccountSid => $ACCOUNT,
+		From => $CALLER, To => $CALLED);
+	my $sid = $pairs{CallSid};
 	my $start = time();
 
-	my $r = webhook_request("/in/$name", token => $TOKEN, pairs => [
-		AccountSid => $ACCOUNT,
-		CallSid => $sid,
-		CallStatus => 'ringing',
-		From => $CALLER,
-		To => $CALLED,
-	], timeout => 10 * $t->slow);
+	my $r = webhook_request("/in/$name", token => $TOKEN, pairs => \@pairs,
+		timeout => 10 * $t->slow);
 
 	my $took = time() - $start;
 

@@ -20,7 +20,7 @@ use Time::HiRes qw/ time /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_request /;
+use Test::Twanon qw/ :DEFAULT webhook_request call_pairs /;
 
 ###############################################################################
 
@@ -140,18 +140,13 @@ $t->run()->plan(12);
 
 # a signed webhook to /in/name
 
-my $calls = 0;
-
 sub call {
 	my ($name) = @_;
 
 	my $r = webhook_request("/in/$name", token => $TOKEN,
-		timeout => 30 * $t->slow, pairs => [
-			AccountSid => $ACCOUNT,
-			CallSid => sprintf('CA%032d', ++$calls),
-			From => $CALLER,
-			To => $CALLED,
-		]);
+		timeout => 30 * $t->slow, pairs => [ call_pairs(
+			AccountSid => $ACCOUNT, CallStatus => undef,
+			From => $CALLER, To => $CALLED) ]);
 
 	return ($r->{status} // 'none') . "\n" . ($r->{body} // '');
 }

@@ -14,7 +14,7 @@ use strict;
 use base qw/ Exporter /;
 
 our @EXPORT_OK = qw/ form_escape form_body twilio_signature signed_form
-	chunked_body webhook_request webhook_raw dial_twiml /;
+	chunked_body call_pairs webhook_request webhook_raw dial_twiml /;
 
 ###############################################################################
 
@@ -86,6 +86,45 @@ sub signed_form {
 	my ($token, $url, @pairs) = @_;
 
 	return (form_body(@pairs), twilio_signature($token, $url, @pairs));
+}
+
+# the fields of a ringing call, in this order: AccountSid, CallSid (CA and
+# the number of the process's next call), CallStatus ringing, From, To;
+# a field named replaces its default, undef leaves it out, others follow
+
+my $CALLS = 0;
+
+sub call_pairs {
+	my (@fields) = @_;
+
+	my @pairs = (
+		AccountSid => 'AC' . '0' x 32,
+		CallSid => sprintf('CA%032d', ++$CALLS),
+		CallStatus => 'ringing',
+		From => '+15551234567',
+		To => '+15557654321',
+	);
+
+	my @more;
+
+	while (my ($name, $value) = splice(@fields, 0, 2)) {
+		my ($i) = grep { $pairs[$_] eq $name } map { $_ * 2 } 0 .. 4;
+
+		if (defined $i) {
+			$pairs[$i + 1] = $value;
+
+		} else {
+			push @more, $name, $value;
+		}
+	}
+
+	my @out;
+
+	while (my ($name, $value) = splice(@pairs, 0, 2)) {
+		push @out, $name, $value if defined $value;
+	}
+
+	return (@out, @more);
 }
 
 # a body in chunks of size bytes, Transfer-Encoding: chunked
