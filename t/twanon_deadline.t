@@ -31,10 +31,11 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
-	webhook_raw reply logged forking_server read_request parse_response
-	json_response metric http_value dial_twiml call_pairs /;
-use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
+use Test::Twanon qw/ :DEFAULT webhook_request webhook_raw reply logged
+	forking_server read_request parse_response json_response metric http_value
+	dial_twiml call_pairs /;
+use Test::Twanon::HTTP2 qw/ h2_webhook h2_connect h2_read h2_ended h2_status
+	h2_data /;
 
 ###############################################################################
 
@@ -429,104 +430,27 @@ sub read_reply {
 
 ###############################################################################
 
-# HTTP/2 with prior knowledge, just enough of it (as in twanon_lookup.t)
+# HTTP/2 with prior knowledge: a signed webhook to /in/name on stream sid
 
 sub h2_request {
 	my ($sid, $name) = @_;
-
-	my @pairs = pairs();
-
-	return h2_post($sid, "/in/$name", form_body(@pairs),
-		'x-twilio-signature' => twilio_signature($TOKEN,
-			"http://localhost/in/$name", @pairs));
-}
-
-# reads frames for a while, or until $until returns true
-
-sub h2_read {
-	my ($s, $state, $seconds, $until) = @_;
-
-	my $sel = IO::Select->new($s);
-	my $end = time() + $seconds;
-
-	while (time() < $end) {
-		last if $until && $until->();
-		last unless $sel->can_read($end - time());
-
-		my $n = sysread($s, $state->{buf}, 65536, length $state->{buf});
-		last unless $n;
-
-		while (length $state->{buf} >= 9) {
-			my ($l1, $l2, $type, $flags, $sid)
-				= unpack('CnCCN', $state->{buf});
-			my $len = ($l1 << 16) + $l2;
-			last if length $state->{buf} < 9 + $len;
-
-			my $payload = substr($state->{buf}, 9, $len);
-			substr($state->{buf}, 0, 9 + $len, '');
-
-			push @{$state->{frames}}, { type => $type, flags => $flags,
-				sid => $sid & 0x7fffffff, payload => $payload,
-				at => time() };
-
-			if ($type == 4 && !($flags & 0x1)) {
-				print $s h2_frame(4, 0x1, 0, '');
-			}
-		}
-	}
-}
-
-sub h2_ended {
-	my ($state, $sid) = @_;
-
-	return grep { $_->{sid} == $sid && $_->{type} <= 1
-		&& $_->{flags} & 0x1 } @{$state->{frames}};
-}
-
-sub h2_status {
-	my ($state, $sid) = @_;
-
-	for my $f (@{$state->{frames}}) {
-		next unless $f->{sid} == $sid && $f->{type} == 1;
-
-		my $first = ord($f->{payload});
-
-		return 200 if $first == 0x88;
-		return substr($f->{payload}, 2, 3) if $first == 0x48;
-		return "indexed $first";
-	}
-
-	return 'none';
-}
-
-sub h2_data {
-	my ($state, $sid) = @_;
-
-	return join '', map { $_->{payload} }
-		grep { $_->{sid} == $sid && $_->{type} == 0 } @{$state->{frames}};
+	return h2_webhook($sid, "/in/$name", $TOKEN, pairs());
 }
 
 # stream 1 waits on limit_req past the deadline; after its lookup ended
 # (1s), stream 3 on the same connection
 
 sub h2_deadline {
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8085))
-		or die "Can't connect: $!\n";
-	$s->autoflush(1);
-
-	my $state = { buf => '', frames => [] };
 	my $start = time();
+	my ($s, $state) = h2_connect(port(8085), h2_request(1, 'limit2'));
 
-	print $s "PRI * HTTP/2.0\x0d\x0a\x0d\x0aSM\x0d\x0a\x0d\x0a"
-		. h2_frame(4, 0, 0, '') . h2_request(1, 'limit2');
+	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state->{frames}, 1) });
 
-	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state, 1) });
-
-	my ($end) = h2_ended($state, 1);
+	my ($end) = h2_ended($state->{frames}, 1);
 	my %r = (took => $end ? $end->{at} - $start : undef);
 
-	$r{status1} = h2_status($state, 1);
-	$r{data1} = h2_data($state, 1);
+	$r{status1} = h2_status($state->{frames}, 1);
+	$r{data1} = h2_data($state->{frames}, 1);
 
 	# anything on stream 1 until its lookup has ended
 
@@ -540,10 +464,10 @@ sub h2_deadline {
 
 	print $s h2_request(3, 'ok');
 
-	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state, 3) });
+	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state->{frames}, 3) });
 
-	$r{status3} = h2_status($state, 3);
-	$r{data3} = h2_data($state, 3);
+	$r{status3} = h2_status($state->{frames}, 3);
+	$r{data3} = h2_data($state->{frames}, 3);
 
 	close $s;
 
@@ -557,20 +481,13 @@ sub h2_deadline {
 sub h2_leave {
 	my ($name) = @_;
 
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8085))
-		or die "Can't connect: $!\n";
-	$s->autoflush(1);
+	my ($s, $state) = h2_connect(port(8085), h2_request(1, $name));
 
-	my $state = { buf => '', frames => [] };
-
-	print $s "PRI * HTTP/2.0\x0d\x0a\x0d\x0aSM\x0d\x0a\x0d\x0a"
-		. h2_frame(4, 0, 0, '') . h2_request(1, $name);
-
-	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state, 1) });
+	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state->{frames}, 1) });
 
 	close $s;
 
-	return h2_data($state, 1) eq substr($FALLBACK,
+	return h2_data($state->{frames}, 1) eq substr($FALLBACK,
 		length "200 text/xml; charset=utf-8\n") ? $DEADLINE : 'other';
 }
 

@@ -370,7 +370,8 @@ diag(sprintf('crash: worker %s killed, worker %s served /token after '
 	. '%.3f s', $victim, $new || 'none', $took || -1));
 
 like($reply || '', $TOKEN_RE, 'new worker token');
-ok(defined $new && (grep { $_ eq $new } worker_pids($MASTER)), 'new worker of master');
+ok(defined $new && (grep { $_ eq $new } worker_pids($MASTER)),
+	'new worker of master');
 
 my $res = wrk_wait($load);
 

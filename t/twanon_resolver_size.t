@@ -20,7 +20,7 @@ use Time::HiRes qw/ time /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_request call_pairs /;
+use Test::Twanon qw/ :DEFAULT webhook_request call_pairs worker_pids rss /;
 
 ###############################################################################
 
@@ -171,19 +171,8 @@ sub dial {
 }
 
 sub worker {
-	my $master = $t->read_file('nginx.pid');
-	$master =~ s/\s+//g;
-
-	my @pids = grep { /^\d+$/ } map { s/\s+//gr }
-		split /\n/, `ps --ppid $master -o pid= 2>/dev/null`;
-
-	return $t->valgrind ? $master : $pids[0];
-}
-
-sub rss {
-	my ($pid) = @_;
-	my $status = eval { $t->read_file("/proc/$pid/status") } || '';
-	return $status =~ /^VmRSS:\s+(\d+)\s+kB/m ? $1 : 0;
+	my $master = $t->read_file('nginx.pid') =~ s/\s+//gr;
+	return $t->valgrind ? $master : (worker_pids($master))[0];
 }
 
 ###############################################################################
@@ -196,7 +185,7 @@ is(call('small'), dial(customerName => 'Ann', customerId => '19.99'),
 	'number as written');
 
 my $pid = worker();
-my $before = rss($pid);
+my $before = rss($pid) // 0;
 my @times;
 
 for my $i (1 .. 3) {
@@ -213,7 +202,7 @@ for my $i (1 .. 3) {
 	push @times, time() - $start;
 }
 
-my $after = rss($pid);
+my $after = rss($pid) // 0;
 
 diag(sprintf('worker VmRSS %d kB before, %d kB after, %+d kB;'
 	. ' seconds per call %s', $before, $after, $after - $before,

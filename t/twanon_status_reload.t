@@ -158,6 +158,13 @@ sub hooks {
 	return ($routed, sort keys %workers);
 }
 
+# a series of /metrics
+
+sub value {
+	my ($series) = @_;
+	return metric(http_value('/metrics'), $series);
+}
+
 # the "client" outcomes, once they reach "want" or within 2 s: a webhook
 # is counted in its log phase, which a lingering close may run after the
 # client has read the whole reply
@@ -168,18 +175,18 @@ sub client {
 	my $series = 'twanon_webhooks_total{handler="incoming",'
 		. 'outcome="client"}';
 	my $deadline = time() + 2 * $t->slow();
-	my $v = metric(http_value('/metrics'), $series);
+	my $v = value($series);
 
 	while (($v // -1) != $want && time() < $deadline) {
 		sleep(0.05);
-		$v = metric(http_value('/metrics'), $series);
+		$v = value($series);
 	}
 
 	return $v;
 }
 
 sub reloads {
-	return metric(http_value('/metrics'), 'twanon_config_reloads_total');
+	return value('twanon_config_reloads_total');
 }
 
 # a reload to the configuration of that generation and zone size; returns
@@ -209,7 +216,7 @@ my ($routed, @served) = hooks(20);
 is($routed, 20, 'routed');
 is(scalar @served, 2, 'both workers served');
 is(client(20), 20, 'counters sum the workers');
-is(metric(http_value('/metrics'), 'twanon_resolver_duration_seconds_count'), 20, 'lookups summed');
+is(value('twanon_resolver_duration_seconds_count'), 20, 'lookups summed');
 is(reloads(), 0, 'no reload yet');
 
 # a reload keeping the zone's size keeps the counters
@@ -244,7 +251,7 @@ is(client(26), 26, 'second reload: counters kept');
 is(http_value('/generation'), 4, 'resize: new configuration');
 is(reloads(), 0, 'resize: reloads from zero');
 is(client(0), 0, 'resize: counters from zero');
-is(metric(http_value('/metrics'), 'twanon_resolver_duration_seconds_count'), 0,
+is(value('twanon_resolver_duration_seconds_count'), 0,
 	'resize: histogram from zero');
 
 ($routed) = hooks(4);

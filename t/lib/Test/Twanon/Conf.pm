@@ -70,7 +70,8 @@ sub nginx_t {
 	my ($rc, $out) = run_command({
 		timeout => ($opts{timeout} || 20) * Test::Twanon::slow(),
 		env => \%env,
-	}, valgrind_command($dir), Test::Twanon::binary(), '-t', '-p', "$dir/", '-c', $path,
+	}, valgrind_command($dir), Test::Twanon::binary(), '-t',
+		'-p', "$dir/", '-c', $path,
 		'-e', 'stderr');
 
 	push @{$self->{_nginx_t_output}}, $out;
