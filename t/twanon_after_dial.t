@@ -23,8 +23,8 @@ use File::Temp qw/ tempdir /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_raw twilio_signature reply logged
-	forking_server read_request conf_fails conf_passes /;
+use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server
+	read_request backlog_request json_response conf_fails conf_passes /;
 
 ###############################################################################
 
@@ -166,12 +166,9 @@ http {
 
 EOF
 
-$t->run_daemon(\&backend, port(8081));
+$t->run_backend(8081, \&forking_server, \&serve);
 
 $t->run()->plan(83);
-
-$t->waitforsocket('127.0.0.1:' . port(8081))
-	or die "Can't start the resolver backend\n";
 
 ###############################################################################
 
@@ -201,10 +198,8 @@ sub hook {
 		@{$o{pairs} || []},
 	);
 
-	my $url = defined $o{signed} ? $o{signed} : "http://localhost$uri";
-
-	return reply($t->http(webhook_raw($uri, pairs => \@pairs,
-		sigs => [ twilio_signature($TOKEN, $url, @pairs) ])));
+	return reply(webhook_request($uri, token => $TOKEN, pairs => \@pairs,
+		defined $o{signed} ? (url => $o{signed}) : ()));
 }
 
 sub dial {
@@ -521,26 +516,13 @@ conf_fails('11 attempts', conf("twanon_after_dial;\ntwanon_dial_action  /after;\
 
 # the resolver backend: logs "uri call=CallSid body", answers by attempt
 
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
-
 sub serve {
 	my ($client) = @_;
 
 	my $req = read_request($client);
 	return unless defined $req;
 
-	my $head = index($req, "\x0d\x0a\x0d\x0a") + 4;
-
-	my ($uri) = $req =~ m!^POST (\S+) HTTP!;
-	my ($call) = $req =~ /^X-Call:\s*(\w+)/mi;
-	my $body = substr($req, $head);
-
-	open my $fh, '>>', $backlog or die "Can't open $backlog: $!\n";
-	print $fh "$uri call=" . (defined $call ? $call : '') . " $body\n";
-	close $fh;
+	my ($uri, $body) = backlog_request($backlog, $req);
 
 	my ($attempt) = $body =~ /(?:^|&)attempt=(\d+)/;
 	my ($status, $json) = (200, '{"appId":"tier1","customerName":"Ann",'
@@ -559,9 +541,7 @@ sub serve {
 		$json = '{}';
 	}
 
-	print $client "HTTP/1.0 $status X\x0d\x0a"
-		. "Content-Type: application/json\x0d\x0a"
-		. 'Content-Length: ' . length($json) . "\x0d\x0a\x0d\x0a" . $json;
+	print $client json_response($status, $json);
 }
 
 ###############################################################################

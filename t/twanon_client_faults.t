@@ -31,7 +31,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT parse_response form_body twilio_signature
-	webhook_raw logged /;
+	webhook_raw logged http_value dial_twiml /;
 
 ###############################################################################
 
@@ -263,7 +263,7 @@ sub exchange {
 # "status content-type\nbody" of a raw reply, or "closed" / "timeout"
 # when there was none
 
-sub reply {
+sub answer {
 	my ($x) = @_;
 
 	return $x->{closed} ? 'closed' : 'timeout' if $x->{data} eq '';
@@ -285,7 +285,7 @@ sub replies {
 		my ($len) = substr($data, 0, $end) =~ /^Content-Length:\s*(\d+)/mi;
 		last unless defined $len;
 
-		push @out, reply({ data => substr($data, 0, $end + 4 + $len) });
+		push @out, answer({ data => substr($data, 0, $end + 4 + $len) });
 		$data = substr($data, $end + 4 + $len);
 	}
 
@@ -319,22 +319,13 @@ sub routed {
 		: '<Parameter name="customerName" value="Ann"/>'
 		. '<Parameter name="customerId" value="42"/>';
 
-	my $caller_id = exists $o{caller_id} ? $o{caller_id} : $CALLED;
-	$caller_id = defined $caller_id ? qq{ callerId="$caller_id"} : '';
-
-	return "200 text/xml; charset=utf-8\n" . $DECL
-		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
-		. qq{ timeout="30"$caller_id><Client>}
-		. '<Identity>user001</Identity>'
-		. "<Parameter name=\"twanonRinging\" value=\"1\"/>$params"
-		. '</Client></Dial>'
-		. "</Response>\n";
+	return "200 text/xml; charset=utf-8\n" . dial_twiml(identity => 'user001',
+		caller_id => exists $o{caller_id} ? $o{caller_id} : $CALLED,
+		params => $params);
 }
 
 sub worker {
-	my $r = http_get('/pid', timeout => $WAIT);
-	return 'none' unless defined $r && $r =~ /\x0d\x0a\x0d\x0a(\d+)$/;
-	return $1;
+	return http_value('/pid', timeout => $WAIT);
 }
 
 my $B64 = '[A-Za-z0-9_-]+';
@@ -347,7 +338,7 @@ my $pid = worker();
 
 like($pid, qr/^\d+$/, 'worker pid');
 
-is(reply(exchange(webhook(connection => 'close'))), routed(),
+is(answer(exchange(webhook(connection => 'close'))), routed(),
 	'control routed');
 
 my $x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
@@ -355,7 +346,7 @@ my $x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
 	. "Content-Length: 14\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
 	. 'identity=alice');
 
-like(reply($x), $TOKEN_RE, 'control token');
+like(answer($x), $TOKEN_RE, 'control token');
 
 # a body cut short, then the client goes away (half-close, so that any
 # reply could still be read): nginx closes without a reply
@@ -366,7 +357,7 @@ my ($head, $body) = split /\x0d\x0a\x0d\x0a/, $full, 2;
 $x = exchange(webhook(connection => 'close', length => length($body) + 100),
 	{ shutdown => 1 });
 
-is(reply($x), 'closed', 'incoming truncated body closed');
+is(answer($x), 'closed', 'incoming truncated body closed');
 is(worker(), $pid, 'incoming truncated body worker');
 
 exchange(webhook(length => length($body) + 100), { close => 1 });
@@ -378,7 +369,7 @@ $x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
 	. "Content-Length: 100\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
 	. 'identity=alice', { shutdown => 1 });
 
-is(reply($x), 'closed', 'token truncated body closed');
+is(answer($x), 'closed', 'token truncated body closed');
 is(worker(), $pid, 'token truncated body worker');
 
 # half the body, then silence past client_body_timeout (2s): nginx gives
@@ -387,7 +378,7 @@ is(worker(), $pid, 'token truncated body worker');
 $x = exchange($head . "\x0d\x0a\x0d\x0a" . substr($body, 0, length($body) / 2),
 	{ timeout => $WAIT });
 
-is(reply($x), 'closed', 'incoming slow body closed');
+is(answer($x), 'closed', 'incoming slow body closed');
 ok($x->{took} > 1.5 && $x->{took} < $WAIT - 1, 'incoming slow body timed out')
 	or diag("took $x->{took} s");
 is(worker(), $pid, 'incoming slow body worker');
@@ -397,7 +388,7 @@ $x = exchange("POST /token HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a"
 	. "Content-Length: 14\x0d\x0aConnection: close\x0d\x0a\x0d\x0a"
 	. 'identity=', { timeout => $WAIT });
 
-is(reply($x), 'closed', 'token slow body closed');
+is(answer($x), 'closed', 'token slow body closed');
 ok($x->{took} > 1.5 && $x->{took} < $WAIT - 1, 'token slow body timed out')
 	or diag("took $x->{took} s");
 is(worker(), $pid, 'token slow body worker');
@@ -412,7 +403,7 @@ $x = exchange(substr($wh, 0, $cut + $third), 1,
 	substr($wh, $cut + $third, $third), 1,
 	substr($wh, $cut + 2 * $third));
 
-is(reply($x), routed(), 'incoming trickled body routed');
+is(answer($x), routed(), 'incoming trickled body routed');
 is(worker(), $pid, 'incoming trickled body worker');
 
 # oversized bodies: 413, whether announced or chunked
@@ -474,18 +465,18 @@ for my $type ('text/plain', 'application/json',
 {
 	$x = exchange(webhook(connection => 'close', type => $type));
 
-	is(reply($x), text(415, "expected application/x-www-form-urlencoded\n"),
+	is(answer($x), text(415, "expected application/x-www-form-urlencoded\n"),
 		"type $type");
 }
 
 $x = exchange(webhook(connection => 'close',
 	type => 'application/x-www-form-urlencoded; charset=utf-8'));
 
-is(reply($x), routed(), 'type with charset routed');
+is(answer($x), routed(), 'type with charset routed');
 
 $x = exchange(webhook(connection => 'close', type => ''));
 
-is(reply($x), text(415, "expected application/x-www-form-urlencoded\n"),
+is(answer($x), text(415, "expected application/x-www-form-urlencoded\n"),
 	'no type');
 is(worker(), $pid, 'content types worker');
 
@@ -494,21 +485,21 @@ is(worker(), $pid, 'content types worker');
 my @pairs = fields();
 my $sig = twilio_signature($TOKEN, 'http://localhost/incoming', @pairs);
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+is(answer(exchange(webhook(connection => 'close', pairs => \@pairs,
 	sigs => [ $sig, $sig ]))), text(403, "forbidden\n"),
 	'repeated valid signature');
 
 @pairs = fields();
 $sig = twilio_signature($TOKEN, 'http://localhost/incoming', @pairs);
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+is(answer(exchange(webhook(connection => 'close', pairs => \@pairs,
 	sigs => [ $sig, 'AAAA' ]))), text(403, "forbidden\n"),
 	'valid and invalid signature');
 
-is(reply(exchange(webhook(connection => 'close', sigs => []))),
+is(answer(exchange(webhook(connection => 'close', sigs => []))),
 	text(403, "forbidden\n"), 'no signature');
 
-is(reply(exchange(webhook(connection => 'close', sigs => [ '' ]))),
+is(answer(exchange(webhook(connection => 'close', sigs => [ '' ]))),
 	text(403, "forbidden\n"), 'empty signature');
 
 is(worker(), $pid, 'signatures worker');
@@ -518,13 +509,13 @@ is(worker(), $pid, 'signatures worker');
 $x = exchange(webhook(uri => '/echo', connection => 'close', pairs => [],
 	body => ''));
 
-is(reply($x), text(400, "empty webhook body\n"), 'empty form');
+is(answer($x), text(400, "empty webhook body\n"), 'empty form');
 
 $x = exchange(webhook(uri => '/echo', connection => 'close', pairs => [],
 	body => '',
 	sigs => [ twilio_signature($TOKEN, 'http://localhost/other') ]));
 
-is(reply($x), text(400, "empty webhook body\n"), 'empty form bad signature');
+is(answer($x), text(400, "empty webhook body\n"), 'empty form bad signature');
 
 # a form with a CallSid alone, signed: valid, and the resolver is asked;
 # but with no To there is no callerId to dial with, and a dial without
@@ -534,7 +525,7 @@ is(reply($x), text(400, "empty webhook body\n"), 'empty form bad signature');
 $x = exchange(webhook(uri => '/echo', connection => 'close',
 	pairs => [ CallSid => 'CA' . 'c0' x 16 ]));
 
-is(reply($x), "200 text/xml; charset=utf-8\n" . $DECL
+is(answer($x), "200 text/xml; charset=utf-8\n" . $DECL
 	. '<Response><Say>We are sorry, no one is available to take your call'
 	. " right now. Please try again later.</Say></Response>\n",
 	'call sid alone, no caller id: fallback');
@@ -544,7 +535,7 @@ is(reply($x), "200 text/xml; charset=utf-8\n" . $DECL
 $x = exchange(webhook(uri => '/echo_account', connection => 'close',
 	pairs => [ CallSid => 'CA' . 'c1' x 16 ]));
 
-is(reply($x), text(403, "forbidden\n"), 'call sid alone for another account');
+is(answer($x), text(403, "forbidden\n"), 'call sid alone for another account');
 is(worker(), $pid, 'empty form worker');
 
 # field counts: 256 is the limit
@@ -553,21 +544,21 @@ is(worker(), $pid, 'empty form worker');
 my $i = 0;
 push @pairs, sprintf('F%03d', ++$i), 'v' while @pairs < 2 * 256;
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+is(answer(exchange(webhook(connection => 'close', pairs => \@pairs))),
 	routed(), '256 fields routed');
 
 @pairs = fields();
 $i = 0;
 push @pairs, sprintf('F%03d', ++$i), 'v' while @pairs < 2 * 300;
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+is(answer(exchange(webhook(connection => 'close', pairs => \@pairs))),
 	text(400, "malformed form body\n"), '300 fields');
 
 @pairs = fields();
 $i = 0;
 push @pairs, sprintf('F%03d', ++$i), 'v' while @pairs < 2 * 257;
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+is(answer(exchange(webhook(connection => 'close', pairs => \@pairs))),
 	text(400, "malformed form body\n"), '257 fields');
 
 is(worker(), $pid, 'field counts worker');
@@ -577,12 +568,12 @@ is(worker(), $pid, 'field counts worker');
 @pairs = fields();
 
 for my $tail ('%', '%4', '%zz') {
-	is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+	is(answer(exchange(webhook(connection => 'close', pairs => \@pairs,
 		body => form_body(@pairs) . "&Pad=$tail"))),
 		text(400, "malformed form body\n"), "body ending in $tail");
 }
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs,
+is(answer(exchange(webhook(connection => 'close', pairs => \@pairs,
 	body => form_body(@pairs) . '%'))),
 	text(400, "malformed form body\n"), 'value ending in %');
 
@@ -593,7 +584,7 @@ is(worker(), $pid, 'bad escapes worker');
 
 @pairs = (fields(), Pad => 'p' x (60 * 1024));
 
-is(reply(exchange(webhook(connection => 'close', pairs => \@pairs))),
+is(answer(exchange(webhook(connection => 'close', pairs => \@pairs))),
 	routed(), '60 KiB value routed');
 
 @pairs = (fields(), Pad => "\xe2\x82\xac" x (20 * 1024));
@@ -651,26 +642,26 @@ is(worker(), $pid, 'pipelining worker');
 # HTTP/1.0 without Host: unsigned, signed wrong (the URL then has no
 # host), or signed for a fixed twanon_webhook_url
 
-is(reply(exchange(webhook(version => '1.0', host => undef, sigs => []))),
+is(answer(exchange(webhook(version => '1.0', host => undef, sigs => []))),
 	text(403, "forbidden\n"), 'http 1.0 no host unsigned');
 
-is(reply(exchange(webhook(version => '1.0', host => undef))),
+is(answer(exchange(webhook(version => '1.0', host => undef))),
 	text(403, "forbidden\n"), 'http 1.0 no host signed for localhost');
 
 @pairs = fields();
 
-is(reply(exchange(webhook(version => '1.0', host => undef, pairs => \@pairs,
+is(answer(exchange(webhook(version => '1.0', host => undef, pairs => \@pairs,
 	sigs => [ encode_base64(hmac_sha1('x', $TOKEN), '') ]))),
 	text(403, "forbidden\n"), 'http 1.0 no host bad signature');
 
-is(reply(exchange(webhook(version => '1.0', host => undef, uri => '/fixed',
+is(answer(exchange(webhook(version => '1.0', host => undef, uri => '/fixed',
 	url => 'http://voice.test/fixed'))), routed(),
 	'http 1.0 no host fixed url routed');
 
-like(reply(exchange("GET /token?identity=alice HTTP/1.0\x0d\x0a\x0d\x0a")),
+like(answer(exchange("GET /token?identity=alice HTTP/1.0\x0d\x0a\x0d\x0a")),
 	$TOKEN_RE, 'http 1.0 no host token');
 
-is(reply(exchange(webhook(version => '1.0', host => undef, sigs => [],
+is(answer(exchange(webhook(version => '1.0', host => undef, sigs => [],
 	uri => '/fixed'))), text(403, "forbidden\n"),
 	'http 1.0 no host fixed url unsigned');
 
@@ -678,7 +669,7 @@ is(worker(), $pid, 'http 1.0 worker');
 
 # and after all of it
 
-is(reply(exchange(webhook(connection => 'close'))), routed(),
+is(answer(exchange(webhook(connection => 'close'))), routed(),
 	'routed after faults');
 is(worker(), $pid, 'same worker at the end');
 

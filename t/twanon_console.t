@@ -44,8 +44,8 @@ use File::Find qw/ find /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_body
-	twilio_signature run_command /;
+use Test::Twanon qw/ :DEFAULT parse_response run_command
+	signed_form /;
 
 ###############################################################################
 
@@ -101,8 +101,7 @@ sub webhook {
 		To => $TO,
 	);
 
-	return (form_body(@pairs),
-		twilio_signature($TOKEN, "http://localhost:$PORT$uri", @pairs));
+	return signed_form($TOKEN, "http://localhost:$PORT$uri", @pairs);
 }
 
 my ($BODY1, $SIG1) = webhook('/incoming', $FROM, 1);
@@ -136,7 +135,7 @@ sub callback {
 		customerId => $customer,
 	);
 
-	return (form_body(@pairs), twilio_signature($TOKEN, $OUT_URL, @pairs));
+	return signed_form($TOKEN, $OUT_URL, @pairs);
 }
 
 my ($OUT_BODY1, $OUT_SIG1) = callback('C-1001', 1);

@@ -31,9 +31,11 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
-	webhook_raw reply logged forking_server read_request parse_response /;
-use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
+use Test::Twanon qw/ :DEFAULT webhook_request webhook_raw reply logged
+	forking_server read_request parse_response json_response metric http_value
+	dial_twiml call_pairs /;
+use Test::Twanon::HTTP2 qw/ h2_webhook h2_connect h2_read h2_ended h2_status
+	h2_data /;
 
 ###############################################################################
 
@@ -154,12 +156,9 @@ $webhooks
 
 EOF
 
-$t->run_daemon(\&backend, port(8081));
+$t->run_backend(8081, \&forking_server, \&serve);
 
 $t->run()->plan(39);
-
-$t->waitforsocket('127.0.0.1:' . port(8081))
-	or die "Can't start the backend\n";
 
 ###############################################################################
 
@@ -272,13 +271,13 @@ is(reply(call('ok')), routed(), 'routed after clients left');
 my $m = parse_response(http_get('/metrics'))->{body};
 my $W = 'twanon_webhooks_total{handler="incoming",outcome=';
 
-is(value($m, 'twanon_resolver_requests_total{result="timeout"}'),
+is(metric($m, 'twanon_resolver_requests_total{result="timeout"}'),
 	$deadlines, 'metrics: timeouts');
-is(value($m, $W . '"error"}'), $deadlines, 'metrics: webhooks timed out');
-is(value($m, $W . '"client"}'), 8, 'metrics: webhooks routed');
-is(value($m, 'twanon_fallbacks_total{kind="say"}'), $deadlines,
+is(metric($m, $W . '"error"}'), $deadlines, 'metrics: webhooks timed out');
+is(metric($m, $W . '"client"}'), 8, 'metrics: webhooks routed');
+is(metric($m, 'twanon_fallbacks_total{kind="say"}'), $deadlines,
 	'metrics: fallbacks');
-is(value($m, 'twanon_resolver_duration_seconds_count'), $deadlines + 8,
+is(metric($m, 'twanon_resolver_duration_seconds_count'), $deadlines + 8,
 	'metrics: lookups timed');
 
 ###############################################################################
@@ -298,14 +297,7 @@ unlike($log, qr/\Q$DIGITS\E/, 'error log without number');
 ###############################################################################
 
 sub worker {
-	my $r = http_get('/pid');
-	return defined $r && $r =~ /(\d+)$/ ? $1 : 'none';
-}
-
-sub value {
-	my ($text, $series) = @_;
-	my ($v) = $text =~ /^\Q$series\E (\S+)$/m;
-	return $v;
+	return http_value('/pid');
 }
 
 sub in_time {
@@ -326,26 +318,13 @@ sub header {
 }
 
 sub routed {
-	return "200 text/xml; charset=utf-8\n" . $DECL
-		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
-		. qq{ timeout="30" callerId="$CALLED"><Client>}
-		. '<Identity>user001</Identity>'
-		. '<Parameter name="twanonRinging" value="1"/>'
-		. '<Parameter name="customerName" value="Ann"/>'
-		. '<Parameter name="customerId" value="42"/>'
-		. "</Client></Dial></Response>\n";
+	return "200 text/xml; charset=utf-8\n" . dial_twiml(identity => 'user001',
+		caller_id => $CALLED, params => [ customerName => 'Ann',
+		customerId => 42 ]);
 }
 
-my $calls = 0;
-
 sub pairs {
-	return (
-		AccountSid => $ACCOUNT,
-		CallSid => sprintf('CA%032d', ++$calls),
-		CallStatus => 'ringing',
-		From => $CALLER,
-		To => $CALLED,
-	);
+	return call_pairs(AccountSid => $ACCOUNT, From => $CALLER, To => $CALLED);
 }
 
 sub call {
@@ -451,104 +430,27 @@ sub read_reply {
 
 ###############################################################################
 
-# HTTP/2 with prior knowledge, just enough of it (as in twanon_lookup.t)
+# HTTP/2 with prior knowledge: a signed webhook to /in/name on stream sid
 
 sub h2_request {
 	my ($sid, $name) = @_;
-
-	my @pairs = pairs();
-
-	return h2_post($sid, "/in/$name", form_body(@pairs),
-		'x-twilio-signature' => twilio_signature($TOKEN,
-			"http://localhost/in/$name", @pairs));
-}
-
-# reads frames for a while, or until $until returns true
-
-sub h2_read {
-	my ($s, $state, $seconds, $until) = @_;
-
-	my $sel = IO::Select->new($s);
-	my $end = time() + $seconds;
-
-	while (time() < $end) {
-		last if $until && $until->();
-		last unless $sel->can_read($end - time());
-
-		my $n = sysread($s, $state->{buf}, 65536, length $state->{buf});
-		last unless $n;
-
-		while (length $state->{buf} >= 9) {
-			my ($l1, $l2, $type, $flags, $sid)
-				= unpack('CnCCN', $state->{buf});
-			my $len = ($l1 << 16) + $l2;
-			last if length $state->{buf} < 9 + $len;
-
-			my $payload = substr($state->{buf}, 9, $len);
-			substr($state->{buf}, 0, 9 + $len, '');
-
-			push @{$state->{frames}}, { type => $type, flags => $flags,
-				sid => $sid & 0x7fffffff, payload => $payload,
-				at => time() };
-
-			if ($type == 4 && !($flags & 0x1)) {
-				print $s h2_frame(4, 0x1, 0, '');
-			}
-		}
-	}
-}
-
-sub h2_ended {
-	my ($state, $sid) = @_;
-
-	return grep { $_->{sid} == $sid && $_->{type} <= 1
-		&& $_->{flags} & 0x1 } @{$state->{frames}};
-}
-
-sub h2_status {
-	my ($state, $sid) = @_;
-
-	for my $f (@{$state->{frames}}) {
-		next unless $f->{sid} == $sid && $f->{type} == 1;
-
-		my $first = ord($f->{payload});
-
-		return 200 if $first == 0x88;
-		return substr($f->{payload}, 2, 3) if $first == 0x48;
-		return "indexed $first";
-	}
-
-	return 'none';
-}
-
-sub h2_data {
-	my ($state, $sid) = @_;
-
-	return join '', map { $_->{payload} }
-		grep { $_->{sid} == $sid && $_->{type} == 0 } @{$state->{frames}};
+	return h2_webhook($sid, "/in/$name", $TOKEN, pairs());
 }
 
 # stream 1 waits on limit_req past the deadline; after its lookup ended
 # (1s), stream 3 on the same connection
 
 sub h2_deadline {
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8085))
-		or die "Can't connect: $!\n";
-	$s->autoflush(1);
-
-	my $state = { buf => '', frames => [] };
 	my $start = time();
+	my ($s, $state) = h2_connect(port(8085), h2_request(1, 'limit2'));
 
-	print $s "PRI * HTTP/2.0\x0d\x0a\x0d\x0aSM\x0d\x0a\x0d\x0a"
-		. h2_frame(4, 0, 0, '') . h2_request(1, 'limit2');
+	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state->{frames}, 1) });
 
-	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state, 1) });
-
-	my ($end) = h2_ended($state, 1);
+	my ($end) = h2_ended($state->{frames}, 1);
 	my %r = (took => $end ? $end->{at} - $start : undef);
 
-	$r{status1} = h2_status($state, 1);
-	$r{data1} = h2_data($state, 1);
+	$r{status1} = h2_status($state->{frames}, 1);
+	$r{data1} = h2_data($state->{frames}, 1);
 
 	# anything on stream 1 until its lookup has ended
 
@@ -562,10 +464,10 @@ sub h2_deadline {
 
 	print $s h2_request(3, 'ok');
 
-	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state, 3) });
+	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state->{frames}, 3) });
 
-	$r{status3} = h2_status($state, 3);
-	$r{data3} = h2_data($state, 3);
+	$r{status3} = h2_status($state->{frames}, 3);
+	$r{data3} = h2_data($state->{frames}, 3);
 
 	close $s;
 
@@ -579,31 +481,19 @@ sub h2_deadline {
 sub h2_leave {
 	my ($name) = @_;
 
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8085))
-		or die "Can't connect: $!\n";
-	$s->autoflush(1);
+	my ($s, $state) = h2_connect(port(8085), h2_request(1, $name));
 
-	my $state = { buf => '', frames => [] };
-
-	print $s "PRI * HTTP/2.0\x0d\x0a\x0d\x0aSM\x0d\x0a\x0d\x0a"
-		. h2_frame(4, 0, 0, '') . h2_request(1, $name);
-
-	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state, 1) });
+	h2_read($s, $state, 4 * $t->slow, sub { h2_ended($state->{frames}, 1) });
 
 	close $s;
 
-	return h2_data($state, 1) eq substr($FALLBACK,
+	return h2_data($state->{frames}, 1) eq substr($FALLBACK,
 		length "200 text/xml; charset=utf-8\n") ? $DEADLINE : 'other';
 }
 
 ###############################################################################
 
 # the resolver backend: /ok answers at once, /lock after 1.5s
-
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
 
 sub serve {
 	my ($client) = @_;
@@ -616,10 +506,7 @@ sub serve {
 
 	if ($name eq 'ok' || $name eq 'lock') {
 		sleep(1.5) if $name eq 'lock';
-		syswrite($client, "HTTP/1.0 200 OK\x0d\x0a"
-			. "Content-Type: application/json\x0d\x0a"
-			. 'Content-Length: ' . length($JSON) . "\x0d\x0a\x0d\x0a"
-			. $JSON);
+		syswrite($client, json_response(200, $JSON));
 
 	} else {
 		syswrite($client, "HTTP/1.0 404 Not Found\x0d\x0a\x0d\x0a");

@@ -308,12 +308,9 @@ EOF
 
 $t->write_file('fallback.xml', $FALLBACK_FILE);
 
-$t->run_daemon(\&echo_daemon, $t->port(8082), $t->testdir());
+$t->run_backend(8082, \&echo_daemon, $t->testdir());
 
 $t->run()->plan(119);
-
-$t->waitforsocket('127.0.0.1:' . port(8082))
-	or die "Can't start the echo backend\n";
 
 ###############################################################################
 

@@ -24,16 +24,13 @@ use strict;
 
 use Test::More;
 
-use IO::Select;
-use IO::Socket::INET;
-use POSIX qw/ WNOHANG /;
 use Time::HiRes qw/ time sleep /;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_escape
-	twilio_signature /;
+use Test::Twanon qw/ :DEFAULT parse_response lua_string wrk_path wrk_script
+	wrk_start wrk_wait wrk_figures worker_pids rss dial_twiml signed_form /;
 
 ###############################################################################
 
@@ -43,9 +40,7 @@ select STDOUT; $| = 1;
 skip_file('load, reload and kill need a master process and speed')
 	if $ENV{TEST_NGINX_VALGRIND};
 
-my ($WRK) = grep { -x } map { "$_/wrk" } split /:/, $ENV{PATH} || '';
-
-skip_file('no wrk (make test installs it)') unless defined $WRK;
+skip_file('no wrk (make test installs it)') unless defined wrk_path();
 
 my $ACCOUNT = 'AC' . '0123456789abcdef0123456789abcdef';
 my $KEY = 'SK' . 'fedcba9876543210fedcba9876543210';
@@ -174,9 +169,6 @@ $t->run()->plan(32);
 
 ###############################################################################
 
-my $DIR = $t->testdir();
-my $PORT = port(8080);
-
 my $MASTER = $t->read_file('nginx.pid');
 chomp $MASTER;
 
@@ -190,193 +182,33 @@ my %WEBHOOK = (
 	To => $CALLED,
 );
 
-my $BODY = join('&',
-	map { "$_=" . form_escape($WEBHOOK{$_}) } sort keys %WEBHOOK);
-my $SIGNATURE = twilio_signature($TOKEN, $URL, %WEBHOOK);
+my ($BODY, $SIGNATURE) = signed_form($TOKEN, $URL,
+	map { $_ => $WEBHOOK{$_} } sort keys %WEBHOOK);
 
-my $ROUTED = '<?xml version="1.0" encoding="UTF-8"?>' . "\n"
-	. '<Response><Dial answerOnBridge="true" timeLimit="3600" timeout="30"'
-	. qq{ callerId="$CALLED"><Client><Identity>user001</Identity>}
-	. '<Parameter name="twanonRinging" value="1"/>'
-	. '<Parameter name="customerName" value="Ann"/>'
-	. '<Parameter name="customerId" value="42"/></Client></Dial>'
-	. "</Response>\n";
+my $ROUTED = dial_twiml(identity => 'user001', caller_id => $CALLED,
+	params => [ customerName => 'Ann', customerId => 42 ]);
 
 my $TOKEN_LUA = '^{"identity":"alice","token":"[^"]+"}$';
 my $TOKEN_RE = qr/^\{"identity":"alice","token":"[^"]+"\}$/;
 
-# a Lua string literal
-
-sub lua {
-	my ($s) = @_;
-	$s =~ s/([^A-Za-z0-9 _.,:;=+\/{}<>^\$\[\]-])/sprintf('\\%03d', ord $1)/ge;
-	return qq{"$s"};
-}
-
 # the wrk scripts: each counts the replies that are not exactly what it
-# expects, keeps the first as a sample, and prints its counts in done()
-
-my $COMMON = <<'EOF';
-local threads = {}
-
-function setup(thread)
-    table.insert(threads, thread)
-end
-
-function init(args)
-    good = 0
-    bad = 0
-    sample = nil
-end
-
-function response(status, headers, body)
-    if status == 200 and check(body) then
-        good = good + 1
-    else
-        bad = bad + 1
-        if sample == nil then
-            sample = tostring(status) .. " " .. tostring(body)
-        end
-    end
-end
-
-function done(summary, latency, requests)
-    local g, b = 0, 0
-
-    for _, thread in ipairs(threads) do
-        g = g + thread:get("good")
-        b = b + thread:get("bad")
-
-        local s = thread:get("sample")
-        if s ~= nil then
-            io.write("twanon sample: ", s, "\n")
-        end
-    end
-
-    local e = summary.errors
-
-    io.write(string.format("twanon good=%d bad=%d requests=%d "
-        .. "connect=%d read=%d write=%d timeout=%d status=%d "
-        .. "duration=%d\n", g, b, summary.requests, e.connect, e.read,
-        e.write, e.timeout, e.status, summary.duration))
-end
-EOF
+# expects
 
 sub write_scripts {
 	my ($close) = @_;
 
-	my $connection = $close ? qq{wrk.headers["Connection"] = "close"\n} : '';
+	$t->write_file('token.lua', wrk_script(path => '/token?identity=alice',
+		close => $close,
+		check => 'string.match(body, ' . lua_string($TOKEN_LUA)
+			. ') ~= nil'));
 
-	$t->write_file('token.lua', <<"EOF" . $COMMON);
-wrk.method = "GET"
-wrk.path = "/token?identity=alice"
-$connection
-function check(body)
-    return string.match(body, ${\ lua($TOKEN_LUA)}) ~= nil
-end
-
-EOF
-
-	$t->write_file('incoming.lua', <<"EOF" . $COMMON);
-wrk.method = "POST"
-wrk.path = "/incoming"
-wrk.body = ${\ lua($BODY)}
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["X-Twilio-Signature"] = ${\ lua($SIGNATURE)}
-$connection
-local expected = ${\ lua($ROUTED)}
-
-function check(body)
-    return body == expected
-end
-
-EOF
-}
-
-# starts wrk; returns a handle for wrk_wait()
-
-sub wrk_start {
-	my ($script, $duration, $threads, $connections) = @_;
-
-	my $pid = open(my $fh, '-|');
-	die "Can't fork: $!\n" unless defined $pid;
-
-	if ($pid == 0) {
-		Test::Twanon::_die_with_parent();
-		open STDERR, '>&', \*STDOUT;
-
-		{
-			no warnings 'exec';
-			exec($WRK, '-t', $threads, '-c', $connections,
-				'-d', "${duration}s", '--timeout', '5s',
-				'-s', "$DIR/$script", "http://127.0.0.1:$PORT/");
-		}
-
-		print "Unable to exec($WRK): $!\n";
-		POSIX::_exit(127);
-	}
-
-	return { pid => $pid, fh => $fh, script => $script,
-		deadline => time() + $duration + 20 };
-}
-
-# waits for a wrk (killing it past its deadline), and parses its summary
-
-sub wrk_wait {
-	my ($w) = @_;
-
-	my $out = '';
-	my $sel = IO::Select->new($w->{fh});
-
-	while ((my $left = $w->{deadline} - time()) > 0) {
-		last unless $sel->can_read($left);
-		my $n = sysread($w->{fh}, my $buf, 65536);
-		last unless $n;
-		$out .= $buf;
-	}
-
-	if (waitpid($w->{pid}, WNOHANG) == 0) {
-		kill 'KILL', $w->{pid};
-		$out .= "\nwrk killed past its deadline\n";
-	}
-
-	close $w->{fh};
-
-	my %r = (out => $out, script => $w->{script});
-
-	if ($out =~ /^twanon\ good=(\d+)\ bad=(\d+)\ requests=(\d+)
-		\ connect=(\d+)\ read=(\d+)\ write=(\d+)\ timeout=(\d+)
-		\ status=(\d+)\ duration=(\d+)$/mx)
-	{
-		@r{qw/ good bad requests connect read write timeout status
-			duration /} = ($1, $2, $3, $4, $5, $6, $7, $8, $9);
-
-		$r{errors} = $r{connect} + $r{read} + $r{write} + $r{timeout};
-		$r{rps} = $r{duration} ? $r{requests} / ($r{duration} / 1e6) : 0;
-	}
-
-	($r{sample}) = $out =~ /^twanon sample: (.*)$/m;
-
-	return \%r;
-}
-
-sub figures {
-	my ($r) = @_;
-
-	return "$r->{script}: no summary\n$r->{out}" unless defined $r->{good};
-
-	return sprintf('%s: %d requests, %.0f/s, good %d, bad %d, errors '
-		. 'connect %d read %d write %d timeout %d, status %d%s',
-		$r->{script}, $r->{requests}, $r->{rps}, $r->{good}, $r->{bad},
-		$r->{connect}, $r->{read}, $r->{write}, $r->{timeout},
-		$r->{status},
-		defined $r->{sample} ? ", first bad: $r->{sample}" : '');
-}
-
-sub workers {
-	my @pids = grep { /^\d+$/ } map { s/\s+//gr }
-		split /\n/, `ps --ppid $MASTER -o pid= 2>/dev/null`;
-	return sort { $a <=> $b } @pids;
+	$t->write_file('incoming.lua', wrk_script(method => 'POST',
+		path => '/incoming', body => $BODY, close => $close,
+		headers => {
+			'Content-Type' => 'application/x-www-form-urlencoded',
+			'X-Twilio-Signature' => $SIGNATURE,
+		},
+		check => 'body == ' . lua_string($ROUTED)));
 }
 
 # waits until the master has exactly n workers, all of the current
@@ -389,7 +221,7 @@ sub settle {
 	my @w;
 
 	while (time() < $deadline) {
-		@w = workers();
+		@w = worker_pids($MASTER);
 
 		my $old = grep {
 			my $cmd = eval { $t->read_file("/proc/$_/cmdline") } || '';
@@ -402,12 +234,6 @@ sub settle {
 	}
 
 	return @w;
-}
-
-sub rss {
-	my ($pid) = @_;
-	my $status = eval { $t->read_file("/proc/$pid/status") } || '';
-	return $status =~ /^VmRSS:\s+(\d+)\s+kB/m ? $1 : undef;
 }
 
 # log lines joined, at most 20 of them and a count of the others: under
@@ -480,7 +306,7 @@ my @res = map { wrk_wait($_) } @wrk;
 
 diag(sprintf('reload: %d reloads in %.1f s, %s', $reloads, time() - $start,
 	$keepalive ? 'keep-alive' : 'Connection: close'));
-diag(figures($_)) for @res;
+diag(wrk_figures($_)) for @res;
 
 for my $res (@res) {
 	my $what = "reload $res->{script}";
@@ -544,11 +370,12 @@ diag(sprintf('crash: worker %s killed, worker %s served /token after '
 	. '%.3f s', $victim, $new || 'none', $took || -1));
 
 like($reply || '', $TOKEN_RE, 'new worker token');
-ok(defined $new && (grep { $_ eq $new } workers()), 'new worker of master');
+ok(defined $new && (grep { $_ eq $new } worker_pids($MASTER)),
+	'new worker of master');
 
 my $res = wrk_wait($load);
 
-diag('crash: ' . figures($res));
+diag('crash: ' . wrk_figures($res));
 
 ok(($res->{good} || 0) > 0, 'crash load served');
 is($res->{bad}, 0, 'crash load bad replies');
@@ -610,7 +437,7 @@ while ($total < $MEMORY_REQUESTS && time() - $start < $MEMORY_BOUND - 10) {
 		$total += $_->{requests} || 0;
 		$bad += defined $_->{bad} ? $_->{bad} : 1;
 		$errors += defined $_->{errors} ? $_->{errors} : 1;
-		push @runs, figures($_);
+		push @runs, wrk_figures($_);
 	}
 }
 
@@ -630,7 +457,7 @@ ok($warm >= $WARMUP_REQUESTS, 'warm-up requests');
 ok($total >= $MEMORY_REQUESTS, 'memory requests');
 is($bad, 0, 'memory bad replies');
 is($errors, 0, 'memory socket errors');
-is(join(' ', workers()), $worker, 'memory same worker');
+is(join(' ', worker_pids($MASTER)), $worker, 'memory same worker');
 ok(defined $rss_before && defined $rss_after
 	&& $rss_after - $rss_before < 1024, 'rss growth under 1 MiB');
 

@@ -24,7 +24,6 @@ use strict;
 
 use Test::More;
 
-use IO::Select;
 use IO::Socket::INET;
 use POSIX qw//;
 use Time::HiRes qw/ time sleep /;
@@ -32,9 +31,11 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT form_body twilio_signature webhook_request
-	webhook_raw reply logged forking_server read_request /;
-use Test::Twanon::HTTP2 qw/ h2_frame h2_post /;
+use Test::Twanon qw/ :DEFAULT webhook_request webhook_raw reply logged
+	forking_server read_request silent_server json_response http_value
+	dial_twiml call_pairs /;
+use Test::Twanon::HTTP2 qw/ h2_frame h2_webhook h2_connect h2_read h2_ended
+	h2_status h2_data /;
 
 ###############################################################################
 
@@ -166,16 +167,11 @@ $webhooks
 
 EOF
 
-$t->run_daemon(\&backend, port(8081));
-$t->run_daemon(\&silent, port(8083));
-$t->run_daemon(\&silent, port(8084));
+$t->run_backend(8081, \&forking_server, \&serve);
+$t->run_backend(8083, \&silent_server, 8);
+$t->run_backend(8084, \&silent_server, 8);
 
 $t->run()->plan(42);
-
-for my $p (8081, 8083, 8084) {
-	$t->waitforsocket('127.0.0.1:' . port($p))
-		or die "Can't start the backend on $p\n";
-}
 
 ###############################################################################
 
@@ -329,8 +325,7 @@ unlike($log, qr/\Q$DIGITS\E/, 'error log without number');
 ###############################################################################
 
 sub worker {
-	my $r = http_get('/pid');
-	return $r =~ /(\d+)$/ ? $1 : 'none';
+	return http_value('/pid');
 }
 
 sub routed {
@@ -338,26 +333,13 @@ sub routed {
 
 	my $name = defined $o{name} ? $o{name} : 'Ann';
 
-	return "200 text/xml; charset=utf-8\n" . $DECL
-		. '<Response><Dial answerOnBridge="true" timeLimit="3600"'
-		. qq{ timeout="30" callerId="$CALLED"><Client>}
-		. '<Identity>user001</Identity>'
-		. '<Parameter name="twanonRinging" value="1"/>'
-		. qq{<Parameter name="customerName" value="$name"/>}
-		. '<Parameter name="customerId" value="42"/>'
-		. "</Client></Dial></Response>\n";
+	return "200 text/xml; charset=utf-8\n" . dial_twiml(identity => 'user001',
+		caller_id => $CALLED, params => [ customerName => $name,
+		customerId => 42 ]);
 }
 
-my $calls = 0;
-
 sub pairs {
-	return (
-		AccountSid => $ACCOUNT,
-		CallSid => sprintf('CA%032d', ++$calls),
-		CallStatus => 'ringing',
-		From => $CALLER,
-		To => $CALLED,
-	);
+	return call_pairs(AccountSid => $ACCOUNT, From => $CALLER, To => $CALLED);
 }
 
 # a signed webhook to /in/name
@@ -379,17 +361,11 @@ sub request {
 
 ###############################################################################
 
-# HTTP/2 with prior knowledge, just enough of it: frames, and HPACK
-# literals without indexing or Huffman coding
+# HTTP/2 with prior knowledge: a signed webhook to /in/name on stream sid
 
 sub h2_request {
 	my ($sid, $name) = @_;
-
-	my @pairs = pairs();
-
-	return h2_post($sid, "/in/$name", form_body(@pairs),
-		'x-twilio-signature' => twilio_signature($TOKEN,
-			"http://localhost/in/$name", @pairs));
+	return h2_webhook($sid, "/in/$name", $TOKEN, pairs());
 }
 
 # stream 1 asks for a slow lookup and is cancelled while it runs; stream
@@ -398,93 +374,23 @@ sub h2_request {
 sub h2_cancel {
 	my ($name) = @_;
 
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . port(8085))
-		or die "Can't connect: $!\n";
-	$s->autoflush(1);
-
-	print $s "PRI * HTTP/2.0\x0d\x0a\x0d\x0aSM\x0d\x0a\x0d\x0a"
-		. h2_frame(4, 0, 0, '') . h2_request(1, $name);
+	my ($s, $state) = h2_connect(port(8085), h2_request(1, $name));
 
 	sleep(0.3);
 
 	print $s h2_frame(3, 0, 1, pack('N', 0x8)) . h2_request(3, 'ok');
 
-	my (@frames, $data, $buf);
-	my $sel = IO::Select->new($s);
-	my $end = time() + 3 * $t->slow;
-
-	$buf = '';
-	$data = '';
-
-	while (time() < $end && $sel->can_read($end - time())) {
-		my $n = sysread($s, $buf, 65536, length $buf);
-		last unless $n;
-
-		while (length $buf >= 9) {
-			my ($l1, $l2, $type, $flags, $sid) = unpack('CnCCN', $buf);
-			my $len = ($l1 << 16) + $l2;
-			last if length $buf < 9 + $len;
-
-			my $payload = substr($buf, 9, $len);
-			substr($buf, 0, 9 + $len, '');
-			$sid &= 0x7fffffff;
-
-			push @frames, { type => $type, flags => $flags, sid => $sid,
-				payload => $payload };
-
-			$data .= $payload if $sid == 3 && $type == 0;
-
-			if ($type == 4 && !($flags & 0x1)) {
-				print $s h2_frame(4, 0x1, 0, '');
-			}
-		}
-
-		last if grep { $_->{sid} == 3 && $_->{type} == 0
-			&& $_->{flags} & 0x1 } @frames;
-	}
+	h2_read($s, $state, 3 * $t->slow,
+		sub { h2_ended($state->{frames}, 3) });
 
 	# the slow lookup of stream 1 ends after the last frame of stream 3:
 	# wait for it, and for anything the server might still write
 
-	my $rest = time() + 1.5 * $t->slow;
-
-	while (time() < $rest && $sel->can_read($rest - time())) {
-		my $n = sysread($s, $buf, 65536, length $buf);
-		last unless $n;
-
-		while (length $buf >= 9) {
-			my ($l1, $l2, $type, $flags, $sid) = unpack('CnCCN', $buf);
-			my $len = ($l1 << 16) + $l2;
-			last if length $buf < 9 + $len;
-
-			substr($buf, 0, 9 + $len, '');
-			push @frames, { type => $type, flags => $flags,
-				sid => $sid & 0x7fffffff, payload => '' };
-		}
-	}
+	h2_read($s, $state, 1.5 * $t->slow);
 
 	close $s;
 
-	return (\@frames, $data);
-}
-
-# the :status of a stream's HEADERS, as nginx sends it: an indexed field
-# (0x88 is 200) or a literal with the indexed name :status (0x48)
-
-sub h2_status {
-	my ($frames, $sid) = @_;
-
-	for my $f (@$frames) {
-		next unless $f->{sid} == $sid && $f->{type} == 1;
-
-		my $first = ord($f->{payload});
-
-		return 200 if $first == 0x88;
-		return substr($f->{payload}, 2, 3) if $first == 0x48;
-		return "indexed $first";
-	}
-
-	return 'none';
+	return ($state->{frames}, h2_data($state->{frames}, 3));
 }
 
 ###############################################################################
@@ -492,11 +398,6 @@ sub h2_status {
 # the resolver backend: /slow answers after a second; /trickle sends its
 # header and then a byte every 200ms; /vars answers with the X-Vars
 # header it got as the customer's name
-
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
 
 sub serve {
 	my ($client) = @_;
@@ -507,15 +408,13 @@ sub serve {
 	my ($name) = $req =~ m!^POST /(\w+) HTTP!;
 	$name = '' unless defined $name;
 
-	my $head = "HTTP/1.0 200 OK\x0d\x0aContent-Type: application/json\x0d\x0a";
-
 	if ($name eq 'slow') {
 		sleep(1);
-		syswrite($client, $head . 'Content-Length: ' . length($JSON)
-			. "\x0d\x0a\x0d\x0a" . $JSON);
+		syswrite($client, json_response(200, $JSON));
 
 	} elsif ($name eq 'trickle') {
-		syswrite($client, $head . "\x0d\x0a");
+		syswrite($client, "HTTP/1.0 200 OK\x0d\x0a"
+			. "Content-Type: application/json\x0d\x0a\x0d\x0a");
 
 		for (1 .. 40) {
 			syswrite($client, ' ') or last;
@@ -529,33 +428,10 @@ sub serve {
 		my $json = '{"appId":"user001","customerName":"' . $vars
 			. '","customerId":42}';
 
-		syswrite($client, $head . 'Content-Length: ' . length($json)
-			. "\x0d\x0a\x0d\x0a" . $json);
+		syswrite($client, json_response(200, $json));
 
 	} else {
 		syswrite($client, "HTTP/1.0 404 Not Found\x0d\x0a\x0d\x0a");
-	}
-}
-
-# accepts connections and never answers, for 8 seconds each
-
-sub silent {
-	my ($port) = @_;
-
-	my $server = IO::Socket::INET->new(
-		Proto => 'tcp',
-		LocalAddr => "127.0.0.1:$port",
-		Listen => 64,
-		ReuseAddr => 1,
-	) or die "Can't create listening socket: $!\n";
-
-	my @held;
-
-	while (1) {
-		my $client = $server->accept() or next;
-
-		push @held, [ $client, time() ];
-		@held = grep { time() - $_->[1] < 8 } @held;
 	}
 }
 

@@ -26,8 +26,9 @@ use File::Temp qw/ tempdir /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_raw twilio_signature reply
-	forking_server read_request conf_fails conf_passes conf_warns /;
+use Test::Twanon qw/ :DEFAULT webhook_request reply forking_server
+	read_request backlog_request json_response conf_fails conf_passes
+	conf_warns /;
 
 ###############################################################################
 
@@ -107,12 +108,9 @@ http {
 
 EOF
 
-$t->run_daemon(\&backend, port(8081));
+$t->run_backend(8081, \&forking_server, \&serve);
 
 $t->run()->plan(57);
-
-$t->waitforsocket('127.0.0.1:' . port(8081))
-	or die "Can't start the resolver backend\n";
 
 ###############################################################################
 
@@ -149,11 +147,9 @@ sub call {
 		@{$o{fields} || []},
 	);
 
-	my $sig = defined $o{sig} ? $o{sig}
-		: twilio_signature($TOKEN, "http://localhost$uri", @pairs);
-
-	return reply($t->http(webhook_raw($uri, pairs => \@pairs,
-		sigs => [ $sig ], headers => $o{headers} || [])));
+	return reply(webhook_request($uri, token => $TOKEN, pairs => \@pairs,
+		headers => [ defined $o{sig} ? ('X-Twilio-Signature' => $o{sig}) : (),
+			@{$o{headers} || []} ]));
 }
 
 sub dialled {
@@ -174,7 +170,7 @@ is(call('reply caller id', '/outgoing', 'C-1002'),
 is(call('field', '/ticket', 'C-1001', param => 'ticket'),
 	dialled('+15550100', $CALLER_ID), 'twanon_outgoing_param');
 is(call('header caller id', '/header', 'C-1001',
-	headers => [ 'X-Caller-Id: +15550777' ]),
+	headers => [ 'X-Caller-Id' => '+15550777' ]),
 	dialled('+15550100', '+15550777'), 'caller id with a variable');
 
 # refused, with the fallback
@@ -192,7 +188,7 @@ is(call('too long', '/outgoing', 'C-long'), $REFUSED, '16 digits');
 is(call('bad caller id', '/outgoing', 'C-badcid'), $REFUSED,
 	'reply callerId not e.164');
 is(call('variable caller id', '/header', 'C-1001',
-	headers => [ 'X-Caller-Id: anonymous' ]), $REFUSED,
+	headers => [ 'X-Caller-Id' => 'anonymous' ]), $REFUSED,
 	'caller id variable not e.164');
 is(call('no customer', '/outgoing', undef), $REFUSED, 'no customer id');
 is(call('bad customer', '/outgoing', 'C 1001'), $REFUSED,
@@ -354,26 +350,13 @@ conf_fails('bad field name', conf("twanon_outgoing;\n"
 
 # the resolver backend: logs "uri call=CallSid body", answers by customer
 
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
-
 sub serve {
 	my ($client) = @_;
 
 	my $req = read_request($client);
 	return unless defined $req;
 
-	my $head = index($req, "\x0d\x0a\x0d\x0a") + 4;
-
-	my ($uri) = $req =~ m!^POST (\S+) HTTP!;
-	my ($call) = $req =~ /^X-Call:\s*(\w+)/mi;
-	my $body = substr($req, $head);
-
-	open my $fh, '>>', $backlog or die "Can't open $backlog: $!\n";
-	print $fh "$uri call=" . (defined $call ? $call : '') . " $body\n";
-	close $fh;
+	my (undef, $body) = backlog_request($backlog, $req);
 
 	my ($customer) = $body =~ /customer_id=([^&]*)/;
 	$customer = '' unless defined $customer;
@@ -401,9 +384,7 @@ sub serve {
 		|| !defined $json;
 	($status, $json) = (500, '{}') if $customer eq 'C-500';
 
-	print $client "HTTP/1.0 $status X\x0d\x0a"
-		. "Content-Type: application/json\x0d\x0a"
-		. 'Content-Length: ' . length($json) . "\x0d\x0a\x0d\x0a" . $json;
+	print $client json_response($status, $json);
 }
 
 ###############################################################################

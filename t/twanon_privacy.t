@@ -416,22 +416,22 @@ is(scalar(() = $got =~ /^"[^"]*$DIGITS/mg), 0,
 
 my @info = split /\n/, $file{'error.log'} || '';
 
-sub logged {
+sub info_logged {
 	my ($re) = @_;
 	return scalar grep { /$re/ } @info;
 }
 
 my $fallback = 'serving the fallback, call';
 
-ok(logged(qr/\[warn\] .*twanon: invalid signature for "[^"?]+" under the Auth Token \(HMAC-SHA1\), call "$sidi->{'invalid signature'}"/),
+ok(info_logged(qr/\[warn\] .*twanon: invalid signature for "[^"?]+" under the Auth Token \(HMAC-SHA1\), call "$sidi->{'invalid signature'}"/),
 	'info log invalid signature');
-ok(logged(qr/\[warn\] .*twanon: caller unknown to the resolver, $fallback "$sidi->{'caller unknown'}"/),
+ok(info_logged(qr/\[warn\] .*twanon: caller unknown to the resolver, $fallback "$sidi->{'caller unknown'}"/),
 	'info log caller unknown');
-ok(logged(qr!\[error\] .*twanon: resolver "/resolver_down" failed or was cut short \(status \d+\), $fallback "$sidi->{'resolver down'}"!),
+ok(info_logged(qr!\[error\] .*twanon: resolver "/resolver_down" failed or was cut short \(status \d+\), $fallback "$sidi->{'resolver down'}"!),
 	'info log resolver down');
-ok(logged(qr/\[info\] .*twanon: malformed webhook body/),
+ok(info_logged(qr/\[info\] .*twanon: malformed webhook body/),
 	'info log malformed body');
-ok(logged(qr/\[error\] .*connect\(\) failed/), 'info log connect failed');
+ok(info_logged(qr/\[error\] .*connect\(\) failed/), 'info log connect failed');
 # the harness's main-level error_log stays at debug: the event loop's
 # lines, no request's
 

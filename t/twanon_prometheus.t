@@ -29,7 +29,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_raw parse_response form_escape /;
+use Test::Twanon qw/ :DEFAULT webhook_request parse_response form_escape
+	die_with_parent /;
 
 ###############################################################################
 
@@ -149,8 +150,8 @@ sub hook {
 		@extra,
 	);
 
-	return parse_response($t->http(webhook_raw($uri || '/incoming',
-		pairs => \@pairs, token => $TOKEN)));
+	return webhook_request($uri || '/incoming', token => $TOKEN,
+		pairs => \@pairs);
 }
 
 sub metrics {
@@ -258,7 +259,7 @@ my $prom = fork();
 die "fork: $!\n" unless defined $prom;
 
 if ($prom == 0) {
-	Test::Twanon::_die_with_parent();
+	die_with_parent();
 
 	open STDOUT, '>', "$DIR/prometheus.log";
 	open STDERR, '>&', \*STDOUT;

@@ -25,7 +25,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_request reply logged forking_server
-	read_request /;
+	read_request write_all http_value dial_twiml call_pairs /;
 
 ###############################################################################
 
@@ -129,16 +129,12 @@ EOF
 
 port(8089);
 
-$t->run_daemon(\&backend, port(8081));
+$t->run_backend(8081, \&forking_server, \&serve);
 
 $t->run()->plan(71);
 
-$t->waitforsocket('127.0.0.1:' . port(8081))
-	or die "Can't start the resolver backend\n";
-
 ###############################################################################
 
-my $calls = 0;
 my %sid;
 my @bodies;
 
@@ -148,16 +144,13 @@ my @bodies;
 sub call {
 	my ($name) = @_;
 
-	my $sid = sprintf('CA%032d', ++$calls);
+	my %pairs = my @pairs = call_pairs(AccountSid => $ACCOUNT,
+		From => $CALLER, To => $CALLED);
+	my $sid = $pairs{CallSid};
 	my $start = time();
 
-	my $r = webhook_request("/in/$name", token => $TOKEN, pairs => [
-		AccountSid => $ACCOUNT,
-		CallSid => $sid,
-		CallStatus => 'ringing',
-		From => $CALLER,
-		To => $CALLED,
-	], timeout => 10 * $t->slow);
+	my $r = webhook_request("/in/$name", token => $TOKEN, pairs => \@pairs,
+		timeout => 10 * $t->slow);
 
 	my $took = time() - $start;
 
@@ -178,17 +171,12 @@ sub routed {
 		. '<Parameter name="customerId" value="42"/>'
 		unless defined $params;
 
-	return xml($DECL . '<Response><Dial answerOnBridge="true"'
-		. qq{ timeLimit="3600" timeout="30" callerId="$CALLED">}
-		. '<Client><Identity>user001</Identity>'
-		. "<Parameter name=\"twanonRinging\" value=\"1\"/>$params</Client>"
-		. "</Dial></Response>\n");
+	return xml(dial_twiml(identity => 'user001', caller_id => $CALLED,
+		params => $params));
 }
 
 sub worker {
-	my $r = http_get('/pid');
-	return 'none' unless defined $r && $r =~ /\x0d\x0a\x0d\x0a(\d+)$/;
-	return $1;
+	return http_value('/pid');
 }
 
 ###############################################################################
@@ -299,11 +287,6 @@ is(join("\n", grep { /$DIGITS/ } @bodies), '', 'number not served');
 
 # the resolver backend: one child per connection, each bounded in time
 
-sub backend {
-	my ($port) = @_;
-	forking_server($port, \&serve);
-}
-
 sub serve {
 	my ($client) = @_;
 
@@ -325,17 +308,7 @@ sub serve {
 
 	my $length = sub { "Content-Length: $_[0]\x0d\x0a\x0d\x0a" };
 
-	my $send = sub {
-		for my $s (@_) {
-			my $off = 0;
-
-			while ($off < length $s) {
-				my $n = syswrite($client, $s, 65536, $off);
-				return unless $n;
-				$off += $n;
-			}
-		}
-	};
+	my $send = sub { write_all($client, @_) };
 
 	if ($name eq 'ok') {
 		$send->($ok . $length->(length $json) . $json);

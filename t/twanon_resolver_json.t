@@ -21,7 +21,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_request /;
+use Test::Twanon qw/ :DEFAULT webhook_request call_pairs /;
 
 ###############################################################################
 
@@ -181,17 +181,12 @@ $t->run()->plan(35);
 
 # a signed webhook to /in/name
 
-my $calls = 0;
-
 sub call {
 	my ($name) = @_;
 
-	my $r = webhook_request("/in/$name", token => $TOKEN, pairs => [
-		AccountSid => $ACCOUNT,
-		CallSid => sprintf('CA%032d', ++$calls),
-		From => $CALLER,
-		To => $CALLED,
-	]);
+	my $r = webhook_request("/in/$name", token => $TOKEN,
+		pairs => [ call_pairs(AccountSid => $ACCOUNT, CallStatus => undef,
+			From => $CALLER, To => $CALLED) ]);
 
 	return ($r->{status} // 'none') . "\n" . ($r->{body} // '');
 }

@@ -20,7 +20,7 @@ use Time::HiRes qw/ time /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_request /;
+use Test::Twanon qw/ :DEFAULT webhook_request call_pairs worker_pids rss /;
 
 ###############################################################################
 
@@ -140,18 +140,13 @@ $t->run()->plan(12);
 
 # a signed webhook to /in/name
 
-my $calls = 0;
-
 sub call {
 	my ($name) = @_;
 
 	my $r = webhook_request("/in/$name", token => $TOKEN,
-		timeout => 30 * $t->slow, pairs => [
-			AccountSid => $ACCOUNT,
-			CallSid => sprintf('CA%032d', ++$calls),
-			From => $CALLER,
-			To => $CALLED,
-		]);
+		timeout => 30 * $t->slow, pairs => [ call_pairs(
+			AccountSid => $ACCOUNT, CallStatus => undef,
+			From => $CALLER, To => $CALLED) ]);
 
 	return ($r->{status} // 'none') . "\n" . ($r->{body} // '');
 }
@@ -176,19 +171,8 @@ sub dial {
 }
 
 sub worker {
-	my $master = $t->read_file('nginx.pid');
-	$master =~ s/\s+//g;
-
-	my @pids = grep { /^\d+$/ } map { s/\s+//gr }
-		split /\n/, `ps --ppid $master -o pid= 2>/dev/null`;
-
-	return $t->valgrind ? $master : $pids[0];
-}
-
-sub rss {
-	my ($pid) = @_;
-	my $status = eval { $t->read_file("/proc/$pid/status") } || '';
-	return $status =~ /^VmRSS:\s+(\d+)\s+kB/m ? $1 : 0;
+	my $master = $t->read_file('nginx.pid') =~ s/\s+//gr;
+	return $t->valgrind ? $master : (worker_pids($master))[0];
 }
 
 ###############################################################################
@@ -201,7 +185,7 @@ is(call('small'), dial(customerName => 'Ann', customerId => '19.99'),
 	'number as written');
 
 my $pid = worker();
-my $before = rss($pid);
+my $before = rss($pid) // 0;
 my @times;
 
 for my $i (1 .. 3) {
@@ -218,7 +202,7 @@ for my $i (1 .. 3) {
 	push @times, time() - $start;
 }
 
-my $after = rss($pid);
+my $after = rss($pid) // 0;
 
 diag(sprintf('worker VmRSS %d kB before, %d kB after, %+d kB;'
 	. ' seconds per call %s', $before, $after, $after - $before,

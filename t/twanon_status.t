@@ -20,7 +20,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Twanon qw/ :DEFAULT webhook_raw twilio_signature reply
-	parse_response conf_fails /;
+	parse_response conf_fails silent_server metric /;
 
 ###############################################################################
 
@@ -130,12 +130,9 @@ http {
 
 EOF
 
-$t->run_daemon(\&silent, port(8082));
+$t->run_backend(8082, \&silent_server);
 
 $t->run()->plan(41);
-
-$t->waitforsocket('127.0.0.1:' . port(8082))
-	or die "Can't start the silent backend\n";
 
 ###############################################################################
 
@@ -162,12 +159,6 @@ sub metrics {
 		. "Host: localhost\x0d\x0a\x0d\x0a"));
 }
 
-sub value {
-	my ($text, $series) = @_;
-	my ($v) = $text =~ /^\Q$series\E (\S+)$/m;
-	return $v;
-}
-
 hook('/incoming') for 1 .. 3;
 hook('/unknown');
 hook('/broken');
@@ -189,44 +180,44 @@ is($r->{headers}{'content-type'}, 'text/plain; version=0.0.4; charset=utf-8',
 
 my $W = 'twanon_webhooks_total{handler="incoming",outcome=';
 
-is(value($m, $W . '"client"}'), 3, 'routed');
-is(value($m, $W . '"unknown"}'), 1, 'unknown');
-is(value($m, $W . '"error"}'), 2, 'resolver 500 and timeout');
-is(value($m, $W . '"forbidden"}'), 2, 'bad and missing signature');
-is(value($m, $W . '"too_large"}'), 1, 'body too large');
-is(value($m, $W . '"method"}'), 1, 'method not allowed');
-is(value($m, 'twanon_webhooks_total{handler="after_dial",outcome="client"}'),
+is(metric($m, $W . '"client"}'), 3, 'routed');
+is(metric($m, $W . '"unknown"}'), 1, 'unknown');
+is(metric($m, $W . '"error"}'), 2, 'resolver 500 and timeout');
+is(metric($m, $W . '"forbidden"}'), 2, 'bad and missing signature');
+is(metric($m, $W . '"too_large"}'), 1, 'body too large');
+is(metric($m, $W . '"method"}'), 1, 'method not allowed');
+is(metric($m, 'twanon_webhooks_total{handler="after_dial",outcome="client"}'),
 	0, 'other handlers listed');
 
-is(value($m, 'twanon_signature_failures_total{reason="mismatch"}'), 1,
+is(metric($m, 'twanon_signature_failures_total{reason="mismatch"}'), 1,
 	'signature mismatch');
-is(value($m, 'twanon_signature_failures_total{reason="missing"}'), 1,
+is(metric($m, 'twanon_signature_failures_total{reason="missing"}'), 1,
 	'signature missing');
 
-is(value($m, 'twanon_resolver_requests_total{result="ok"}'), 3,
+is(metric($m, 'twanon_resolver_requests_total{result="ok"}'), 3,
 	'resolver ok');
-is(value($m, 'twanon_resolver_requests_total{result="not_found"}'), 1,
+is(metric($m, 'twanon_resolver_requests_total{result="not_found"}'), 1,
 	'resolver not found');
-is(value($m, 'twanon_resolver_requests_total{result="status"}'), 1,
+is(metric($m, 'twanon_resolver_requests_total{result="status"}'), 1,
 	'resolver status');
-is(value($m, 'twanon_resolver_requests_total{result="timeout"}'), 1,
+is(metric($m, 'twanon_resolver_requests_total{result="timeout"}'), 1,
 	'resolver timeout');
-is(value($m, 'twanon_resolver_duration_seconds_count'), 6,
+is(metric($m, 'twanon_resolver_duration_seconds_count'), 6,
 	'histogram count');
-is(value($m, 'twanon_resolver_duration_seconds_bucket{le="+Inf"}'), 6,
+is(metric($m, 'twanon_resolver_duration_seconds_bucket{le="+Inf"}'), 6,
 	'histogram +Inf');
-ok(value($m, 'twanon_resolver_duration_seconds_bucket{le="10"}') >= 6
-	&& value($m, 'twanon_resolver_duration_seconds_bucket{le="0.5"}') <= 5,
+ok(metric($m, 'twanon_resolver_duration_seconds_bucket{le="10"}') >= 6
+	&& metric($m, 'twanon_resolver_duration_seconds_bucket{le="0.5"}') <= 5,
 	'histogram buckets: the timeout above 0.5 s');
-ok(value($m, 'twanon_resolver_duration_seconds_sum') >= 1,
+ok(metric($m, 'twanon_resolver_duration_seconds_sum') >= 1,
 	'histogram sum, seconds');
 
-is(value($m, 'twanon_fallbacks_total{kind="say"}'), 2,
+is(metric($m, 'twanon_fallbacks_total{kind="say"}'), 2,
 	'fallback say (unknown, timeout)');
-is(value($m, 'twanon_fallbacks_total{kind="client"}'), 1, 'fallback client');
+is(metric($m, 'twanon_fallbacks_total{kind="client"}'), 1, 'fallback client');
 
-is(value($m, 'twanon_tokens_total{result="issued"}'), 2, 'tokens issued');
-is(value($m, 'twanon_tokens_total{result="refused"}'), 1, 'token refused');
+is(metric($m, 'twanon_tokens_total{result="issued"}'), 2, 'tokens issued');
+is(metric($m, 'twanon_tokens_total{result="refused"}'), 1, 'token refused');
 
 like($m, qr/^twanon_build_info\{version="[\d.]+",nginx="[\d.]+"\} 1$/m,
 	'build info');
@@ -316,27 +307,5 @@ conf_fails('zone too small', conf("twanon_status_zone  4k;\n",
 	"twanon_status;\n"), 'twanon_status_zone',
 	'invalid zone size "4k" in "twanon_status_zone" directive, it must be '
 	. 'at least 32k in FILE:LINE');
-
-###############################################################################
-
-# a backend that never answers
-
-sub silent {
-	my ($port) = @_;
-
-	my $server = IO::Socket::INET->new(
-		Proto => 'tcp',
-		LocalAddr => "127.0.0.1:$port",
-		Listen => 16,
-		ReuseAddr => 1,
-	) or die "Can't create listening socket: $!\n";
-
-	my @held;
-
-	while (1) {
-		my $client = $server->accept() or next;
-		push @held, $client;
-	}
-}
 
 ###############################################################################

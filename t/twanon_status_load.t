@@ -16,24 +16,20 @@ use strict;
 
 use Test::More;
 
-use IO::Select;
-use POSIX qw/ WNOHANG /;
 use Time::HiRes qw/ time sleep /;
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT parse_response form_escape
-	twilio_signature /;
+use Test::Twanon qw/ :DEFAULT parse_response wrk_path wrk_script wrk_start
+	wrk_running wrk_wait signed_form /;
 
 ###############################################################################
 
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my ($WRK) = grep { -x } map { "$_/wrk" } split /:/, $ENV{PATH} || '';
-
-skip_file('no wrk (make test installs it)') unless defined $WRK;
+skip_file('no wrk (make test installs it)') unless defined wrk_path();
 
 my $TOKEN = 'status-load-token-2c94';
 my $URL = 'http://load.test/incoming';
@@ -116,8 +112,6 @@ $t->run()->plan(12);
 
 ###############################################################################
 
-my $DIR = $t->testdir();
-
 my %WEBHOOK = (
 	AccountSid => 'AC' . '0' x 32,
 	ApiVersion => '2010-04-01',
@@ -128,81 +122,20 @@ my %WEBHOOK = (
 	To => '+15557654321',
 );
 
-my $BODY = join('&',
-	map { "$_=" . form_escape($WEBHOOK{$_}) } sort keys %WEBHOOK);
-my $SIGNATURE = twilio_signature($TOKEN, $URL, %WEBHOOK);
+my ($BODY, $SIGNATURE) = signed_form($TOKEN, $URL,
+	map { $_ => $WEBHOOK{$_} } sort keys %WEBHOOK);
 
-# a Lua string literal
+# the script counts the replies that are not the routed TwiML
 
-sub lua {
-	my ($s) = @_;
-	$s =~ s/([^A-Za-z0-9 _.,:;=+\/{}<>^\$\[\]-])/sprintf('\\%03d', ord $1)/ge;
-	return qq{"$s"};
-}
+$t->write_file('incoming.lua', wrk_script(method => 'POST',
+	path => '/incoming', body => $BODY,
+	headers => {
+		'Content-Type' => 'application/x-www-form-urlencoded',
+		'X-Twilio-Signature' => $SIGNATURE,
+	},
+	check => 'string.find(body, "<Identity>op_1</Identity>", 1, true)'));
 
-# the script counts the replies that are not the routed TwiML, and prints
-# its counts in done()
-
-$t->write_file('incoming.lua', <<"EOF");
-wrk.method = "POST"
-wrk.path = "/incoming"
-wrk.body = ${\ lua($BODY)}
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["X-Twilio-Signature"] = ${\ lua($SIGNATURE)}
-
-local threads = {}
-
-function setup(thread)
-    table.insert(threads, thread)
-end
-
-function init(args)
-    good = 0
-    bad = 0
-end
-
-function response(status, headers, body)
-    if status == 200 and string.find(body, "<Identity>op_1</Identity>", 1,
-                                     true) then
-        good = good + 1
-    else
-        bad = bad + 1
-    end
-end
-
-function done(summary, latency, requests)
-    local g, b = 0, 0
-
-    for _, thread in ipairs(threads) do
-        g = g + thread:get("good")
-        b = b + thread:get("bad")
-    end
-
-    local e = summary.errors
-
-    io.write(string.format("twanon good=%d bad=%d requests=%d "
-        .. "errors=%d status=%d\\n", g, b, summary.requests,
-        e.connect + e.read + e.write + e.timeout, e.status))
-end
-EOF
-
-my $pid = open(my $fh, '-|');
-die "Can't fork: $!\n" unless defined $pid;
-
-if ($pid == 0) {
-	Test::Twanon::_die_with_parent();
-	open STDERR, '>&', \*STDOUT;
-
-	{
-		no warnings 'exec';
-		exec($WRK, '-t', 1, '-c', 4, '-d', "${DURATION}s",
-			'--timeout', '5s', '-s', "$DIR/incoming.lua",
-			'http://127.0.0.1:' . port(8080) . '/');
-	}
-
-	print "Unable to exec($WRK): $!\n";
-	POSIX::_exit(127);
-}
+my $wrk = wrk_start('incoming.lua', $DURATION, 1, 4);
 
 # scrapes every 100 ms while wrk runs, and at most its time and 20 s more
 
@@ -210,7 +143,7 @@ my $total = 'twanon_webhooks_total{handler="incoming",outcome="client"}';
 my $deadline = time() + $DURATION + 20;
 my ($scrapes, $broken, $down, $last) = (0, 0, 0, 0);
 
-while (time() < $deadline && waitpid($pid, WNOHANG) == 0) {
+while (time() < $deadline && wrk_running($wrk)) {
 	my $r = parse_response($t->http_get('/metrics'));
 	$scrapes++;
 
@@ -228,23 +161,14 @@ while (time() < $deadline && waitpid($pid, WNOHANG) == 0) {
 	sleep($SCRAPE);
 }
 
-if (waitpid($pid, WNOHANG) == 0) {
-	kill 'KILL', $pid;
-	waitpid($pid, 0);
-	diag('wrk killed past its deadline');
-}
-
-my $out = do { local $/; <$fh> } // '';
-close $fh;
-
-my ($good, $bad, $requests, $errors, $status) = $out =~
-	/^twanon\ good=(\d+)\ bad=(\d+)\ requests=(\d+)\ errors=(\d+)
-	\ status=(\d+)$/mx;
+my $res = wrk_wait($wrk);
+my ($good, $bad, $requests, $errors, $status)
+	= @$res{qw/ good bad requests errors status /};
 
 diag(sprintf('wrk: %s requests in %d s, %d scrapes',
 	$requests // 'no', $DURATION, $scrapes));
 
-ok(($requests // 0) > 0, 'load requests') or diag($out);
+ok(($requests // 0) > 0, 'load requests') or diag($res->{out});
 is($bad, 0, 'load bad replies');
 is($errors, 0, 'load socket errors');
 is($status, 0, 'load non-2xx');

@@ -22,7 +22,8 @@ use Time::HiRes qw/ time sleep /;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_raw parse_response conf_fails /;
+use Test::Twanon qw/ :DEFAULT webhook_request conf_fails
+	http_value metric worker_pids new_workers /;
 
 ###############################################################################
 
@@ -133,8 +134,7 @@ sub hook {
 		To => '+15557654321',
 	);
 
-	return parse_response($t->http(webhook_raw('/incoming',
-		pairs => \@pairs, token => $TOKEN, connection => 'close')));
+	return webhook_request('/incoming', token => $TOKEN, pairs => \@pairs);
 }
 
 # sends n webhooks, each on its own connection; returns the number routed
@@ -158,13 +158,11 @@ sub hooks {
 	return ($routed, sort keys %workers);
 }
 
+# a series of /metrics
+
 sub value {
 	my ($series) = @_;
-
-	my $m = parse_response($t->http_get('/metrics'))->{body} // '';
-	my ($v) = $m =~ /^\Q$series\E (\S+)$/m;
-
-	return $v;
+	return metric(http_value('/metrics'), $series);
 }
 
 # the "client" outcomes, once they reach "want" or within 2 s: a webhook
@@ -191,54 +189,25 @@ sub reloads {
 	return value('twanon_config_reloads_total');
 }
 
-sub generation {
-	my $r = parse_response($t->http_get('/generation'));
-	return ($r->{status} // 0) == 200 ? $r->{body} =~ s/\s+//gr : 'none';
-}
-
-sub workers {
-	return sort { $a <=> $b } grep { /^\d+$/ } map { s/\s+//gr }
-		split /\n/, `ps --ppid $MASTER -o pid= 2>/dev/null`;
-}
-
-# waits until the master has two workers, none of them one of old, within
-# 20 s; returns them
-
-sub new_workers {
-	my (@old) = @_;
-
-	my %old = map { $_ => 1 } @old;
-	my $deadline = time() + 20 * $t->slow();
-	my @w;
-
-	while (time() < $deadline) {
-		@w = workers();
-		return @w if @w == 2 && !grep { $old{$_} } @w;
-		sleep(0.05);
-	}
-
-	return @w;
-}
-
 # a reload to the configuration of that generation and zone size; returns
 # the new workers
 
 sub reload {
 	my ($generation, $zone) = @_;
 
-	my @old = workers();
+	my @old = worker_pids($MASTER);
 
 	write_conf($generation, $zone);
 	kill('HUP', $MASTER) or die "Can't send HUP to $MASTER: $!\n";
 
-	return new_workers(@old);
+	return new_workers($MASTER, 2, @old);
 }
 
 ###############################################################################
 
 # two workers, each serving some of the webhooks: the zone sums them
 
-my @w = new_workers();
+my @w = new_workers($MASTER, 2);
 
 is(scalar @w, 2, 'two workers');
 
@@ -257,7 +226,7 @@ my @old = @w;
 
 is(scalar(grep { my $o = $_; !grep { $_ == $o } @w } @old), 2,
 	'reload: new workers');
-is(generation(), 2, 'reload: new configuration');
+is(http_value('/generation'), 2, 'reload: new configuration');
 is(reloads(), 1, 'reload counted');
 is(client(20), 20, 'reload: counters kept');
 
@@ -270,7 +239,7 @@ is(client(26), 26, 'reload: counting on');
 
 @w = reload(3, '64k');
 
-is(generation(), 3, 'second reload');
+is(http_value('/generation'), 3, 'second reload');
 is(reloads(), 2, 'second reload counted');
 is(client(26), 26, 'second reload: counters kept');
 
@@ -279,7 +248,7 @@ is(client(26), 26, 'second reload: counters kept');
 
 @w = reload(4, '128k');
 
-is(generation(), 4, 'resize: new configuration');
+is(http_value('/generation'), 4, 'resize: new configuration');
 is(reloads(), 0, 'resize: reloads from zero');
 is(client(0), 0, 'resize: counters from zero');
 is(value('twanon_resolver_duration_seconds_count'), 0,
@@ -314,8 +283,8 @@ while (time() < $deadline) {
 }
 
 is($failed - $before, 1, 'too small: reload refused');
-is(generation(), 4, 'too small: running configuration kept');
-is(join(' ', workers()), join(' ', @old), 'too small: same workers');
+is(http_value('/generation'), 4, 'too small: running configuration kept');
+is(join(' ', worker_pids($MASTER)), join(' ', @old), 'too small: same workers');
 
 ($routed) = hooks(3);
 

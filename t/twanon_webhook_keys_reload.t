@@ -17,12 +17,11 @@ use strict;
 
 use Test::More;
 
-use Time::HiRes qw/ time sleep /;
-
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Twanon qw/ :DEFAULT webhook_raw parse_response twilio_signature /;
+use Test::Twanon qw/ :DEFAULT webhook_request http_value worker_pids
+	new_workers /;
 
 ###############################################################################
 
@@ -114,28 +113,15 @@ sub hook {
 		To => '+15557654321',
 	);
 
-	my $r = parse_response($t->http(webhook_raw('/five',
-		pairs => \@pairs,
-		sigs => [ twilio_signature($SECRET{$key}, 'http://localhost/five',
-			@pairs) ],
-		headers => [ "X-Twilio-Webhooks-Signature-Settings: key=$key,"
-			. 'algorithm=HMAC_SHA1' ],
-		connection => 'close')));
+	my $r = webhook_request('/five', token => $SECRET{$key},
+		pairs => \@pairs, headers => [
+			'X-Twilio-Webhooks-Signature-Settings' =>
+				"key=$key,algorithm=HMAC_SHA1" ]);
 
 	my $status = $r->{status} // 'none';
 
 	return $status == 200 && ($r->{body} // '') =~ /<Identity>op_1</
 		? 'routed' : $status;
-}
-
-sub generation {
-	my $r = parse_response($t->http_get('/generation'));
-	return ($r->{status} // 0) == 200 ? $r->{body} =~ s/\s+//gr : 'none';
-}
-
-sub workers {
-	return sort { $a <=> $b } grep { /^\d+$/ } map { s/\s+//gr }
-		split /\n/, `ps --ppid $MASTER -o pid= 2>/dev/null`;
 }
 
 # a reload to that generation; waits, within 20 s, until the old worker
@@ -144,23 +130,14 @@ sub workers {
 sub reload {
 	my ($generation, @keys) = @_;
 
-	my %old = map { $_ => 1 } workers();
+	my @old = worker_pids($MASTER);
 
 	$t->write_file_expand('nginx.conf', conf($generation, @keys));
 	kill('HUP', $MASTER) or die "Can't send HUP to $MASTER: $!\n";
 
-	my $deadline = time() + 20 * $t->slow();
+	new_workers($MASTER, 1, @old);
 
-	while (time() < $deadline) {
-		my @w = workers();
-
-		return generation()
-			if @w == 1 && !$old{$w[0]} && generation() eq $generation;
-
-		sleep(0.05);
-	}
-
-	return generation();
+	return http_value('/generation');
 }
 
 ###############################################################################
