@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 /*
@@ -38,6 +38,16 @@ static ngx_int_t ngx_http_twanon_after_dial_action(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_after_dial_reply(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
+
+
+ngx_http_variable_t  ngx_http_twanon_after_dial_variables[] = {
+
+    { ngx_string("twanon_dial_status"), NULL, ngx_http_twanon_variable_str,
+      offsetof(ngx_http_twanon_ctx_t, dial_status),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
 
 
 typedef struct {
@@ -401,8 +411,8 @@ ngx_http_twanon_after_dial_reply(ngx_http_request_t *r,
                       "fallback, call \"%V\"", &ctx->dial_status,
                       &ctx->call_sid);
 
-        return ngx_http_twanon_incoming_fallback(r, ctx);
+        return ngx_http_twanon_dial_fallback(r, ctx);
     }
 
-    return ngx_http_twanon_incoming_reply(r, ctx);
+    return ngx_http_twanon_dial_reply(r, ctx);
 }

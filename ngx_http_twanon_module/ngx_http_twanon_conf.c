@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 static char *ngx_http_twanon_sid_check(ngx_conf_t *cf, ngx_command_t *cmd,

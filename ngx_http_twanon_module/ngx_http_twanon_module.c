@@ -10,10 +10,11 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_http_twanon.h"
 #include "ngx_http_twanon_module.h"
 
 
-static ngx_int_t ngx_http_twanon_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_twanon_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twanon_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_twanon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_twanon_exit(ngx_cycle_t *cycle);
@@ -386,7 +387,7 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_twanon_module_ctx = {
-    ngx_http_twanon_add_variables,         /* preconfiguration */
+    ngx_http_twanon_preconfiguration,      /* preconfiguration */
     ngx_http_twanon_init,                  /* postconfiguration */
 
     ngx_http_twanon_create_main_conf,      /* create main configuration */
@@ -416,14 +417,35 @@ ngx_module_t  ngx_http_twanon_module = {
 };
 
 
+/* each file's variables, defined where their values are made */
+
+static ngx_http_variable_t  *ngx_http_twanon_variables[] = {
+    ngx_http_twanon_webhook_variables,
+    ngx_http_twanon_resolver_variables,
+    ngx_http_twanon_dial_variables,
+    ngx_http_twanon_incoming_variables,
+    ngx_http_twanon_after_dial_variables,
+    ngx_http_twanon_outgoing_variables,
+    NULL
+};
+
+
 /* libxml2 is set up before any "twanon_fallback_twiml" file is checked */
 
 static ngx_int_t
-ngx_http_twanon_add_variables(ngx_conf_t *cf)
+ngx_http_twanon_preconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_variable_t  **v;
+
     xmlInitParser();
 
-    return ngx_http_twanon_incoming_add_variables(cf);
+    for (v = ngx_http_twanon_variables; *v; v++) {
+        if (ngx_http_twanon_add_variables(cf, *v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 /*
@@ -31,6 +31,19 @@ static ngx_int_t ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_str_t *caller_id);
+static ngx_int_t ngx_http_twanon_variable_callee_hash(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+ngx_http_variable_t  ngx_http_twanon_outgoing_variables[] = {
+
+    { ngx_string("twanon_callee_hash"), NULL,
+      ngx_http_twanon_variable_callee_hash,
+      offsetof(ngx_http_twanon_ctx_t, callee_hash),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
 
 
 ngx_int_t
@@ -374,4 +387,28 @@ ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
     }
 
     return rc;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_variable_callee_hash(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_twanon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->callee_hash.len == 0
+        && ngx_http_twanon_number_hash(r, &ctx->callee, &ctx->callee_hash)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_twanon_variable_str(r, v, data);
 }

@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 /*
@@ -39,9 +39,22 @@ static void ngx_http_twanon_deadline_cleanup(void *data);
 static ngx_int_t ngx_http_twanon_resolver_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static void ngx_http_twanon_resolver_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twanon_variable_caller_hash(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
+
+
+ngx_http_variable_t  ngx_http_twanon_resolver_variables[] = {
+
+    { ngx_string("twanon_caller_hash"), NULL,
+      ngx_http_twanon_variable_caller_hash,
+      offsetof(ngx_http_twanon_ctx_t, caller_hash),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
 
 
 /*
@@ -768,4 +781,27 @@ ngx_http_twanon_number_hash(ngx_http_request_t *r, ngx_str_t *number,
     }
 
     return NGX_OK;
+}
+
+
+/* computed on first use, also when the resolver is sent the number */
+
+static ngx_int_t
+ngx_http_twanon_variable_caller_hash(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_twanon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twanon_caller_hash(r, ctx) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_twanon_variable_str(r, v, data);
 }

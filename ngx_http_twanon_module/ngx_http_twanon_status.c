@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include <nginx.h>
 
+#include "ngx_http_twanon.h"
 #include "ngx_http_twanon_module.h"
 
 

@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 /*
@@ -61,6 +61,10 @@ static ngx_int_t ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *url);
 
 
+static ngx_int_t ngx_http_twanon_variable_route(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
 static ngx_str_t  ngx_http_twanon_text_type =
     ngx_string("text/plain; charset=utf-8");
 static ngx_str_t  ngx_http_twanon_invalid =
@@ -74,6 +78,39 @@ static ngx_str_t  ngx_http_twanon_forbidden = ngx_string("forbidden\n");
  * whether to ask the resolver (NULL: always), and the one that answers
  * once the resolver is done.
  */
+
+/*
+ * $twanon_route, indexed by ngx_http_twanon_route_e.  One refused before
+ * it was verified is "rejected"; a verified one is "error" until the
+ * resolver routes it, and ctx->route holds the rest; the after-dial step
+ * adds "answered", "canceled" and "exhausted" (no attempt left).
+ */
+
+static ngx_str_t  ngx_http_twanon_routes[] = {
+    ngx_string("error"),
+    ngx_string("unknown"),
+    ngx_string("client"),
+    ngx_string("rejected"),
+    ngx_string("answered"),
+    ngx_string("canceled"),
+    ngx_string("exhausted"),
+    ngx_string("dialled"),
+    ngx_string("refused")
+};
+
+
+ngx_http_variable_t  ngx_http_twanon_webhook_variables[] = {
+
+    { ngx_string("twanon_call_sid"), NULL, ngx_http_twanon_variable_str,
+      offsetof(ngx_http_twanon_ctx_t, call_sid),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twanon_route"), NULL, ngx_http_twanon_variable_route,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
 
 ngx_int_t
 ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
@@ -917,6 +954,28 @@ ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
     p = ngx_cpymem(url->data, value.data, value.len);
     *p++ = ngx_strlchr(value.data, value.data + value.len, '?') ? '&' : '?';
     ngx_memcpy(p, attempt.data, attempt.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_variable_route(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_uint_t              route;
+    ngx_http_twanon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    route = ctx->verified ? ctx->route : NGX_HTTP_TWANON_ROUTE_REJECTED;
+
+    ngx_http_twanon_variable_set(v, &ngx_http_twanon_routes[route]);
 
     return NGX_OK;
 }
