@@ -20,20 +20,31 @@
 #define NGX_HTTP_TWANON_WEBHOOK_ARGS_MAX  256
 #define NGX_HTTP_TWANON_IDENTITY_DEFAULT  "^[A-Za-z0-9_]{1,121}$"
 
-
-/* request plumbing */
-
-typedef struct {
-    ngx_regex_t                *default_identity_regex;
-    ngx_array_t                 contents;    /* locations with a handler */
-    ngx_shm_zone_t             *status_zone;
-} ngx_http_twanon_main_conf_t;
+#define NGX_HTTP_TWANON_HANDLERS_MAX      16
+#define NGX_HTTP_TWANON_ROUTES_MAX        32
+#define NGX_HTTP_TWANON_FIELDS_MAX        32
 
 
-/* what "twanon_status" counts of signature checks (status.c) */
+/* what "twanon_status" counts of signature checks (stats.c) */
 #define NGX_HTTP_TWANON_SIG_MISSING     0
 #define NGX_HTTP_TWANON_SIG_MISMATCH    1
 #define NGX_HTTP_TWANON_SIG_ACCOUNT     2
+
+#define NGX_HTTP_TWANON_STAT_OUTCOMES                                         \
+    (NGX_HTTP_TWANON_ROUTES_MAX + 3)
+#define NGX_HTTP_TWANON_STAT_BUCKETS    11
+
+typedef struct {
+    ngx_atomic_t                reloads;
+    ngx_atomic_t                tokens[3];
+    ngx_atomic_t                webhooks[NGX_HTTP_TWANON_HANDLERS_MAX]
+                                        [NGX_HTTP_TWANON_STAT_OUTCOMES];
+    ngx_atomic_t                signatures[3];
+    ngx_atomic_t                resolver[7];
+    ngx_atomic_t                fallbacks[3];
+    ngx_atomic_t                buckets[NGX_HTTP_TWANON_STAT_BUCKETS + 1];
+    ngx_atomic_t                duration_ms;
+} ngx_http_twanon_stats_t;
 
 /* the fallback a webhook got, as counted: ctx->fallback */
 #define NGX_HTTP_TWANON_FALLBACK_KIND_SAY     1
@@ -46,6 +57,9 @@ typedef struct {
     ngx_uint_t                  line;
     char                       *name;           /* the directive */
 } ngx_http_twanon_where_t;
+
+
+typedef struct ngx_http_twanon_handler_s  ngx_http_twanon_handler_t;
 
 
 /* a shared key that Twilio may sign webhooks with (conf_webhook.c) */
@@ -112,12 +126,8 @@ typedef struct {
     ngx_http_twanon_hmac_t      auth_macs[2];    /* for auth_tokens */
     ngx_http_twanon_hmac_t      hash_mac;
 
-    /* where the handlers were set; file.data is NULL where they were not */
-    ngx_http_twanon_where_t     token;
-    ngx_http_twanon_where_t     incoming;
-    ngx_http_twanon_where_t     after_dial;
-    ngx_http_twanon_where_t     outgoing;
-    ngx_http_twanon_where_t     status;
+    ngx_http_twanon_handler_t  *handler;         /* set here, or NULL */
+    ngx_http_twanon_where_t     where;           /* of the handler */
 } ngx_http_twanon_loc_conf_t;
 
 
@@ -149,13 +159,12 @@ typedef struct {
 #define NGX_HTTP_TWANON_OUTGOING_SAY    "This call cannot be placed."
 
 
-/* a location that "twanon_token" or "twanon_incoming" made ours */
+/* a location that one of our handlers made ours */
 
 typedef struct {
     ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_handler_pt         handler;
-    ngx_str_t                  *name;
-    ngx_http_twanon_where_t    *where;
+    ngx_http_twanon_handler_t  *handler;
+    ngx_http_twanon_loc_conf_t *conf;
 } ngx_http_twanon_content_t;
 
 
@@ -198,24 +207,79 @@ typedef ngx_int_t (*ngx_http_twanon_verified_pt)(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 
 
-/* $twanon_route: what became of a webhook (names in webhook.c) */
+/*
+ * $twanon_route: what became of a webhook.  The plumbing's routes come
+ * first; each handler's own are numbered from its descriptor's "route".
+ */
 
-typedef enum {
-    NGX_HTTP_TWANON_ROUTE_ERROR = 0,
-    NGX_HTTP_TWANON_ROUTE_UNKNOWN,
-    NGX_HTTP_TWANON_ROUTE_CLIENT,
-    NGX_HTTP_TWANON_ROUTE_REJECTED,
-    NGX_HTTP_TWANON_ROUTE_ANSWERED,
-    NGX_HTTP_TWANON_ROUTE_CANCELED,
-    NGX_HTTP_TWANON_ROUTE_EXHAUSTED,
-    NGX_HTTP_TWANON_ROUTE_DIALLED,
-    NGX_HTTP_TWANON_ROUTE_REFUSED
-} ngx_http_twanon_route_e;
+#define NGX_HTTP_TWANON_ROUTE_ERROR     0
+#define NGX_HTTP_TWANON_ROUTE_REJECTED  1
+#define NGX_HTTP_TWANON_ROUTE_UNKNOWN   2
+#define NGX_HTTP_TWANON_ROUTE_CLIENT    3
+#define NGX_HTTP_TWANON_ROUTES_SHARED   4
+
+
+/* a field of the webhook's form that a handler reads */
+
+typedef struct {
+    ngx_str_t                   name;
+    size_t                      offset;      /* of its ngx_str_t in ctx */
+    ngx_uint_t                  required;
+} ngx_http_twanon_field_t;
+
+
+typedef char *(*ngx_http_twanon_check_pt)(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+typedef void (*ngx_http_twanon_log_pt)(ngx_http_request_t *r);
+
+
+/*
+ * A content handler of ours, described once in its own file and listed
+ * in module.c (docs/development.md, "Adding a webhook handler").
+ */
+
+#define NGX_HTTP_TWANON_WEBHOOK         0x01    /* a signed Twilio form */
+#define NGX_HTTP_TWANON_ATTEMPT         0x02    /* "?attempt=" is signed */
+
+struct ngx_http_twanon_handler_s {
+    ngx_str_t                   name;        /* its directive */
+    ngx_str_t                   label;       /* in twanon_webhooks_total */
+    ngx_http_handler_pt         handler;
+    ngx_uint_t                  flags;
+    ngx_http_twanon_check_pt    check;       /* at merge, for nginx -t */
+    ngx_http_twanon_log_pt      log;         /* counts a request */
+    ngx_http_twanon_field_t    *fields;
+    ngx_http_twanon_verified_pt  verified;
+    ngx_http_twanon_reply_pt    reply;
+    ngx_str_t                  *routes;      /* its $twanon_route names */
+    ngx_http_variable_t        *variables;
+    ngx_str_t                   fallback;    /* spoken by default */
+    ngx_uint_t                  index;       /* set at preconfiguration */
+    ngx_uint_t                  route;       /* its first route, too */
+};
+
+
+/* the fields of all webhook handlers, by length, and the route names */
+
+#define NGX_HTTP_TWANON_FIELD_LEN       32
+
+typedef struct {
+    ngx_regex_t                *default_identity_regex;
+    ngx_array_t                 contents;    /* locations with a handler */
+    ngx_shm_zone_t             *status_zone;
+
+    ngx_http_twanon_handler_t **webhooks;    /* by their index */
+    ngx_uint_t                  nwebhooks;
+    ngx_str_t                   routes[NGX_HTTP_TWANON_ROUTES_MAX];
+    ngx_uint_t                  nroutes;
+    ngx_http_twanon_field_t     fields[NGX_HTTP_TWANON_FIELDS_MAX];
+    ngx_uint_t                  nfields;
+    u_char                      by_len[NGX_HTTP_TWANON_FIELD_LEN + 1];
+} ngx_http_twanon_main_conf_t;
 
 
 struct ngx_http_twanon_ctx_s {
-    ngx_http_twanon_verified_pt  verified_handler;
-    ngx_http_twanon_reply_pt    reply_handler;
+    ngx_http_twanon_handler_t  *handler;
     ngx_http_request_t         *resolver;    /* the subrequest */
     ngx_event_t                 deadline;
     ngx_event_t                 wake;        /* the lookup's, after it */
@@ -249,7 +313,7 @@ struct ngx_http_twanon_ctx_s {
     unsigned                    timed_out:1;
     unsigned                    too_big:1;
     unsigned                    replied:1;
-    unsigned                    after_dial:1;
+    unsigned                    own_action:1;  /* ctx->action */
     unsigned                    hangup:1;
     unsigned                    no_dial:1;   /* the spoken fallback */
     unsigned                    lookup:1;    /* the resolver was asked */
@@ -259,17 +323,13 @@ struct ngx_http_twanon_ctx_s {
 };
 
 
-/* the content handlers (token.c, incoming.c, after_dial.c) */
+/* the handlers, each described in its own file */
 
-ngx_int_t ngx_http_twanon_token_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_twanon_incoming_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_twanon_after_dial_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_twanon_outgoing_handler(ngx_http_request_t *r);
-
-
-extern ngx_http_variable_t  ngx_http_twanon_incoming_variables[];
-extern ngx_http_variable_t  ngx_http_twanon_after_dial_variables[];
-extern ngx_http_variable_t  ngx_http_twanon_outgoing_variables[];
+extern ngx_http_twanon_handler_t  ngx_http_twanon_token;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_incoming;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_after_dial;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_outgoing;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_status;
 
 
 /* the routed <Dial> or the fallback (dial.c) */
@@ -282,30 +342,37 @@ ngx_int_t ngx_http_twanon_dial_fallback(ngx_http_request_t *r,
 extern ngx_http_variable_t  ngx_http_twanon_dial_variables[];
 
 
-/* the counters (status.c) */
+/* the counters in shared memory (stats.c) */
 
 char *ngx_http_twanon_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_twanon_status_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_twanon_status_log(ngx_http_request_t *r);
-void ngx_http_twanon_status_signature(ngx_http_request_t *r,
+ngx_int_t ngx_http_twanon_stats_init(ngx_conf_t *cf);
+ngx_http_twanon_stats_t *ngx_http_twanon_stats(ngx_http_request_t *r);
+void ngx_http_twanon_stats_signature(ngx_http_request_t *r,
     ngx_uint_t reason);
+void ngx_http_twanon_stats_token(ngx_http_request_t *r);
 
 
-/* what every Twilio webhook handler shares (webhook.c) */
+/* what every Twilio webhook handler shares (webhook.c, verify.c) */
 
+ngx_int_t ngx_http_twanon_register(ngx_conf_t *cf,
+    ngx_http_twanon_handler_t **handlers);
 ngx_int_t ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
-    ngx_http_twanon_verified_pt verified, ngx_http_twanon_reply_pt reply);
+    ngx_http_twanon_handler_t *h);
 ngx_int_t ngx_http_twanon_webhook_stir(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
+ngx_int_t ngx_http_twanon_verify(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
 
 extern ngx_http_variable_t  ngx_http_twanon_webhook_variables[];
 
 
-/* the resolver lookup of a verified webhook (resolver.c) */
+/* the resolver lookup of a verified webhook (resolver.c, resolver_form.c) */
 
 ngx_int_t ngx_http_twanon_resolver_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_twanon_resolver_start(ngx_http_request_t *r,
+    ngx_http_twanon_ctx_t *ctx);
+ngx_http_request_body_t *ngx_http_twanon_resolver_body(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 ngx_int_t ngx_http_twanon_caller_hash(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
@@ -348,12 +415,6 @@ char *ngx_http_twanon_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_identity_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_twanon_token_outgoing_param(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_twanon_resolver(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twanon_sec_bounds(ngx_conf_t *cf, void *post, void *data);
@@ -372,6 +433,16 @@ ngx_int_t ngx_http_twanon_hmac_ready(ngx_conf_t *cf,
     ngx_http_twanon_where_t *where);
 
 
+/* what a "twanon_token" location has of its own (conf_token.c) */
+
+char *ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twanon_token_outgoing_param(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
 /* how webhooks are verified (conf_webhook.c) */
 
 char *ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -384,7 +455,7 @@ char *ngx_http_twanon_webhook_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
-/* what a "twanon_incoming" location has of its own (conf_incoming.c) */
+/* what a webhook answers (conf_incoming.c) */
 
 char *ngx_http_twanon_client_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -399,16 +470,16 @@ char *ngx_http_twanon_fallback_client(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_twanon_outgoing_param(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-ngx_int_t ngx_http_twanon_client_params_default(ngx_conf_t *cf,
+
+/* the nginx -t checks (check.c) */
+
+char *ngx_http_twanon_check_merged(ngx_conf_t *cf,
     ngx_http_twanon_loc_conf_t *conf);
-ngx_int_t ngx_http_twanon_fallback_ready(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
-ngx_int_t ngx_http_twanon_incoming_required(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
-ngx_int_t ngx_http_twanon_incoming_macs(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
-void ngx_http_twanon_incoming_warn(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
+char *ngx_http_twanon_check_webhook(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+ngx_int_t ngx_http_twanon_check_init(ngx_conf_t *cf);
+char *ngx_http_twanon_dial_action(ngx_conf_t *cf, void *post, void *data);
+char *ngx_http_twanon_action_query(ngx_str_t *url);
 
 
 extern ngx_module_t  ngx_http_twanon_module;

@@ -27,7 +27,16 @@
 /* its index in ngx_http_twanon_dial_statuses[] */
 #define NGX_HTTP_TWANON_NO_ANSWER  4
 
+/* its routes, from ngx_http_twanon_after_dial.route; or the next attempt */
+#define NGX_HTTP_TWANON_ANSWERED   0
+#define NGX_HTTP_TWANON_CANCELED   1
+#define NGX_HTTP_TWANON_EXHAUSTED  2
+#define NGX_HTTP_TWANON_RING_NEXT  3
 
+
+static ngx_int_t ngx_http_twanon_after_dial_handler(ngx_http_request_t *r);
+static char *ngx_http_twanon_after_dial_check(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
 static ngx_int_t ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static u_char *ngx_http_twanon_after_dial_shown(u_char *p,
@@ -40,7 +49,7 @@ static ngx_int_t ngx_http_twanon_after_dial_reply(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 
 
-ngx_http_variable_t  ngx_http_twanon_after_dial_variables[] = {
+static ngx_http_variable_t  ngx_http_twanon_after_dial_variables[] = {
 
     { ngx_string("twanon_dial_status"), NULL, ngx_http_twanon_variable_str,
       offsetof(ngx_http_twanon_ctx_t, dial_status),
@@ -52,19 +61,19 @@ ngx_http_variable_t  ngx_http_twanon_after_dial_variables[] = {
 
 typedef struct {
     ngx_str_t                   name;
-    ngx_uint_t                  route;          /* 0: ring the next */
+    ngx_uint_t                  route;
 } ngx_http_twanon_dial_status_t;
 
 
 /* Twilio's DialCallStatus values, and what each one leads to */
 
 static ngx_http_twanon_dial_status_t  ngx_http_twanon_dial_statuses[] = {
-    { ngx_string("completed"), NGX_HTTP_TWANON_ROUTE_ANSWERED },
-    { ngx_string("answered"), NGX_HTTP_TWANON_ROUTE_ANSWERED },
-    { ngx_string("canceled"), NGX_HTTP_TWANON_ROUTE_CANCELED },
-    { ngx_string("busy"), 0 },
-    { ngx_string("no-answer"), 0 },
-    { ngx_string("failed"), 0 },
+    { ngx_string("completed"), NGX_HTTP_TWANON_ANSWERED },
+    { ngx_string("answered"), NGX_HTTP_TWANON_ANSWERED },
+    { ngx_string("canceled"), NGX_HTTP_TWANON_CANCELED },
+    { ngx_string("busy"), NGX_HTTP_TWANON_RING_NEXT },
+    { ngx_string("no-answer"), NGX_HTTP_TWANON_RING_NEXT },
+    { ngx_string("failed"), NGX_HTTP_TWANON_RING_NEXT },
     { ngx_null_string, 0 }
 };
 
@@ -74,15 +83,80 @@ static ngx_str_t  ngx_http_twanon_hangup = ngx_string(
     "<Response><Hangup/></Response>\n");
 
 
-ngx_int_t
+static ngx_http_twanon_field_t  ngx_http_twanon_after_dial_fields[] = {
+    { ngx_string("StirVerstat"),
+      offsetof(ngx_http_twanon_ctx_t, stir_field), 0 },
+    { ngx_string("DialCallStatus"),
+      offsetof(ngx_http_twanon_ctx_t, dial_field), 0 },
+    { ngx_string("CallStatus"),
+      offsetof(ngx_http_twanon_ctx_t, call_status), 0 },
+    { ngx_null_string, 0, 0 }
+};
+
+
+static ngx_str_t  ngx_http_twanon_after_dial_routes[] = {
+    ngx_string("answered"),
+    ngx_string("canceled"),
+    ngx_string("exhausted"),
+    ngx_null_string
+};
+
+
+ngx_http_twanon_handler_t  ngx_http_twanon_after_dial = {
+    ngx_string("twanon_after_dial"),
+    ngx_string("after_dial"),
+    ngx_http_twanon_after_dial_handler,
+    NGX_HTTP_TWANON_WEBHOOK|NGX_HTTP_TWANON_ATTEMPT,
+    ngx_http_twanon_after_dial_check,
+    NULL,
+    ngx_http_twanon_after_dial_fields,
+    ngx_http_twanon_after_dial_verified,
+    ngx_http_twanon_after_dial_reply,
+    ngx_http_twanon_after_dial_routes,
+    ngx_http_twanon_after_dial_variables,
+    ngx_string(NGX_HTTP_TWANON_FALLBACK_SAY),
+    0, 0
+};
+
+
+static ngx_int_t
 ngx_http_twanon_after_dial_handler(ngx_http_request_t *r)
 {
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twanon after-dial handler");
+    return ngx_http_twanon_webhook_handler(r, &ngx_http_twanon_after_dial);
+}
 
-    return ngx_http_twanon_webhook_handler(r,
-                                           ngx_http_twanon_after_dial_verified,
-                                           ngx_http_twanon_after_dial_reply);
+
+/*
+ * A configured URL is signed with the attempt appended: it must have
+ * none of its own.
+ */
+
+static char *
+ngx_http_twanon_after_dial_check(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    char  *reason;
+
+    if (ngx_http_twanon_check_webhook(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->webhook_url == NULL || conf->webhook_url->lengths != NULL) {
+        return NGX_CONF_OK;
+    }
+
+    reason = ngx_http_twanon_action_query(&conf->webhook_url->value);
+
+    if (reason) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_webhook_url\" \"%V\" of "
+                      "\"twanon_after_dial\" in %V:%ui %s",
+                      &conf->webhook_url->value, &conf->where.file,
+                      conf->where.line, reason);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -107,7 +181,7 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-    ctx->after_dial = 1;
+    ctx->own_action = 1;
 
     if (ctx->dial_field.len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -158,8 +232,8 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (s->route) {
-        ctx->route = s->route;
+    if (s->route != NGX_HTTP_TWANON_RING_NEXT) {
+        ctx->route = ngx_http_twanon_after_dial.route + s->route;
         ctx->hangup = 1;
         return NGX_DONE;
     }
@@ -173,7 +247,8 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
             && ngx_strncmp(ctx->call_status.data, "canceled",
                            sizeof("canceled") - 1) == 0))
     {
-        ctx->route = NGX_HTTP_TWANON_ROUTE_CANCELED;
+        ctx->route = ngx_http_twanon_after_dial.route
+                     + NGX_HTTP_TWANON_CANCELED;
         ctx->hangup = 1;
         return NGX_DONE;
     }
@@ -186,7 +261,8 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
                           attempt, tlcf->dial_attempts, &ctx->call_sid);
         }
 
-        ctx->route = NGX_HTTP_TWANON_ROUTE_EXHAUSTED;
+        ctx->route = ngx_http_twanon_after_dial.route
+                     + NGX_HTTP_TWANON_EXHAUSTED;
         return NGX_DONE;
     }
 

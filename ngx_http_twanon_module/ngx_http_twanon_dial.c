@@ -181,9 +181,9 @@ ngx_http_twanon_dial_fallback(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-    /* a fallback dial of the after-dial step is the last: no action */
+    /* a fallback dial after a handler's own action is the last */
 
-    if (ctx->after_dial) {
+    if (ctx->own_action) {
         ngx_str_null(&ctx->action);
     }
 
@@ -280,7 +280,7 @@ ngx_http_twanon_dial_twiml(ngx_http_request_t *r,
 
     dial.identities = identities;
     dial.params = &all;
-    dial.action = ctx->after_dial ? ctx->action : tlcf->dial_action;
+    dial.action = ctx->own_action ? ctx->action : tlcf->dial_action;
     dial.time_limit = tlcf->dial_time_limit;
     dial.timeout = tlcf->dial_timeout;
     dial.answer_on_bridge = tlcf->answer_on_bridge;

@@ -11,11 +11,12 @@
 #include "ngx_http_twanon.h"
 
 
+static ngx_int_t ngx_http_twanon_incoming_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twanon_incoming_verified(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 
 
-ngx_http_variable_t  ngx_http_twanon_incoming_variables[] = {
+static ngx_http_variable_t  ngx_http_twanon_incoming_variables[] = {
 
     { ngx_string("twanon_stir_verstat"), NULL, ngx_http_twanon_variable_str,
       offsetof(ngx_http_twanon_ctx_t, stir_verstat),
@@ -25,15 +26,38 @@ ngx_http_variable_t  ngx_http_twanon_incoming_variables[] = {
 };
 
 
-ngx_int_t
+static ngx_http_twanon_field_t  ngx_http_twanon_incoming_fields[] = {
+    { ngx_string("StirVerstat"),
+      offsetof(ngx_http_twanon_ctx_t, stir_field), 0 },
+    { ngx_string("DialCallStatus"),
+      offsetof(ngx_http_twanon_ctx_t, dial_field), 0 },
+    { ngx_null_string, 0, 0 }
+};
+
+
+/* its routes are dial.c's: "unknown", "client" */
+
+ngx_http_twanon_handler_t  ngx_http_twanon_incoming = {
+    ngx_string("twanon_incoming"),
+    ngx_string("incoming"),
+    ngx_http_twanon_incoming_handler,
+    NGX_HTTP_TWANON_WEBHOOK,
+    ngx_http_twanon_check_webhook,
+    NULL,
+    ngx_http_twanon_incoming_fields,
+    ngx_http_twanon_incoming_verified,
+    ngx_http_twanon_dial_reply,
+    NULL,
+    ngx_http_twanon_incoming_variables,
+    ngx_string(NGX_HTTP_TWANON_FALLBACK_SAY),
+    0, 0
+};
+
+
+static ngx_int_t
 ngx_http_twanon_incoming_handler(ngx_http_request_t *r)
 {
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twanon incoming handler");
-
-    return ngx_http_twanon_webhook_handler(r,
-                                           ngx_http_twanon_incoming_verified,
-                                           ngx_http_twanon_dial_reply);
+    return ngx_http_twanon_webhook_handler(r, &ngx_http_twanon_incoming);
 }
 
 

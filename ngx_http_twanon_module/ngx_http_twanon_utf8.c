@@ -12,6 +12,7 @@
 
 static ngx_uint_t ngx_http_twanon_utf16_units(u_char **p, u_char *last,
     uint32_t *units);
+static ngx_int_t ngx_http_twanon_utf8_hex(u_char *p, u_char *last);
 
 
 /*
@@ -297,4 +298,135 @@ ngx_http_twanon_utf16_units(u_char **p, u_char *last, uint32_t *units)
     units[0] = u;
 
     return 1;
+}
+
+
+/*
+ * A JSON escape (RFC 8259, 7), from its backslash, as UTF-8 at "dst", at
+ * most 4 bytes, fewer than the escape; 0 if invalid.  *pos moves past it.
+ */
+
+size_t
+ngx_http_twanon_utf8_unescape(u_char **pos, u_char *last, u_char *dst)
+{
+    u_char     *p, *d;
+    ngx_int_t   c, low;
+
+    p = *pos + 1;
+    d = dst;
+
+    if (p == last) {
+        return 0;
+    }
+
+    switch (*p) {
+    case '"': case '\\': case '/':
+        *d++ = *p;
+        break;
+    case 'b':
+        *d++ = '\b';
+        break;
+    case 'f':
+        *d++ = '\f';
+        break;
+    case 'n':
+        *d++ = '\n';
+        break;
+    case 'r':
+        *d++ = '\r';
+        break;
+    case 't':
+        *d++ = '\t';
+        break;
+
+    case 'u':
+        c = ngx_http_twanon_utf8_hex(p + 1, last);
+
+        if (c < 0 || (c >= 0xdc00 && c <= 0xdfff)) {
+            return 0;
+        }
+
+        p += 4;
+
+        if (c >= 0xd800 && c <= 0xdbff) {
+
+            /* a high surrogate: a low one must follow */
+
+            if (last - p < 7 || p[1] != '\\' || p[2] != 'u') {
+                return 0;
+            }
+
+            low = ngx_http_twanon_utf8_hex(p + 3, last);
+
+            if (low < 0xdc00 || low > 0xdfff) {
+                return 0;
+            }
+
+            c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+            p += 6;
+        }
+
+        if (c < 0x80) {
+            *d++ = (u_char) c;
+
+        } else if (c < 0x800) {
+            *d++ = (u_char) (0xc0 | (c >> 6));
+            *d++ = (u_char) (0x80 | (c & 0x3f));
+
+        } else if (c < 0x10000) {
+            *d++ = (u_char) (0xe0 | (c >> 12));
+            *d++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+            *d++ = (u_char) (0x80 | (c & 0x3f));
+
+        } else {
+            *d++ = (u_char) (0xf0 | (c >> 18));
+            *d++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
+            *d++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+            *d++ = (u_char) (0x80 | (c & 0x3f));
+        }
+
+        break;
+
+    default:
+        return 0;
+    }
+
+    *pos = p + 1;
+
+    return d - dst;
+}
+
+
+/* four hex digits at "p", or -1 */
+
+static ngx_int_t
+ngx_http_twanon_utf8_hex(u_char *p, u_char *last)
+{
+    u_char      c;
+    ngx_int_t   n, i;
+
+    if (last - p < 4) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            n = n * 16 + c - '0';
+            continue;
+        }
+
+        c |= 0x20;
+
+        if (c < 'a' || c > 'f') {
+            return -1;
+        }
+
+        n = n * 16 + c - 'a' + 10;
+    }
+
+    return n;
 }
