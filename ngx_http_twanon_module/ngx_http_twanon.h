@@ -139,13 +139,7 @@ typedef struct {
 #define NGX_HTTP_TWANON_CALLER_ID_VALUE 3
 
 
-/*
- * What the product says to the browser and the caller, in one place.
- * The two client parameters are those the operator console reads when
- * no "twanon_client_parameter" is set; a fallback that rings browsers
- * names the caller it could not look up; the spoken fallback is the
- * default of "twanon_fallback_say".
- */
+/* what the product says to the browser and the caller, in one place */
 
 #define NGX_HTTP_TWANON_PARAM_NAME      "customerName"
 #define NGX_HTTP_TWANON_PARAM_ID        "customerId"
@@ -188,19 +182,14 @@ typedef struct {
 
 typedef struct ngx_http_twanon_ctx_s  ngx_http_twanon_ctx_t;
 
-/*
- * What a webhook handler answers once the request is verified and the
- * resolver is done (or failed): its status, or NGX_ERROR.
- */
+/* the reply, once the resolver is done or failed: a status or NGX_ERROR */
 
 typedef ngx_int_t (*ngx_http_twanon_reply_pt)(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 
 /*
- * What a webhook handler decides once the request is verified, before
- * any lookup: NGX_OK to ask the resolver, NGX_DONE to reply at once,
- * NGX_DECLINED to refuse it with 400 (its fields are invalid),
- * NGX_HTTP_FORBIDDEN to refuse it with 403, or NGX_ERROR.
+ * Once verified: NGX_OK to ask the resolver, NGX_DONE to reply at once,
+ * NGX_DECLINED for 400, NGX_HTTP_FORBIDDEN for 403, or NGX_ERROR.
  */
 
 typedef ngx_int_t (*ngx_http_twanon_verified_pt)(ngx_http_request_t *r,
@@ -274,6 +263,7 @@ typedef struct {
     ngx_uint_t                  nroutes;
     ngx_http_twanon_field_t     fields[NGX_HTTP_TWANON_FIELDS_MAX];
     ngx_uint_t                  nfields;
+    ngx_uint_t                  nrequired;
     u_char                      by_len[NGX_HTTP_TWANON_FIELD_LEN + 1];
 } ngx_http_twanon_main_conf_t;
 

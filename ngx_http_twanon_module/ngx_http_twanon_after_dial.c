@@ -12,12 +12,8 @@
 
 
 /*
- * "twanon_after_dial": Twilio's request to the action URL of a <Dial>
- * that rang operators.  Verified as the incoming-call webhook is; then
- * an answered call is hung up, a canceled one too, and one that nobody
- * answered rings the next attempt's operators, by a second lookup, or
- * gets the fallback.  The attempt that just ended travels in the action
- * URL's query ("?attempt=N", none for the first), which Twilio signs.
+ * "twanon_after_dial": the action of a <Dial> that rang operators
+ * (docs/webhook.md, "The after-dial step").
  */
 
 
@@ -161,12 +157,8 @@ ngx_http_twanon_after_dial_check(ngx_conf_t *cf,
 
 
 /*
- * What the dial's outcome leads to: NGX_DONE to hang up or to serve the
- * fallback at once, NGX_OK to look the caller up for the next attempt,
- * NGX_DECLINED (400) for a missing DialCallStatus, a malformed attempt
- * or StirVerstat.  A status Twilio may add one day is taken as
- * "no-answer", and an attempt above twanon_dial_attempts (lowered by a
- * reload while the call rang) as the last: the call goes on.
+ * NGX_DONE to hang up or serve the fallback, NGX_OK to look up the next
+ * attempt, NGX_DECLINED (400); an unknown status is taken as "no-answer".
  */
 
 static ngx_int_t
@@ -463,12 +455,7 @@ ngx_http_twanon_after_dial_action(ngx_http_request_t *r,
 }
 
 
-/*
- * Hang up, serve the fallback when no attempt is left, or reply as the
- * incoming-call webhook does: the next attempt's dial, whose action
- * carries its number, or the fallback.  A fallback that rings browsers
- * has no action here: nothing comes after it.
- */
+/* hang up, the fallback when no attempt is left, or the next dial */
 
 static ngx_int_t
 ngx_http_twanon_after_dial_reply(ngx_http_request_t *r,

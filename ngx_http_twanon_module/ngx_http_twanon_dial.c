@@ -229,11 +229,8 @@ ngx_http_twanon_dial_fallback(ngx_http_request_t *r,
 
 
 /*
- * The dial to these identities with, first, how many are rung
- * (NGX_HTTP_TWANON_PARAM_RINGING), so that a browser that is the only
- * one can decline with busy and let the caller move on, then the
- * parameters, within Twilio's budget; its action is the after-dial
- * step's own, with the attempt, if there.
+ * The dial with, first, how many are rung (a browser rung alone may
+ * decline with busy), then the parameters, within Twilio's budget.
  */
 
 static ngx_int_t

@@ -17,12 +17,8 @@
 
 
 /*
- * "twanon_outgoing": the Voice URL of the TwiML App that an operator's
- * browser calls through (device.connect() with a customer ID).  Verified
- * as the incoming-call webhook is, and more: the ApplicationSid, and a
- * From that is "client:" and an identity the pattern allows.  The
- * resolver, asked with the operator and the customer ID, answers with
- * the number to dial; the number goes only into the TwiML for Twilio.
+ * "twanon_outgoing": an operator's masked callback (docs/webhook.md,
+ * "The masked callback"); the number goes only into the TwiML.
  */
 
 

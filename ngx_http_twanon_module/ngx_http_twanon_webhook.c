@@ -97,6 +97,7 @@ ngx_http_twanon_register(ngx_conf_t *cf, ngx_http_twanon_handler_t **handlers)
     mcf->nwebhooks = 0;
     mcf->nroutes = 0;
     mcf->nfields = 0;
+    mcf->nrequired = 0;
 
     mcf->webhooks = ngx_pcalloc(cf->pool,
                                 sizeof(ngx_http_twanon_handler_t *)
@@ -217,6 +218,7 @@ ngx_http_twanon_register_fields(ngx_conf_t *cf,
 
         t[i] = *f;
         t[i].required = shared && f->required;
+        mcf->nrequired += t[i].required;
         mcf->nfields++;
     }
 
@@ -276,13 +278,7 @@ ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
                                            &unsupported);
     }
 
-    /*
-     * A body over NGX_HTTP_TWANON_WEBHOOK_BODY_MAX never gets here: the
-     * location's client_max_body_size is capped at that size when the
-     * configuration loads, so nginx itself answers 413 for a declared
-     * length before reading anything (and before "100 Continue"), and
-     * stops reading a chunked or HTTP/2 body at the limit.
-     */
+    /* a larger body never gets here: check.c caps client_max_body_size */
 
     rc = ngx_http_read_client_request_body(r,
                                          ngx_http_twanon_webhook_body_handler);
@@ -395,11 +391,7 @@ ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * The body read, parsed and verified: NGX_OK, or the status to refuse
- * the request with and its text (NGX_HTTP_INTERNAL_SERVER_ERROR has
- * none: nginx answers it).
- */
+/* NGX_OK, or the status to refuse the request with and its text */
 
 static ngx_int_t
 ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
@@ -502,11 +494,7 @@ ngx_http_twanon_webhook_refuse(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/*
- * The fields the handlers read, each sent once at most; a CallSid always
- * (docs/webhook.md, "Strict fields").  A field a handler checks is in no
- * variable until it is checked.
- */
+/* docs/development.md, "Strict fields" */
 
 static ngx_int_t
 ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
@@ -515,7 +503,7 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     size_t                        len;
     u_char                        seen[NGX_HTTP_TWANON_FIELDS_MAX];
     ngx_str_t                    *value;
-    ngx_uint_t                    k, n, nfields;
+    ngx_uint_t                    k, n, nfields, required;
     ngx_http_twanon_pair_t       *pair;
     ngx_http_twanon_field_t      *f;
     ngx_http_twanon_main_conf_t  *mcf;
@@ -526,6 +514,7 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     nfields = mcf->nfields;
 
     ngx_memzero(seen, nfields);
+    required = 0;
 
     pair = pairs->elts;
 
@@ -557,9 +546,10 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
 
         value = (ngx_str_t *) ((u_char *) ctx + f[k].offset);
         *value = pair[n].value;
+        required += f[k].required;
     }
 
-    for (k = 0; k < nfields; k++) {
+    for (k = 0; required < mcf->nrequired && k < nfields; k++) {
         if (f[k].required && !seen[k]) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "twanon: webhook without \"%V\"", &f[k].name);

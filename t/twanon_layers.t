@@ -10,6 +10,7 @@
 #     from the non-static names each file defines and the others use, has
 #     no cycle, and no edge runs up: plumbing or pure using the module or
 #     a handler, a handler using another, pure using plumbing;
+#   - the plumbing names no handler in a member (tlcf->after_dial);
 #   - pure files include nothing of nginx's src/http;
 #   - no C file is over 700 lines.
 #
@@ -178,6 +179,18 @@ for my $f (@files) {
 
 is(scalar @cycles, 0, 'no cycle between files')
     or diag(join "\n", map { join ' <-> ', @$_ } @cycles);
+
+# the plumbing reads descriptors: no member named after a webhook handler
+# (as "tlcf->after_dial" or "ctx->incoming" were)
+
+my $handlers = join '|', map { /^${prefix}(\w+)\.c$/ ? $1 : () }
+    grep { ($layer{$_} // '') eq 'handler' } @files;
+
+for my $f (grep { ($layer{$_} // '') eq 'plumbing' && /\.c$/ } @files) {
+    my @named = $src{$f} =~ /(?:->|\.)((?:$handlers))\b/g;
+    @named = grep { $_ ne 'status' } @named;   # also ctx->status, r's
+    is("@named", '', "$f (plumbing) names no handler");
+}
 
 # pure files see no request
 
