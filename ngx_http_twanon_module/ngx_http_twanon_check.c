@@ -45,11 +45,8 @@ ngx_http_twanon_check_init(ngx_conf_t *cf)
 
 
 /*
- * A location has one content handler, and the directive that sets it last
- * wins: "twanon_incoming; proxy_pass ...;" would make the webhook an
- * unauthenticated proxy.  A handler set before ours is refused by our
- * directive; one set after it is found here, once every location is
- * parsed, as a handler that is no longer ours.
+ * A content handler set after ours in the same location would win: the
+ * webhook would become an unauthenticated proxy.
  */
 
 static ngx_int_t

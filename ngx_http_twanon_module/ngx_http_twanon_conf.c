@@ -241,12 +241,8 @@ ngx_http_twanon_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Reads a file named in the configuration.  It is opened without
- * blocking, so that a FIFO is refused rather than waited on.  A secret
- * loses its trailing white space (files written with echo end in a
- * newline), must not start with a byte order mark or white space (an
- * editor's or a copy's, which would make every signature wrong), and a
- * secret that other users can read is warned about.
+ * Opened without blocking, so that a FIFO is refused; a secret loses its
+ * trailing white space and is refused with leading white space or a BOM.
  */
 
 char *

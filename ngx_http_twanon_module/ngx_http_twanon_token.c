@@ -140,11 +140,7 @@ ngx_http_twanon_token_check(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
 }
 
 
-/*
- * No token request is larger than NGX_HTTP_TWANON_TOKEN_BODY_MAX: as in
- * a webhook location, nginx refuses a larger declared length before
- * reading the body, and stops reading a chunked one at the limit.
- */
+/* nginx refuses a larger token request before reading its body */
 
 static void
 ngx_http_twanon_token_body_max(ngx_conf_t *cf)
