@@ -163,22 +163,11 @@ ngx_http_twanon_utf8_cut(u_char *p, size_t max)
 
 
 /*
- * Twilio's helpers sort strings as JavaScript and Java do, by UTF-16 code
- * units.  Here a string is read as a sequence of units: a valid UTF-8
- * character gives its UTF-16 code units (0x0000-0xffff; above U+FFFF, a
- * surrogate pair), and each byte that does not start a valid character
- * (ngx_http_twanon_utf8_next(): stray, overlong, surrogate, truncated)
- * gives one unit of its own, 0x10000 plus the byte, above every UTF-16
- * unit.  Sequences compare unit by unit, a proper prefix first.  The
- * reading is one-to-one, so this is a strict total order: two strings
- * compare equal only when their bytes are equal, and a sort of them does
- * not depend on their first order.  For valid UTF-8 it is Twilio's.
- *
- * Only what follows the first differing byte needs decoding: a byte that
- * is not a continuation byte (10xxxxxx) starts a unit in both strings,
- * and the units before it read only the common bytes.  A character holds
- * at most 3 continuation bytes; after 3 of them, the differing byte
- * itself starts a unit.
+ * By UTF-16 code units, as Twilio's helpers sort; a byte that starts no
+ * valid character is a unit of its own above them all, so the order is
+ * strict and total (docs/security.md, "Bad inputs and what the module
+ * answers").  Only what follows the first differing byte is decoded: a
+ * character holds at most 3 continuation bytes.
  */
 
 ngx_int_t
