@@ -313,15 +313,6 @@ struct ngx_http_twanon_ctx_s {
 };
 
 
-/* the handlers, each described in its own file */
-
-extern ngx_http_twanon_handler_t  ngx_http_twanon_token;
-extern ngx_http_twanon_handler_t  ngx_http_twanon_incoming;
-extern ngx_http_twanon_handler_t  ngx_http_twanon_after_dial;
-extern ngx_http_twanon_handler_t  ngx_http_twanon_outgoing;
-extern ngx_http_twanon_handler_t  ngx_http_twanon_status;
-
-
 /* the routed <Dial> or the fallback (dial.c) */
 
 ngx_int_t ngx_http_twanon_dial_reply(ngx_http_request_t *r,

@@ -25,7 +25,13 @@ static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 
 
-/* each handler, described in its own file */
+/* each handler, described in its own file, as ngx_modules.c lists modules */
+
+extern ngx_http_twanon_handler_t  ngx_http_twanon_token;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_incoming;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_after_dial;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_outgoing;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_status;
 
 static ngx_http_twanon_handler_t  *ngx_http_twanon_handlers[] = {
     &ngx_http_twanon_token,
