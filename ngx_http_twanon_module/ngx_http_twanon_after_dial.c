@@ -8,16 +8,12 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 /*
- * "twanon_after_dial": Twilio's request to the action URL of a <Dial>
- * that rang operators.  Verified as the incoming-call webhook is; then
- * an answered call is hung up, a canceled one too, and one that nobody
- * answered rings the next attempt's operators, by a second lookup, or
- * gets the fallback.  The attempt that just ended travels in the action
- * URL's query ("?attempt=N", none for the first), which Twilio signs.
+ * "twanon_after_dial": the action of a <Dial> that rang operators
+ * (docs/webhook.md, "The after-dial step").
  */
 
 
@@ -27,7 +23,16 @@
 /* its index in ngx_http_twanon_dial_statuses[] */
 #define NGX_HTTP_TWANON_NO_ANSWER  4
 
+/* its routes, from ngx_http_twanon_after_dial.route; or the next attempt */
+#define NGX_HTTP_TWANON_ANSWERED   0
+#define NGX_HTTP_TWANON_CANCELED   1
+#define NGX_HTTP_TWANON_EXHAUSTED  2
+#define NGX_HTTP_TWANON_RING_NEXT  3
 
+
+static ngx_int_t ngx_http_twanon_after_dial_handler(ngx_http_request_t *r);
+static char *ngx_http_twanon_after_dial_check(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
 static ngx_int_t ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static u_char *ngx_http_twanon_after_dial_shown(u_char *p,
@@ -40,21 +45,31 @@ static ngx_int_t ngx_http_twanon_after_dial_reply(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 
 
+static ngx_http_variable_t  ngx_http_twanon_after_dial_variables[] = {
+
+    { ngx_string("twanon_dial_status"), NULL, ngx_http_twanon_variable_str,
+      offsetof(ngx_http_twanon_ctx_t, dial_status),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
 typedef struct {
     ngx_str_t                   name;
-    ngx_uint_t                  route;          /* 0: ring the next */
+    ngx_uint_t                  route;
 } ngx_http_twanon_dial_status_t;
 
 
 /* Twilio's DialCallStatus values, and what each one leads to */
 
 static ngx_http_twanon_dial_status_t  ngx_http_twanon_dial_statuses[] = {
-    { ngx_string("completed"), NGX_HTTP_TWANON_ROUTE_ANSWERED },
-    { ngx_string("answered"), NGX_HTTP_TWANON_ROUTE_ANSWERED },
-    { ngx_string("canceled"), NGX_HTTP_TWANON_ROUTE_CANCELED },
-    { ngx_string("busy"), 0 },
-    { ngx_string("no-answer"), 0 },
-    { ngx_string("failed"), 0 },
+    { ngx_string("completed"), NGX_HTTP_TWANON_ANSWERED },
+    { ngx_string("answered"), NGX_HTTP_TWANON_ANSWERED },
+    { ngx_string("canceled"), NGX_HTTP_TWANON_CANCELED },
+    { ngx_string("busy"), NGX_HTTP_TWANON_RING_NEXT },
+    { ngx_string("no-answer"), NGX_HTTP_TWANON_RING_NEXT },
+    { ngx_string("failed"), NGX_HTTP_TWANON_RING_NEXT },
     { ngx_null_string, 0 }
 };
 
@@ -64,25 +79,86 @@ static ngx_str_t  ngx_http_twanon_hangup = ngx_string(
     "<Response><Hangup/></Response>\n");
 
 
-ngx_int_t
+static ngx_http_twanon_field_t  ngx_http_twanon_after_dial_fields[] = {
+    { ngx_string("StirVerstat"),
+      offsetof(ngx_http_twanon_ctx_t, stir_field), 0 },
+    { ngx_string("DialCallStatus"),
+      offsetof(ngx_http_twanon_ctx_t, dial_field), 0 },
+    { ngx_string("CallStatus"),
+      offsetof(ngx_http_twanon_ctx_t, call_status), 0 },
+    { ngx_null_string, 0, 0 }
+};
+
+
+static ngx_str_t  ngx_http_twanon_after_dial_routes[] = {
+    ngx_string("answered"),
+    ngx_string("canceled"),
+    ngx_string("exhausted"),
+    ngx_null_string
+};
+
+
+ngx_http_twanon_handler_t  ngx_http_twanon_after_dial = {
+    ngx_string("twanon_after_dial"),
+    ngx_string("after_dial"),
+    ngx_http_twanon_after_dial_handler,
+    NGX_HTTP_TWANON_WEBHOOK|NGX_HTTP_TWANON_ATTEMPT,
+    ngx_http_twanon_after_dial_check,
+    NULL,
+    ngx_http_twanon_after_dial_fields,
+    ngx_http_twanon_after_dial_verified,
+    ngx_http_twanon_after_dial_reply,
+    ngx_http_twanon_after_dial_routes,
+    ngx_http_twanon_after_dial_variables,
+    ngx_string(NGX_HTTP_TWANON_FALLBACK_SAY),
+    0, 0
+};
+
+
+static ngx_int_t
 ngx_http_twanon_after_dial_handler(ngx_http_request_t *r)
 {
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twanon after-dial handler");
-
-    return ngx_http_twanon_webhook_handler(r,
-                                           ngx_http_twanon_after_dial_verified,
-                                           ngx_http_twanon_after_dial_reply);
+    return ngx_http_twanon_webhook_handler(r, &ngx_http_twanon_after_dial);
 }
 
 
 /*
- * What the dial's outcome leads to: NGX_DONE to hang up or to serve the
- * fallback at once, NGX_OK to look the caller up for the next attempt,
- * NGX_DECLINED (400) for a missing DialCallStatus, a malformed attempt
- * or StirVerstat.  A status Twilio may add one day is taken as
- * "no-answer", and an attempt above twanon_dial_attempts (lowered by a
- * reload while the call rang) as the last: the call goes on.
+ * A configured URL is signed with the attempt appended: it must have
+ * none of its own.
+ */
+
+static char *
+ngx_http_twanon_after_dial_check(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    char  *reason;
+
+    if (ngx_http_twanon_check_webhook(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->webhook_url == NULL || conf->webhook_url->lengths != NULL) {
+        return NGX_CONF_OK;
+    }
+
+    reason = ngx_http_twanon_action_query(&conf->webhook_url->value);
+
+    if (reason) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_webhook_url\" \"%V\" of "
+                      "\"twanon_after_dial\" in %V:%ui %s",
+                      &conf->webhook_url->value, &conf->where.file,
+                      conf->where.line, reason);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * NGX_DONE to hang up or serve the fallback, NGX_OK to look up the next
+ * attempt, NGX_DECLINED (400); an unknown status is taken as "no-answer".
  */
 
 static ngx_int_t
@@ -97,7 +173,7 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-    ctx->after_dial = 1;
+    ctx->own_action = 1;
 
     if (ctx->dial_field.len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -148,8 +224,8 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (s->route) {
-        ctx->route = s->route;
+    if (s->route != NGX_HTTP_TWANON_RING_NEXT) {
+        ctx->route = ngx_http_twanon_after_dial.route + s->route;
         ctx->hangup = 1;
         return NGX_DONE;
     }
@@ -163,7 +239,8 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
             && ngx_strncmp(ctx->call_status.data, "canceled",
                            sizeof("canceled") - 1) == 0))
     {
-        ctx->route = NGX_HTTP_TWANON_ROUTE_CANCELED;
+        ctx->route = ngx_http_twanon_after_dial.route
+                     + NGX_HTTP_TWANON_CANCELED;
         ctx->hangup = 1;
         return NGX_DONE;
     }
@@ -176,7 +253,8 @@ ngx_http_twanon_after_dial_verified(ngx_http_request_t *r,
                           attempt, tlcf->dial_attempts, &ctx->call_sid);
         }
 
-        ctx->route = NGX_HTTP_TWANON_ROUTE_EXHAUSTED;
+        ctx->route = ngx_http_twanon_after_dial.route
+                     + NGX_HTTP_TWANON_EXHAUSTED;
         return NGX_DONE;
     }
 
@@ -377,12 +455,7 @@ ngx_http_twanon_after_dial_action(ngx_http_request_t *r,
 }
 
 
-/*
- * Hang up, serve the fallback when no attempt is left, or reply as the
- * incoming-call webhook does: the next attempt's dial, whose action
- * carries its number, or the fallback.  A fallback that rings browsers
- * has no action here: nothing comes after it.
- */
+/* hang up, the fallback when no attempt is left, or the next dial */
 
 static ngx_int_t
 ngx_http_twanon_after_dial_reply(ngx_http_request_t *r,
@@ -401,8 +474,8 @@ ngx_http_twanon_after_dial_reply(ngx_http_request_t *r,
                       "fallback, call \"%V\"", &ctx->dial_status,
                       &ctx->call_sid);
 
-        return ngx_http_twanon_incoming_fallback(r, ctx);
+        return ngx_http_twanon_dial_fallback(r, ctx);
     }
 
-    return ngx_http_twanon_incoming_reply(r, ctx);
+    return ngx_http_twanon_dial_reply(r, ctx);
 }

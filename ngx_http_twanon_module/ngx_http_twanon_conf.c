@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 static char *ngx_http_twanon_sid_check(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -20,44 +20,35 @@ static char *ngx_http_twanon_secret_check(ngx_conf_t *cf, ngx_str_t *path,
 
 
 /*
- * "twanon_token" and "twanon_incoming": install the content handler in
- * cmd->post and remember where the directive was written, for the
- * messages of the checks that run once the location is merged, and the
- * location, for ngx_http_twanon_check_contents().
+ * A handler's directive: cmd->post is its descriptor.  Where it was
+ * written is kept for the messages of the checks that run once the
+ * location is merged, and the location for ngx_http_twanon_check_init().
  */
 
 char *
 ngx_http_twanon_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    char  *p = conf;
+    ngx_http_twanon_loc_conf_t *tlcf = conf;
 
-    ngx_uint_t                    i;
-    ngx_http_handler_pt          *handler;
-    ngx_http_twanon_where_t      *where;
+    ngx_http_twanon_handler_t    *h;
     ngx_http_core_loc_conf_t     *clcf;
     ngx_http_twanon_content_t    *content;
     ngx_http_twanon_main_conf_t  *mcf;
 
-    where = (ngx_http_twanon_where_t *) (p + cmd->offset);
+    h = cmd->post;
 
-    if (where->file.data) {
+    if (tlcf->handler == h) {
         return "is duplicate";
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
 
-    /* the other twanon handler, set before in this location, is named */
-
-    content = mcf->contents.elts;
-
-    for (i = 0; i < mcf->contents.nelts; i++) {
-        if (content[i].clcf == clcf && content[i].handler == clcf->handler) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" cannot be mixed with \"%V\"",
-                               &cmd->name, content[i].name);
-            return NGX_CONF_ERROR;
-        }
+    if (tlcf->handler && clcf->handler == tlcf->handler->handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be mixed with \"%V\"",
+                           &cmd->name, &tlcf->handler->name);
+        return NGX_CONF_ERROR;
     }
 
     if (clcf->handler != NULL) {
@@ -68,12 +59,12 @@ ngx_http_twanon_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    handler = cmd->post;
-    clcf->handler = *handler;
+    clcf->handler = h->handler;
 
-    where->file = cf->conf_file->file.name;
-    where->line = cf->conf_file->line;
-    where->name = (char *) cmd->name.data;
+    tlcf->handler = h;
+    tlcf->where.file = cf->conf_file->file.name;
+    tlcf->where.line = cf->conf_file->line;
+    tlcf->where.name = (char *) cmd->name.data;
 
     content = ngx_array_push(&mcf->contents);
     if (content == NULL) {
@@ -81,9 +72,8 @@ ngx_http_twanon_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     content->clcf = clcf;
-    content->handler = *handler;
-    content->name = &cmd->name;
-    content->where = where;
+    content->handler = h;
+    content->conf = tlcf;
 
     return NGX_CONF_OK;
 }
@@ -251,12 +241,8 @@ ngx_http_twanon_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Reads a file named in the configuration.  It is opened without
- * blocking, so that a FIFO is refused rather than waited on.  A secret
- * loses its trailing white space (files written with echo end in a
- * newline), must not start with a byte order mark or white space (an
- * editor's or a copy's, which would make every signature wrong), and a
- * secret that other users can read is warned about.
+ * Opened without blocking, so that a FIFO is refused; a secret loses its
+ * trailing white space and is refused with leading white space or a BOM.
  */
 
 char *
@@ -451,201 +437,6 @@ ngx_http_twanon_regex(ngx_conf_t *cf, ngx_str_t *pattern)
     }
 
     return rc.regex;
-}
-
-
-char *
-ngx_http_twanon_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twanon_loc_conf_t *tlcf = conf;
-
-    u_char     *p, *last;
-    ngx_str_t  *value;
-
-    if (tlcf->region.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    p = value[1].data;
-    last = p + value[1].len;
-
-    if (value[1].len == 0 || value[1].len > 32) {
-        goto invalid;
-    }
-
-    for ( /* void */ ; p < last; p++) {
-        if ((*p < 'a' || *p > 'z') && (*p < '0' || *p > '9') && *p != '-') {
-            goto invalid;
-        }
-    }
-
-    tlcf->region = value[1];
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, "
-                       "it must be a region name such as \"us1\" or \"ie1\"",
-                       &value[1], &cmd->name);
-    return NGX_CONF_ERROR;
-}
-
-
-/*
- * twanon_token_outgoing_param name value; repeatable: the params Twilio
- * sends to the TwiML App with every outgoing call, which the browser
- * cannot change.  The value may hold variables.
- */
-
-char *
-ngx_http_twanon_token_outgoing_param(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_twanon_loc_conf_t *tlcf = conf;
-
-    ngx_str_t                      *value;
-    ngx_uint_t                      i;
-    ngx_http_twanon_token_param_t  *param;
-
-    if (tlcf->outgoing_params == NGX_CONF_UNSET_PTR) {
-        tlcf->outgoing_params = ngx_array_create(cf->pool, 2,
-                                        sizeof(ngx_http_twanon_token_param_t));
-        if (tlcf->outgoing_params == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    value = cf->args->elts;
-
-    if (tlcf->outgoing_params->nelts == NGX_HTTP_TWANON_TOKEN_PARAMS_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "too many \"%V\" directives, at most %d",
-                           &cmd->name, NGX_HTTP_TWANON_TOKEN_PARAMS_MAX);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_twanon_param_name_valid(&value[1]) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter name \"%V\" in \"%V\" "
-                           "directive, it must be 1 to %d letters, digits, "
-                           "\"_\", \"-\" or \".\"", &value[1], &cmd->name,
-                           NGX_HTTP_TWANON_PARAM_NAME_MAX);
-        return NGX_CONF_ERROR;
-    }
-
-    param = tlcf->outgoing_params->elts;
-
-    for (i = 0; i < tlcf->outgoing_params->nelts; i++) {
-        if (param[i].name.len == value[1].len
-            && ngx_strncmp(param[i].name.data, value[1].data, value[1].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "parameter \"%V\" is duplicate in \"%V\" "
-                               "directive", &value[1], &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    param = ngx_array_push(tlcf->outgoing_params);
-    if (param == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    param->name = value[1];
-
-    return ngx_http_twanon_compile(cf, &cmd->name, &value[2], &param->value);
-}
-
-
-/* "off", "*", or origins such as "https://console.example.com:8443" */
-
-char *
-ngx_http_twanon_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twanon_loc_conf_t *tlcf = conf;
-
-    u_char      *host, *last;
-    ngx_str_t   *value, *origin;
-    ngx_uint_t   i;
-
-    if (tlcf->cors_origins != NGX_CONF_UNSET_PTR
-        || tlcf->cors_any != NGX_CONF_UNSET)
-    {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    tlcf->cors_any = 0;
-    tlcf->cors_origins = NULL;
-
-    if (cf->args->nelts == 2) {
-
-        if (ngx_strcmp(value[1].data, "off") == 0) {
-            return NGX_CONF_OK;
-        }
-
-        if (ngx_strcmp(value[1].data, "*") == 0) {
-            tlcf->cors_any = 1;
-            return NGX_CONF_OK;
-        }
-    }
-
-    tlcf->cors_origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                          sizeof(ngx_str_t));
-    if (tlcf->cors_origins == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (value[i].len > 7
-            && ngx_strncmp(value[i].data, "http://", 7) == 0)
-        {
-            host = value[i].data + 7;
-
-        } else if (value[i].len > 8
-                   && ngx_strncmp(value[i].data, "https://", 8) == 0)
-        {
-            host = value[i].data + 8;
-
-        } else {
-            goto invalid;
-        }
-
-        last = value[i].data + value[i].len;
-
-        for ( /* void */ ; host < last; host++) {
-            if (*host == '/' || *host == '?' || *host == '#' || *host == '@'
-                || *host <= ' ' || *host >= 0x7f)
-            {
-                goto invalid;
-            }
-        }
-
-        origin = ngx_array_push(tlcf->cors_origins);
-        if (origin == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *origin = value[i];
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, "
-                       "it must be an origin such as "
-                       "\"https://example.com\", \"*\" or \"off\"",
-                       &value[i], &cmd->name);
-    return NGX_CONF_ERROR;
 }
 
 

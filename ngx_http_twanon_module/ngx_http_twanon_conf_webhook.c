@@ -8,14 +8,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
-/*
- * How webhooks are verified: the Auth Token (HMAC-SHA1, without
- * X-Twilio-Webhooks-Signature-Settings) and the shared keys named by
- * that header.
- */
+/* the Auth Tokens and shared keys (docs/webhook.md, "Shared keys") */
 
 
 #define NGX_HTTP_TWANON_WEBHOOK_KEYS    8
@@ -30,11 +26,7 @@ static char *ngx_http_twanon_webhook_key_ready(ngx_conf_t *cf,
     ngx_http_twanon_webhook_key_t *key);
 
 
-/*
- * "twanon_auth_token" and "twanon_auth_token_file" add to one list of at
- * most two tokens, so that a token can be rotated: a signature valid
- * under either is accepted.
- */
+/* one list of at most two tokens, for a rotation */
 
 char *
 ngx_http_twanon_auth_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -105,14 +97,7 @@ ngx_http_twanon_auth_token_add(ngx_conf_t *cf,
 }
 
 
-/*
- * twanon_webhook_key id secret;
- * twanon_webhook_key_file id path;
- *
- * The shared keys that Twilio may sign a webhook with instead of the
- * Auth Token, by the id X-Twilio-Webhooks-Signature-Settings names; more
- * than one, so that a key can be rotated.
- */
+/* twanon_webhook_key id secret; twanon_webhook_key_file id path; */
 
 char *
 ngx_http_twanon_webhook_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

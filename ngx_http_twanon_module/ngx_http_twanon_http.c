@@ -8,13 +8,16 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 /*
  * The request body as one contiguous string, also when nginx kept part
  * of it in a temporary file.  NGX_DECLINED when it is larger than "max".
  */
+
+ngx_str_t  ngx_http_twanon_xml_type = ngx_string("text/xml; charset=utf-8");
+
 
 ngx_int_t
 ngx_http_twanon_read_body(ngx_http_request_t *r, size_t max,
@@ -218,3 +221,61 @@ ngx_http_twanon_send(ngx_http_request_t *r, ngx_uint_t status,
     return ngx_http_output_filter(r, &out);
 }
 
+
+ngx_int_t
+ngx_http_twanon_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The variables read the main request's context, so that the resolver
+ * location can use them too; "data" is the offset of the ngx_str_t there.
+ */
+
+ngx_int_t
+ngx_http_twanon_variable_str(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_twanon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_twanon_variable_set(v, (ngx_str_t *) ((u_char *) ctx + data));
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_twanon_variable_set(ngx_http_variable_value_t *v, ngx_str_t *value)
+{
+    if (value->len == 0) {
+        v->not_found = 1;
+        return;
+    }
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value->data;
+}

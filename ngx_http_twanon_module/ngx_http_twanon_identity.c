@@ -18,12 +18,9 @@ static ngx_int_t ngx_http_twanon_word_valid(ngx_str_t *word, size_t max,
 
 
 /*
- * The one check of an operator identity, for the identities that tokens
- * are minted for and those that the resolver asks to ring.  Besides the
- * configured pattern, an empty identity or one with a control character
- * is always refused: PCRE's "$" matches before a final newline, and no
- * identity that Twilio can ring holds one.  So is invalid UTF-8, which
- * a loose pattern would let into the token's JSON.
+ * The one check of an operator identity: the pattern, and never empty,
+ * a control character (PCRE's "$" matches before a final newline) or
+ * invalid UTF-8.
  */
 
 ngx_int_t

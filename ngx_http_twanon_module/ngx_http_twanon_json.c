@@ -5,20 +5,9 @@
 
 
 /*
- * A strict JSON reader (RFC 8259) for the resolver's reply.  It checks
- * the whole document and keeps only what the route needs: the values of
- * a few members of the root object.  It accepts and refuses the
- * documents that jansson 2.14's json_loadb() accepts and refuses with
- * JSON_ALLOW_NUL, so that t/fuzz/fuzz_route.c can hold it to jansson on
- * every input; but a number is kept as its text, never converted, and
- * so a number jansson cannot hold is no error.
- *
- * Memory and time are linear in the reply: nothing is written for a
- * string nobody keeps, names are compared where they are, and a kept
- * string is decoded into an allocation of its own length.
- *
- * The reply must be valid UTF-8 (ngx_http_twanon_utf8_fix()): bytes
- * from 0x80 up are copied, never decoded.
+ * A strict JSON reader that keeps a few members of the root object, held
+ * to jansson by fuzz_route.c: docs/security.md, "The resolver's reply:
+ * memory and time".  The reply is valid UTF-8 already.
  */
 
 
@@ -67,9 +56,6 @@ static ngx_int_t ngx_http_twanon_json_decode(ngx_pool_t *pool,
     ngx_str_t *raw, ngx_str_t *out);
 static ngx_uint_t ngx_http_twanon_json_is(ngx_str_t *name, ngx_str_t *raw,
     ngx_uint_t escaped);
-static size_t ngx_http_twanon_json_escape(u_char **pos, u_char *last,
-    u_char *dst);
-static ngx_int_t ngx_http_twanon_json_hex(u_char *p, u_char *last);
 static ngx_int_t ngx_http_twanon_json_number(ngx_http_twanon_json_t *j);
 static u_char *ngx_http_twanon_json_digits(u_char *p, u_char *last,
     ngx_uint_t integer);
@@ -487,7 +473,7 @@ ngx_http_twanon_json_string(ngx_http_twanon_json_t *j, ngx_str_t *raw,
 
         *escaped = 1;
 
-        n = ngx_http_twanon_json_escape(&p, last, buf);
+        n = ngx_http_twanon_utf8_unescape(&p, last, buf);
 
         if (n == 0 || (key && n == 1 && buf[0] == '\0')) {
             return NGX_DECLINED;
@@ -534,7 +520,7 @@ ngx_http_twanon_json_decode(ngx_pool_t *pool, ngx_str_t *raw, ngx_str_t *out)
             continue;
         }
 
-        n = ngx_http_twanon_json_escape(&p, last, dst);
+        n = ngx_http_twanon_utf8_unescape(&p, last, dst);
 
         if (n == 0) {
             return NGX_DECLINED;
@@ -580,7 +566,7 @@ ngx_http_twanon_json_is(ngx_str_t *name, ngx_str_t *raw, ngx_uint_t escaped)
             continue;
         }
 
-        n = ngx_http_twanon_json_escape(&p, last, buf);
+        n = ngx_http_twanon_utf8_unescape(&p, last, buf);
 
         if (n == 0 || (size_t) (end - s) < n || ngx_memcmp(s, buf, n) != 0) {
             return 0;
@@ -590,138 +576,6 @@ ngx_http_twanon_json_is(ngx_str_t *name, ngx_str_t *raw, ngx_uint_t escaped)
     }
 
     return s == end;
-}
-
-
-/*
- * One escape, from its backslash: written out as UTF-8 at "dst" (at most
- * 4 bytes, fewer than the escape takes), and *pos moved past it.  The
- * number of bytes written, or 0 for an invalid escape.
- */
-
-static size_t
-ngx_http_twanon_json_escape(u_char **pos, u_char *last, u_char *dst)
-{
-    u_char     *p, *d;
-    ngx_int_t   c, low;
-
-    p = *pos + 1;
-    d = dst;
-
-    if (p == last) {
-        return 0;
-    }
-
-    switch (*p) {
-    case '"': case '\\': case '/':
-        *d++ = *p;
-        break;
-    case 'b':
-        *d++ = '\b';
-        break;
-    case 'f':
-        *d++ = '\f';
-        break;
-    case 'n':
-        *d++ = '\n';
-        break;
-    case 'r':
-        *d++ = '\r';
-        break;
-    case 't':
-        *d++ = '\t';
-        break;
-
-    case 'u':
-        c = ngx_http_twanon_json_hex(p + 1, last);
-
-        if (c < 0 || (c >= 0xdc00 && c <= 0xdfff)) {
-            return 0;
-        }
-
-        p += 4;
-
-        if (c >= 0xd800 && c <= 0xdbff) {
-
-            /* a high surrogate: a low one must follow */
-
-            if (last - p < 7 || p[1] != '\\' || p[2] != 'u') {
-                return 0;
-            }
-
-            low = ngx_http_twanon_json_hex(p + 3, last);
-
-            if (low < 0xdc00 || low > 0xdfff) {
-                return 0;
-            }
-
-            c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
-            p += 6;
-        }
-
-        if (c < 0x80) {
-            *d++ = (u_char) c;
-
-        } else if (c < 0x800) {
-            *d++ = (u_char) (0xc0 | (c >> 6));
-            *d++ = (u_char) (0x80 | (c & 0x3f));
-
-        } else if (c < 0x10000) {
-            *d++ = (u_char) (0xe0 | (c >> 12));
-            *d++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
-            *d++ = (u_char) (0x80 | (c & 0x3f));
-
-        } else {
-            *d++ = (u_char) (0xf0 | (c >> 18));
-            *d++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
-            *d++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
-            *d++ = (u_char) (0x80 | (c & 0x3f));
-        }
-
-        break;
-
-    default:
-        return 0;
-    }
-
-    *pos = p + 1;
-
-    return d - dst;
-}
-
-
-/* four hex digits at "p", or -1 */
-
-static ngx_int_t
-ngx_http_twanon_json_hex(u_char *p, u_char *last)
-{
-    u_char      c;
-    ngx_int_t   n, i;
-
-    if (last - p < 4) {
-        return -1;
-    }
-
-    n = 0;
-
-    for (i = 0; i < 4; i++) {
-        c = p[i];
-
-        if (c >= '0' && c <= '9') {
-            n = n * 16 + c - '0';
-            continue;
-        }
-
-        c |= 0x20;
-
-        if (c < 'a' || c > 'f') {
-            return -1;
-        }
-
-        n = n * 16 + c - 'a' + 10;
-    }
-
-    return n;
 }
 
 

@@ -176,6 +176,8 @@ uint32_t ngx_http_twanon_utf8_next(u_char **p, u_char *last);
 ngx_int_t ngx_http_twanon_utf8_fix(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
 size_t ngx_http_twanon_utf8_cut(u_char *p, size_t max);
+size_t ngx_http_twanon_utf8_unescape(u_char **pos, u_char *last,
+    u_char *dst);
 ngx_int_t ngx_http_twanon_utf16_cmp(ngx_str_t *a, ngx_str_t *b);
 
 

@@ -10,44 +10,37 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_http_twanon.h"
 #include "ngx_http_twanon_module.h"
 
 
-static ngx_int_t ngx_http_twanon_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_twanon_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twanon_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_twanon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_twanon_exit(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_twanon_init(ngx_conf_t *cf);
-static ngx_int_t ngx_http_twanon_check_contents(ngx_conf_t *cf);
-static ngx_int_t ngx_http_twanon_check_webhooks(ngx_conf_t *cf);
-static ngx_int_t ngx_http_twanon_check_forward(ngx_conf_t *cf,
-    ngx_http_twanon_content_t *content, ngx_module_t *mirror);
 static void *ngx_http_twanon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_twanon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_twanon_check_token(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf);
-static void ngx_http_twanon_token_body_max(ngx_conf_t *cf);
-static char *ngx_http_twanon_check_handlers(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf);
-static char *ngx_http_twanon_check_incoming(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where);
-static char *ngx_http_twanon_dial_action(ngx_conf_t *cf, void *post,
-    void *data);
-static char *ngx_http_twanon_action_query(ngx_str_t *url);
 
 
-static ngx_http_handler_pt  ngx_http_twanon_token_handler_pt =
-    ngx_http_twanon_token_handler;
-static ngx_http_handler_pt  ngx_http_twanon_incoming_handler_pt =
-    ngx_http_twanon_incoming_handler;
-static ngx_http_handler_pt  ngx_http_twanon_after_dial_handler_pt =
-    ngx_http_twanon_after_dial_handler;
-static ngx_http_handler_pt  ngx_http_twanon_outgoing_handler_pt =
-    ngx_http_twanon_outgoing_handler;
-static ngx_http_handler_pt  ngx_http_twanon_status_handler_pt =
-    ngx_http_twanon_status_handler;
+/* each handler, described in its own file, as ngx_modules.c lists modules */
+
+extern ngx_http_twanon_handler_t  ngx_http_twanon_token;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_incoming;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_after_dial;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_outgoing;
+extern ngx_http_twanon_handler_t  ngx_http_twanon_status;
+
+static ngx_http_twanon_handler_t  *ngx_http_twanon_handlers[] = {
+    &ngx_http_twanon_token,
+    &ngx_http_twanon_incoming,
+    &ngx_http_twanon_after_dial,
+    &ngx_http_twanon_outgoing,
+    &ngx_http_twanon_status,
+    NULL
+};
 
 
 static ngx_http_twanon_msec_bounds_t  ngx_http_twanon_resolver_timeout_post
@@ -119,8 +112,8 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_twanon_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twanon_loc_conf_t, token),
-      &ngx_http_twanon_token_handler_pt },
+      0,
+      &ngx_http_twanon_token },
 
     { ngx_string("twanon_token_identity"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -189,15 +182,15 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_twanon_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twanon_loc_conf_t, incoming),
-      &ngx_http_twanon_incoming_handler_pt },
+      0,
+      &ngx_http_twanon_incoming },
 
     { ngx_string("twanon_after_dial"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_twanon_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twanon_loc_conf_t, after_dial),
-      &ngx_http_twanon_after_dial_handler_pt },
+      0,
+      &ngx_http_twanon_after_dial },
 
     { ngx_string("twanon_status_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -210,15 +203,15 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_twanon_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twanon_loc_conf_t, status),
-      &ngx_http_twanon_status_handler_pt },
+      0,
+      &ngx_http_twanon_status },
 
     { ngx_string("twanon_outgoing"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_twanon_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twanon_loc_conf_t, outgoing),
-      &ngx_http_twanon_outgoing_handler_pt },
+      0,
+      &ngx_http_twanon_outgoing },
 
     { ngx_string("twanon_outgoing_param"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -386,7 +379,7 @@ static ngx_command_t  ngx_http_twanon_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_twanon_module_ctx = {
-    ngx_http_twanon_add_variables,         /* preconfiguration */
+    ngx_http_twanon_preconfiguration,      /* preconfiguration */
     ngx_http_twanon_init,                  /* postconfiguration */
 
     ngx_http_twanon_create_main_conf,      /* create main configuration */
@@ -416,201 +409,45 @@ ngx_module_t  ngx_http_twanon_module = {
 };
 
 
+/* the plumbing's variables; each handler's come with its descriptor */
+
+static ngx_http_variable_t  *ngx_http_twanon_variables[] = {
+    ngx_http_twanon_webhook_variables,
+    ngx_http_twanon_resolver_variables,
+    ngx_http_twanon_dial_variables,
+    NULL
+};
+
+
 /* libxml2 is set up before any "twanon_fallback_twiml" file is checked */
 
 static ngx_int_t
-ngx_http_twanon_add_variables(ngx_conf_t *cf)
+ngx_http_twanon_preconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_variable_t  **v;
+
     xmlInitParser();
 
-    return ngx_http_twanon_incoming_add_variables(cf);
+    for (v = ngx_http_twanon_variables; *v; v++) {
+        if (ngx_http_twanon_add_variables(cf, *v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_twanon_register(cf, ngx_http_twanon_handlers);
 }
 
 
 static ngx_int_t
 ngx_http_twanon_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt          *h;
-    ngx_http_core_main_conf_t    *cmcf;
-    ngx_http_twanon_main_conf_t  *tmcf;
-
-    if (ngx_http_twanon_check_contents(cf) != NGX_OK) {
+    if (ngx_http_twanon_check_init(cf) != NGX_OK
+        || ngx_http_twanon_stats_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
-    }
-
-    if (ngx_http_twanon_check_webhooks(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /* counting, in the log phase, only where there is a zone to count in */
-
-    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
-
-    if (tmcf->status_zone) {
-        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        *h = ngx_http_twanon_status_log;
     }
 
     return ngx_http_twanon_resolver_init(cf);
-}
-
-
-/*
- * A location has one content handler, and the directive that sets it last
- * wins: "twanon_incoming; proxy_pass ...;" would make the webhook an
- * unauthenticated proxy.  A handler set before ours is refused by our
- * directive; one set after it is found here, once every location is
- * parsed, as a handler that is no longer ours.
- */
-
-static ngx_int_t
-ngx_http_twanon_check_contents(ngx_conf_t *cf)
-{
-    ngx_uint_t                    i;
-    ngx_http_twanon_content_t    *content;
-    ngx_http_twanon_main_conf_t  *mcf;
-
-    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
-
-    content = mcf->contents.elts;
-
-    for (i = 0; i < mcf->contents.nelts; i++) {
-
-        if (content[i].clcf->handler == content[i].handler) {
-            continue;
-        }
-
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"%V\" in %V:%ui is overridden by another content "
-                      "handler (\"proxy_pass\", \"fastcgi_pass\", "
-                      "\"stub_status\" and the like) set after it in the "
-                      "same location",
-                      content[i].name, &content[i].where->file,
-                      content[i].where->line);
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * What a webhook location must not have, and what it should: checked once
- * every location is merged, so that what it inherits counts too.
- */
-
-static ngx_int_t
-ngx_http_twanon_check_webhooks(ngx_conf_t *cf)
-{
-    ngx_uint_t                    i;
-    ngx_module_t                 *mirror;
-    ngx_http_twanon_content_t    *content;
-    ngx_http_twanon_loc_conf_t   *tlcf;
-    ngx_http_twanon_main_conf_t  *mcf;
-
-    /*
-     * the mirror module by name, not by symbol: it may be absent
-     * (--without-http_mirror_module), and a reference would keep this
-     * module from loading there
-     */
-
-    mirror = NULL;
-
-    for (i = 0; cf->cycle->modules[i]; i++) {
-        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_mirror_module")
-            == 0)
-        {
-            mirror = cf->cycle->modules[i];
-            break;
-        }
-    }
-
-    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
-
-    content = mcf->contents.elts;
-
-    for (i = 0; i < mcf->contents.nelts; i++) {
-
-        if (content[i].handler != ngx_http_twanon_incoming_handler
-            && content[i].handler != ngx_http_twanon_after_dial_handler
-            && content[i].handler != ngx_http_twanon_outgoing_handler)
-        {
-            continue;
-        }
-
-        if (ngx_http_twanon_check_forward(cf, &content[i], mirror)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (content[i].handler != ngx_http_twanon_outgoing_handler) {
-            continue;
-        }
-
-        tlcf = content[i].clcf->loc_conf[ngx_http_twanon_module.ctx_index];
-
-        if (tlcf->outgoing_application_sid.len == 0) {
-            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                          "\"twanon_outgoing\" in %V:%ui has no "
-                          "\"twanon_token_outgoing_application_sid\": a call "
-                          "from any TwiML App of the account, or with no "
-                          "ApplicationSid, is accepted here",
-                          &content[i].where->file, content[i].where->line);
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * "mirror" and "post_action" send the request, its body included, to
- * another location: a webhook's body holds the caller's number.
- */
-
-static ngx_int_t
-ngx_http_twanon_check_forward(ngx_conf_t *cf,
-    ngx_http_twanon_content_t *content, ngx_module_t *mirror)
-{
-    char         *name;
-    ngx_array_t  **mirrors;
-
-    name = NULL;
-
-    if (content->clcf->post_action.data) {
-        name = "post_action";
-    }
-
-    if (mirror) {
-        /* its loc conf starts with "ngx_array_t *mirror;" since 1.13.4 */
-
-        mirrors = content->clcf->loc_conf[mirror->ctx_index];
-
-        if (*mirrors != NULL && *mirrors != NGX_CONF_UNSET_PTR) {
-            name = "mirror";
-        }
-    }
-
-    if (name == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                  "\"%V\" in %V:%ui cannot be used with \"%s\", here or "
-                  "inherited: it would forward the webhook's body, and the "
-                  "caller's number with it, to another location",
-                  content->name, &content->where->file,
-                  content->where->line, name);
-
-    return NGX_ERROR;
 }
 
 
@@ -692,8 +529,8 @@ ngx_http_twanon_create_loc_conf(ngx_conf_t *cf)
      *     conf->identity_field = { 0, NULL };
      *     conf->dial_action = { 0, NULL };
      *     conf->fallback = { 0, NULL };
-     *     conf->token = { { 0, NULL }, 0 };
-     *     conf->incoming = { { 0, NULL }, 0 };
+     *     conf->handler = NULL;
+     *     conf->where = { { 0, NULL }, 0, NULL };
      *     conf->secret_mac, conf->auth_macs, conf->hash_mac: all
      *         NULL, made where a handler needs them, in merge
      */
@@ -805,282 +642,5 @@ ngx_http_twanon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->fallback_clients = NULL;
     }
 
-    return ngx_http_twanon_check_handlers(cf, conf);
-}
-
-
-/* the checks of the location's handler, once it is merged */
-
-static char *
-ngx_http_twanon_check_handlers(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf)
-{
-    ngx_http_twanon_main_conf_t  *tmcf;
-
-    if (conf->token.file.data) {
-        if (ngx_http_twanon_check_token(cf, conf) != NGX_CONF_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->status.file.data) {
-        tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
-
-        if (tmcf->status_zone == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"twanon_status\" in %V:%ui requires "
-                          "\"twanon_status_zone\" in the http block",
-                          &conf->status.file, conf->status.line);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->incoming.file.data) {
-        return ngx_http_twanon_check_incoming(cf, conf, &conf->incoming);
-    }
-
-    if (conf->after_dial.file.data) {
-        return ngx_http_twanon_check_incoming(cf, conf, &conf->after_dial);
-    }
-
-    if (conf->outgoing.file.data) {
-        if (conf->outgoing_caller_id == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"twanon_outgoing\" in %V:%ui requires "
-                          "\"twanon_outgoing_caller_id\": Twilio refuses a "
-                          "call from a browser without a valid caller ID "
-                          "(error 13214)",
-                          &conf->outgoing.file, conf->outgoing.line);
-            return NGX_CONF_ERROR;
-        }
-
-        return ngx_http_twanon_check_incoming(cf, conf, &conf->outgoing);
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * Runs where "twanon_token" is set, after inheritance: the credentials
- * must be there, and what never changes is prepared once.
- */
-
-static char *
-ngx_http_twanon_check_token(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
-{
-    char  *missing;
-
-    missing = NULL;
-
-    if (conf->account_sid == NULL) {
-        missing = "\"twanon_account_sid\"";
-
-    } else if (conf->api_key == NULL) {
-        missing = "\"twanon_api_key\"";
-
-    } else if (conf->api_secret == NULL) {
-        missing = "\"twanon_api_secret\" or \"twanon_api_secret_file\"";
-    }
-
-    if (missing) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"twanon_token\" in %V:%ui requires %s",
-                      &conf->token.file, conf->token.line, missing);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_http_twanon_token_body_max(cf);
-
-    /* the params go with the outgoing calls of the application */
-
-    if (conf->outgoing_params && conf->outgoing_application_sid.len == 0) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"twanon_token\" in %V:%ui has "
-                      "\"twanon_token_outgoing_param\" but no "
-                      "\"twanon_token_outgoing_application_sid\": the "
-                      "params are sent only with the calls of a TwiML App",
-                      &conf->token.file, conf->token.line);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_twanon_jwt_header(cf->pool, &conf->region, &conf->jwt_header)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_twanon_hmac_ready(cf, &conf->secret_mac, "SHA256",
-                                   "twanon_token", &conf->token)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    /* the identity of the default is whatever the client asks for */
-
-    if (conf->identity == NULL && conf->cors_any) {
-        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                      "\"twanon_token\" in %V:%ui mints a token for any "
-                      "identity the client names, and with "
-                      "\"twanon_cors_origin *\" any web site can ask for "
-                      "one; set \"twanon_token_identity\" to an "
-                      "authenticated user",
-                      &conf->token.file, conf->token.line);
-
-    } else if (conf->identity == NULL) {
-        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                      "\"twanon_token\" in %V:%ui mints a token for any "
-                      "identity the client names; set "
-                      "\"twanon_token_identity\" to an authenticated user",
-                      &conf->token.file, conf->token.line);
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * No token request is larger than NGX_HTTP_TWANON_TOKEN_BODY_MAX: as in
- * a webhook location, nginx refuses a larger declared length before
- * reading the body, and stops reading a chunked one at the limit.
- */
-
-static void
-ngx_http_twanon_token_body_max(ngx_conf_t *cf)
-{
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->client_max_body_size == 0
-        || clcf->client_max_body_size > NGX_HTTP_TWANON_TOKEN_BODY_MAX)
-    {
-        clcf->client_max_body_size = NGX_HTTP_TWANON_TOKEN_BODY_MAX;
-    }
-}
-
-
-/*
- * Runs where "twanon_incoming" or "twanon_after_dial" is set, after
- * inheritance: what the webhook needs must be there, and the fallback is
- * rendered once.  A configured URL of the after-dial step is signed with
- * the attempt appended: it must have none of its own.
- */
-
-static char *
-ngx_http_twanon_check_incoming(ngx_conf_t *cf,
-    ngx_http_twanon_loc_conf_t *conf, ngx_http_twanon_where_t *where)
-{
-    char                      *reason;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (ngx_http_twanon_incoming_required(cf, conf, where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (where == &conf->after_dial && conf->webhook_url
-        && conf->webhook_url->lengths == NULL)
-    {
-        reason = ngx_http_twanon_action_query(&conf->webhook_url->value);
-
-        if (reason) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"twanon_webhook_url\" \"%V\" of "
-                          "\"twanon_after_dial\" in %V:%ui %s",
-                          &conf->webhook_url->value, &where->file,
-                          where->line, reason);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    /*
-     * No webhook is larger than NGX_HTTP_TWANON_WEBHOOK_BODY_MAX: the
-     * location's client_max_body_size (merged already, as the core module
-     * comes first) is capped at it, so that nginx refuses a larger
-     * declared length before reading the body or sending "100 Continue",
-     * and stops reading a chunked or HTTP/2 body at the limit.
-     */
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->client_max_body_size == 0
-        || clcf->client_max_body_size > NGX_HTTP_TWANON_WEBHOOK_BODY_MAX)
-    {
-        clcf->client_max_body_size = NGX_HTTP_TWANON_WEBHOOK_BODY_MAX;
-    }
-
-    if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK
-        || ngx_http_twanon_client_params_default(cf, conf) != NGX_OK
-        || ngx_http_twanon_fallback_ready(cf, conf, where) != NGX_OK
-        || ngx_http_twanon_incoming_macs(cf, conf, where) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_http_twanon_incoming_warn(cf, conf, where);
-
-    return NGX_CONF_OK;
-}
-
-
-/* a <Dial> action: the after-dial step appends the attempt to its query */
-
-static char *
-ngx_http_twanon_dial_action(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_str_t  *value = data;
-
-    char  *reason;
-
-    reason = ngx_http_twanon_action_query(value);
-
-    if (reason) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"twanon_dial_action\" \"%V\" %s", value,
-                           reason);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_twanon_action_query(ngx_str_t *url)
-{
-    u_char  *p, *last, *end;
-
-    last = url->data + url->len;
-
-    if (ngx_strlchr(url->data, last, '#')) {
-        return "has a fragment (\"#\"), which Twilio drops with what "
-               "follows";
-    }
-
-    p = ngx_strlchr(url->data, last, '?');
-
-    while (p && p < last) {
-        p++;
-
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        if (end - p >= 7 && ngx_strncmp(p, "attempt", 7) == 0
-            && (end - p == 7 || p[7] == '='))
-        {
-            return "has an \"attempt\" parameter: the after-dial step "
-                   "appends its own";
-        }
-
-        p = end;
-    }
-
-    return NULL;
+    return ngx_http_twanon_check_merged(cf, conf);
 }

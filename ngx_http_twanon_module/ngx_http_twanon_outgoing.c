@@ -8,19 +8,23 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
+
+
+/* its routes, numbered from ngx_http_twanon_outgoing.route */
+#define NGX_HTTP_TWANON_DIALLED_ROUTE  (ngx_http_twanon_outgoing.route)
+#define NGX_HTTP_TWANON_REFUSED_ROUTE  (ngx_http_twanon_outgoing.route + 1)
 
 
 /*
- * "twanon_outgoing": the Voice URL of the TwiML App that an operator's
- * browser calls through (device.connect() with a customer ID).  Verified
- * as the incoming-call webhook is, and more: the ApplicationSid, and a
- * From that is "client:" and an identity the pattern allows.  The
- * resolver, asked with the operator and the customer ID, answers with
- * the number to dial; the number goes only into the TwiML for Twilio.
+ * "twanon_outgoing": an operator's masked callback (docs/webhook.md,
+ * "The masked callback"); the number goes only into the TwiML.
  */
 
 
+static ngx_int_t ngx_http_twanon_outgoing_handler(ngx_http_request_t *r);
+static char *ngx_http_twanon_outgoing_check(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
 static ngx_int_t ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_outgoing_field(ngx_http_request_t *r,
@@ -31,17 +35,79 @@ static ngx_int_t ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_str_t *caller_id);
+static ngx_int_t ngx_http_twanon_variable_callee_hash(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
-ngx_int_t
+static ngx_http_variable_t  ngx_http_twanon_outgoing_variables[] = {
+
+    { ngx_string("twanon_callee_hash"), NULL,
+      ngx_http_twanon_variable_callee_hash,
+      offsetof(ngx_http_twanon_ctx_t, callee_hash),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_twanon_outgoing_routes[] = {
+    ngx_string("dialled"),
+    ngx_string("refused"),
+    ngx_null_string
+};
+
+
+ngx_http_twanon_handler_t  ngx_http_twanon_outgoing = {
+    ngx_string("twanon_outgoing"),
+    ngx_string("outgoing"),
+    ngx_http_twanon_outgoing_handler,
+    NGX_HTTP_TWANON_WEBHOOK,
+    ngx_http_twanon_outgoing_check,
+    NULL,
+    NULL,
+    ngx_http_twanon_outgoing_verified,
+    ngx_http_twanon_outgoing_reply,
+    ngx_http_twanon_outgoing_routes,
+    ngx_http_twanon_outgoing_variables,
+    ngx_string(NGX_HTTP_TWANON_OUTGOING_SAY),
+    0, 0
+};
+
+
+static ngx_int_t
 ngx_http_twanon_outgoing_handler(ngx_http_request_t *r)
 {
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twanon outgoing handler");
+    return ngx_http_twanon_webhook_handler(r, &ngx_http_twanon_outgoing);
+}
 
-    return ngx_http_twanon_webhook_handler(r,
-                                           ngx_http_twanon_outgoing_verified,
-                                           ngx_http_twanon_outgoing_reply);
+
+static char *
+ngx_http_twanon_outgoing_check(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf)
+{
+    if (conf->outgoing_caller_id == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_outgoing\" in %V:%ui requires "
+                      "\"twanon_outgoing_caller_id\": Twilio refuses a "
+                      "call from a browser without a valid caller ID "
+                      "(error 13214)", &conf->where.file, conf->where.line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_check_webhook(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->outgoing_application_sid.len == 0) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_outgoing\" in %V:%ui has no "
+                      "\"twanon_token_outgoing_application_sid\": a call "
+                      "from any TwiML App of the account, or with no "
+                      "ApplicationSid, is accepted here",
+                      &conf->where.file, conf->where.line);
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -113,7 +179,7 @@ ngx_http_twanon_outgoing_verified(ngx_http_request_t *r,
                       "twanon: outgoing call with %s \"%V\", refused, "
                       "call \"%V\"", customer.data ? "an invalid" : "no",
                       &tlcf->outgoing_param, &ctx->call_sid);
-        ctx->route = NGX_HTTP_TWANON_ROUTE_REFUSED;
+        ctx->route = NGX_HTTP_TWANON_REFUSED_ROUTE;
         return NGX_DONE;
     }
 
@@ -203,7 +269,7 @@ ngx_http_twanon_outgoing_body(ngx_http_request_t *r,
                           "twanon: outgoing call without \"%V\" that "
                           "\"twanon_token_outgoing_param\" names, refused, "
                           "call \"%V\"", &param[i].name, &ctx->call_sid);
-            ctx->route = NGX_HTTP_TWANON_ROUTE_REFUSED;
+            ctx->route = NGX_HTTP_TWANON_REFUSED_ROUTE;
             return NGX_DONE;
         }
 
@@ -256,7 +322,7 @@ ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
 
     ctx->replied = 1;
 
-    if (ctx->route == NGX_HTTP_TWANON_ROUTE_REFUSED) {
+    if (ctx->route == NGX_HTTP_TWANON_REFUSED_ROUTE) {
         ctx->fallback = tlcf->fallback_kind;
         return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
                                     &tlcf->fallback);
@@ -285,7 +351,7 @@ ngx_http_twanon_outgoing_reply(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->route = NGX_HTTP_TWANON_ROUTE_DIALLED;
+    ctx->route = NGX_HTTP_TWANON_DIALLED_ROUTE;
 
     return ngx_http_twanon_send(r, NGX_HTTP_OK, &ngx_http_twanon_xml_type,
                                 &twiml);
@@ -309,7 +375,7 @@ ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
 
-    ctx->route = NGX_HTTP_TWANON_ROUTE_REFUSED;
+    ctx->route = NGX_HTTP_TWANON_REFUSED_ROUTE;
 
     if (ctx->failed || ctx->status != NGX_HTTP_OK) {
         if (ctx->failed || ctx->status != NGX_HTTP_NOT_FOUND) {
@@ -374,4 +440,28 @@ ngx_http_twanon_outgoing_number(ngx_http_request_t *r,
     }
 
     return rc;
+}
+
+
+static ngx_int_t
+ngx_http_twanon_variable_callee_hash(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_twanon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->callee_hash.len == 0
+        && ngx_http_twanon_number_hash(r, &ctx->callee, &ctx->callee_hash)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_twanon_variable_str(r, v, data);
 }

@@ -8,24 +8,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
-/*
- * The resolver lookup of a verified webhook: an in-memory subrequest to
- * the configured location, with a small form body of its own, one
- * deadline for the whole lookup, a body filter that watches its reply,
- * and the resume that hands the outcome to the handler's own reply
- * function (ctx->reply_handler), so that nothing here calls back up.
- */
+/* the resolver lookup: docs/development.md, "The resolver subrequest" */
 
 
 static ngx_int_t ngx_http_twanon_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_buf_t *ngx_http_twanon_resolver_form(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx);
-static ngx_http_request_body_t *ngx_http_twanon_resolver_body(
-    ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx);
 static ngx_int_t ngx_http_twanon_resolver_request(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_request_body_t *rb);
 static ngx_int_t ngx_http_twanon_resolver_arm(ngx_http_request_t *r,
@@ -44,23 +34,7 @@ static void ngx_http_twanon_resolver_resume(ngx_http_request_t *r);
 static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
 
 
-/*
- * The module is an HTTP_FILTER module (see "config"), so that its body
- * filter has the same place in a static build as in a dynamic one: above
- * the postpone filter, which keeps an in-memory subrequest's reply.  It
- * only looks at the resolver subrequest of a webhook:
- *
- *   - the reply is complete when its last buffer passes (last_in_chain,
- *     from ngx_http_send_special()); an upstream that breaks off after
- *     the header only flushes, so a chunked reply cut at a chunk
- *     boundary is told from a whole one;
- *
- *   - a reply larger than the location's subrequest_output_buffer_size
- *     is marked too big and dropped here.  Passed on, it would make the
- *     postpone filter return NGX_ERROR, and ngx_http_output_filter() set
- *     the error flag of the client's connection, which belongs to the
- *     client alone.
- */
+/* watches the resolver subrequest's reply only ("The body filter") */
 
 ngx_int_t
 ngx_http_twanon_resolver_init(ngx_conf_t *cf)
@@ -128,12 +102,7 @@ ngx_http_twanon_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-/*
- * The resolver subrequest: a POST to the configured location whose small
- * form body carries the caller (or its keyed hash) and the called number.
- * Nothing of the webhook is passed on: not its headers, not its body, not
- * the values of its variables.
- */
+/* a POST with a form body of its own; nothing of the webhook is passed on */
 
 ngx_int_t
 ngx_http_twanon_resolver_start(ngx_http_request_t *r,
@@ -193,134 +162,7 @@ ngx_http_twanon_resolver_start(ngx_http_request_t *r,
 }
 
 
-/*
- * from_number= or from_hash=, and to_number=, escaped as form values;
- * then stir_verstat= when Twilio sent StirVerstat, and, in the after-dial
- * step, attempt= (the one to ring) and dial_status=
- */
-
-static ngx_http_request_body_t *
-ngx_http_twanon_resolver_body(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx)
-{
-    ngx_buf_t                *b;
-    ngx_chain_t              *cl;
-    ngx_http_request_body_t  *rb;
-
-    /* a handler that wrote a body of its own: the callback's */
-
-    if (ctx->resolver_body.len) {
-        b = ngx_calloc_buf(r->pool);
-        if (b == NULL) {
-            return NULL;
-        }
-
-        b->pos = ctx->resolver_body.data;
-        b->last = ctx->resolver_body.data + ctx->resolver_body.len;
-        b->memory = 1;
-
-    } else {
-        b = ngx_http_twanon_resolver_form(r, ctx);
-        if (b == NULL) {
-            return NULL;
-        }
-    }
-
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NULL;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (rb == NULL) {
-        return NULL;
-    }
-
-    rb->bufs = cl;
-    rb->buf = b;
-
-    return rb;
-}
-
-
-/* the webhook's own fields, in one buffer */
-
-static ngx_buf_t *
-ngx_http_twanon_resolver_form(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx)
-{
-    u_char                      *p;
-    size_t                       len;
-    ngx_buf_t                   *b;
-    ngx_str_t                   *from, from_name;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
-
-    if (tlcf->resolver_send == NGX_HTTP_TWANON_SEND_HASH) {
-        if (ngx_http_twanon_caller_hash(r, ctx) != NGX_OK) {
-            return NULL;
-        }
-
-        from = &ctx->caller_hash;
-        ngx_str_set(&from_name, "from_hash=");
-
-    } else {
-        from = &ctx->from;
-        ngx_str_set(&from_name, "from_number=");
-    }
-
-    /* room for every byte escaped (%XX): one pass, not a count and a copy */
-
-    len = from_name.len + 3 * from->len
-          + sizeof("&to_number=") - 1 + 3 * ctx->to.len
-          + sizeof("&stir_verstat=") - 1 + ctx->stir_verstat.len
-          + sizeof("&attempt=&dial_status=") - 1 + NGX_INT_T_LEN
-          + ctx->dial_status.len;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    p = ngx_cpymem(b->last, from_name.data, from_name.len);
-    p = (u_char *) ngx_escape_uri(p, from->data, from->len, NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&to_number=", sizeof("&to_number=") - 1);
-    p = (u_char *) ngx_escape_uri(p, ctx->to.data, ctx->to.len,
-                                  NGX_ESCAPE_ARGS);
-
-    /* both checked to be letters, digits, "-" and "_": nothing to escape */
-
-    if (ctx->stir_verstat.len) {
-        p = ngx_cpymem(p, "&stir_verstat=", sizeof("&stir_verstat=") - 1);
-        p = ngx_cpymem(p, ctx->stir_verstat.data, ctx->stir_verstat.len);
-    }
-
-    if (ctx->attempt) {
-        p = ngx_sprintf(p, "&attempt=%ui&dial_status=%V", ctx->attempt,
-                        &ctx->dial_status);
-    }
-
-    b->last = p;
-
-    return b;
-}
-
-
-/*
- * ngx_http_subrequest() copies the webhook's headers_in and shares its
- * cache of variable values.  The resolver gets headers of its own, with
- * only what describes its body, and an empty cache: $http_user_agent,
- * $cookie_*, $host, $proxy_add_x_forwarded_for and the like are then
- * the resolver request's own (empty, or the server's name for $host),
- * never the webhook's.
- */
+/* headers of its own and an empty cache of variables ("The request") */
 
 static ngx_int_t
 ngx_http_twanon_resolver_request(ngx_http_request_t *r,
@@ -414,19 +256,7 @@ ngx_http_twanon_resolver_arm(ngx_http_request_t *r,
 }
 
 
-/*
- * twanon_resolver_timeout: one timer for the whole lookup, whatever the
- * resolver location does (an upstream, a limit_req delay, a cache lock).
- * At the deadline the webhook gets the fallback at once, and the
- * subrequest is left to end on its own as a background one, the way
- * ngx_http_mirror_module's are: ngx_http_twanon_resolver_leave().  Its
- * late end is ignored, and the webhook request is freed (and logged)
- * after it.
- *
- * A lookup that runs subrequests of its own may hold the connection
- * (c->data) at the deadline: it cannot be left, and the fallback is
- * sent when it ends.
- */
+/* one timer for the whole lookup ("The deadline") */
 
 static void
 ngx_http_twanon_resolver_deadline(ngx_event_t *ev)
@@ -483,16 +313,7 @@ ngx_http_twanon_resolver_deadline(ngx_event_t *ev)
 }
 
 
-/*
- * The subrequest leaves the webhook's postponed list and becomes a
- * background one: the connection (c->data) is the webhook's again, and
- * the subrequest's end decrements the request count without waking the
- * webhook (ngx_http_finalize_request()).  A timer it had set on the
- * connection's write event, as limit_req's delay does, moves to an event
- * of its own: the reply is not held back by it, nor is the timer lost
- * when the webhook is finalized.  The connection is not kept alive: it
- * stays open until the lookup ends.
- */
+/* the lookup goes on as a background subrequest, as mirror's do */
 
 static void
 ngx_http_twanon_resolver_leave(ngx_http_request_t *r,
@@ -577,19 +398,7 @@ ngx_http_twanon_deadline_cleanup(void *data)
 }
 
 
-/*
- * Runs as the subrequest ends, possibly more than once (again after
- * nginx has made an error page), and only records what happened.
- *
- * An upstream that fails after its header ends the subrequest with
- * NGX_ERROR, which would terminate the webhook request without a reply:
- * the failure is the resolver's, recorded here, and the subrequest ends
- * as done (NGX_OK) so that the caller hears the fallback.  The client's
- * connection is never touched: when the client went away (c->error) the
- * request is terminated by nginx, and nothing is sent.  The end of a
- * lookup left at its deadline is nobody's: nothing is recorded, and a
- * failure ends it alone, not the webhook request.
- */
+/* may run more than once, and only records what happened ("The end") */
 
 static ngx_int_t
 ngx_http_twanon_resolver_done(ngx_http_request_t *r, void *data,
@@ -692,7 +501,7 @@ ngx_http_twanon_resolver_resume(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ngx_http_finalize_request(r, ctx->reply_handler(r, ctx));
+    ngx_http_finalize_request(r, ctx->handler->reply(r, ctx));
 }
 
 
@@ -713,59 +522,4 @@ ngx_http_twanon_log_request(ngx_http_request_t *r)
     for (i = 0; i < n; i++) {
         h[i](r);
     }
-}
-
-
-/* $twanon_caller_hash: hex HMAC-SHA256 of the caller under the hash key */
-
-ngx_int_t
-ngx_http_twanon_caller_hash(ngx_http_request_t *r, ngx_http_twanon_ctx_t *ctx)
-{
-    if (ctx->caller_hash.len) {
-        return NGX_OK;
-    }
-
-    return ngx_http_twanon_number_hash(r, &ctx->from, &ctx->caller_hash);
-}
-
-
-/*
- * The keyed hash of a number (the caller's, or the one a callback dials)
- * under twanon_hash_key, in hex; NGX_DECLINED without a key or a number.
- */
-
-ngx_int_t
-ngx_http_twanon_number_hash(ngx_http_request_t *r, ngx_str_t *number,
-    ngx_str_t *hash)
-{
-    ngx_str_t                    key;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r->main, ngx_http_twanon_module);
-
-    if (tlcf->hash_key == NULL || number->data == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_complex_value(r->main, tlcf->hash_key, &key) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (key.len == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twanon: \"twanon_hash_key\" evaluated to "
-                      "an empty value");
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_twanon_hmac_hex(r->pool, &tlcf->hash_mac, &key, number,
-                                 hash)
-        != NGX_OK)
-    {
-        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "twanon: HMAC-SHA256 failed");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }

@@ -30,11 +30,8 @@ static void ngx_http_twanon_signature_trim(u_char *p, u_char *last,
 
 
 /*
- * Twilio's canonical string for a form-encoded webhook: the parameters
- * sorted by name, each written as name and value with nothing between;
- * a name given several times contributes each distinct value once, in
- * sorted order, as Twilio's helper libraries do.  Strings compare as
- * JavaScript and Java compare them, by UTF-16 code units.
+ * Twilio's canonical string: the pairs sorted by name, then value, by
+ * UTF-16 code units, each distinct pair once, as Twilio's libraries do.
  */
 
 ngx_int_t
@@ -96,11 +93,8 @@ ngx_http_twanon_signature_params(ngx_pool_t *pool, ngx_array_t *pairs,
 
 
 /*
- * Checks "signature" (the X-Twilio-Signature header) against
- * base64(HMAC(token, url + params)) for each token and for the URL with
- * and without its port, in constant time per comparison; the digest is
- * each context's (SHA-1 for the Auth Token, SHA-1 or SHA-256 for a shared
- * key).  NGX_OK: valid; NGX_DECLINED: not valid.
+ * X-Twilio-Signature against each context, for the URL with and without
+ * its port, in constant time: NGX_OK, or NGX_DECLINED.
  */
 
 ngx_int_t
@@ -164,17 +158,10 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
 
 
 /*
- * The pairs sorted by name, then value: the pairs themselves when they
- * are in order already, as Twilio sends them (n - 1 comparisons, no
- * copy), otherwise a copy sorted in runs of NGX_HTTP_TWANON_SORT_RUN
- * pairs by insertion, then merged bottom-up: O(n log n) comparisons
- * whatever the order of the pairs (a body of keys sharing a long prefix,
- * in reverse order, made ngx_sort(), an insertion sort, compare each
- * prefix n^2 / 2 times).  Two runs already in order are not merged.
- * Not ngx_qsort(): qsort() is a merge
- * sort in glibc, but a quicksort with a quadratic worst case in other C
- * libraries.  Two pairs compare equal only when their bytes are, so
- * stability does not matter: equal pairs are the same bytes.
+ * Pairs in order, as Twilio sends them, are used as they are; others are
+ * copied and merge-sorted, O(n log n) whatever the order (ngx_sort() is
+ * an insertion sort; qsort() is a quicksort outside glibc).  See
+ * docs/security.md, "Bad inputs and what the module answers".
  */
 
 static ngx_http_twanon_pair_t *
@@ -410,12 +397,8 @@ ngx_http_twanon_url_variants(ngx_pool_t *pool, ngx_str_t *url,
 
 
 /*
- * X-Twilio-Webhooks-Signature-Settings, which Twilio adds to a webhook
- * signed with a shared key: "key=<id>,algorithm=<name>".  Parts are
- * split at commas and trimmed, as Twilio's helper libraries read them;
- * other parts are ignored.  A missing or empty algorithm is HMAC_SHA1.
- * NGX_DECLINED when there is no key id, or "key" or "algorithm" is given
- * twice.
+ * X-Twilio-Webhooks-Signature-Settings, "key=<id>,algorithm=<name>", read
+ * as Twilio's libraries read it (docs/webhook.md, "Shared keys").
  */
 
 ngx_int_t

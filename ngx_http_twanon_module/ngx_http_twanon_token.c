@@ -8,12 +8,16 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 #define NGX_HTTP_TWANON_ARGS_MAX  64
 
 
+static ngx_int_t ngx_http_twanon_token_handler(ngx_http_request_t *r);
+static char *ngx_http_twanon_token_check(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
+static void ngx_http_twanon_token_body_max(ngx_conf_t *cf);
 static void ngx_http_twanon_token_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twanon_token_reply(ngx_http_request_t *r,
     ngx_str_t *args);
@@ -40,7 +44,120 @@ static ngx_str_t  ngx_http_twanon_json_type = ngx_string("application/json");
 static ngx_str_t  ngx_http_twanon_no_store = ngx_string("no-store");
 
 
-ngx_int_t
+ngx_http_twanon_handler_t  ngx_http_twanon_token = {
+    ngx_string("twanon_token"),
+    ngx_null_string,
+    ngx_http_twanon_token_handler,
+    0,
+    ngx_http_twanon_token_check,
+    ngx_http_twanon_stats_token,
+    NULL, NULL, NULL, NULL, NULL,
+    ngx_null_string,
+    0, 0
+};
+
+
+/*
+ * Runs where "twanon_token" is set, after inheritance: the credentials
+ * must be there, and what never changes is prepared once.
+ */
+
+static char *
+ngx_http_twanon_token_check(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
+{
+    char  *missing;
+
+    missing = NULL;
+
+    if (conf->account_sid == NULL) {
+        missing = "\"twanon_account_sid\"";
+
+    } else if (conf->api_key == NULL) {
+        missing = "\"twanon_api_key\"";
+
+    } else if (conf->api_secret == NULL) {
+        missing = "\"twanon_api_secret\" or \"twanon_api_secret_file\"";
+    }
+
+    if (missing) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_token\" in %V:%ui requires %s",
+                      &conf->where.file, conf->where.line, missing);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_twanon_token_body_max(cf);
+
+    /* the params go with the outgoing calls of the application */
+
+    if (conf->outgoing_params && conf->outgoing_application_sid.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twanon_token\" in %V:%ui has "
+                      "\"twanon_token_outgoing_param\" but no "
+                      "\"twanon_token_outgoing_application_sid\": the "
+                      "params are sent only with the calls of a TwiML App",
+                      &conf->where.file, conf->where.line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_jwt_header(cf->pool, &conf->region, &conf->jwt_header)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_twanon_hmac_ready(cf, &conf->secret_mac, "SHA256",
+                                   "twanon_token", &conf->where)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the identity of the default is whatever the client asks for */
+
+    if (conf->identity == NULL && conf->cors_any) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_token\" in %V:%ui mints a token for any "
+                      "identity the client names, and with "
+                      "\"twanon_cors_origin *\" any web site can ask for "
+                      "one; set \"twanon_token_identity\" to an "
+                      "authenticated user",
+                      &conf->where.file, conf->where.line);
+
+    } else if (conf->identity == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"twanon_token\" in %V:%ui mints a token for any "
+                      "identity the client names; set "
+                      "\"twanon_token_identity\" to an authenticated user",
+                      &conf->where.file, conf->where.line);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* nginx refuses a larger token request before reading its body */
+
+static void
+ngx_http_twanon_token_body_max(ngx_conf_t *cf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_max_body_size == 0
+        || clcf->client_max_body_size > NGX_HTTP_TWANON_TOKEN_BODY_MAX)
+    {
+        clcf->client_max_body_size = NGX_HTTP_TWANON_TOKEN_BODY_MAX;
+    }
+}
+
+
+static ngx_int_t
 ngx_http_twanon_token_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;

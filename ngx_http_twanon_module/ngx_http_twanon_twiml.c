@@ -13,13 +13,8 @@
 
 
 /*
- * The TwiML the module writes is small and always has the same shape, so
- * it is written straight into the request's pool: one pass measures, the
- * next writes.  Each string is made fit for XML and measured escaped
- * once, before the passes; most are printable ASCII without markup and
- * are then copied as they are.  libxml2 checks user-given documents
- * (twiml_check() below) and, in t/fuzz/fuzz_twiml.c, parses everything
- * written here back.
+ * Written straight into the pool: one pass measures, the next writes;
+ * fuzz_twiml.c parses it all back with libxml2.
  */
 
 typedef struct {
@@ -68,11 +63,7 @@ static void ngx_http_twanon_xml_escape(ngx_http_twanon_xml_t *x,
 static void ngx_http_twanon_xml_cleanup(void *data);
 
 
-/*
- * <Response><Dial ...><Client><Identity/><Parameter/>...</Client>...
- * </Dial></Response>: one <Client> per identity, each carrying the same
- * parameters.
- */
+/* one <Client> per identity, each with the same parameters */
 
 ngx_int_t
 ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
@@ -90,10 +81,7 @@ ngx_http_twanon_twiml_dial(ngx_pool_t *pool, ngx_http_twanon_dial_t *dial,
     nids = dial->number.len ? 0 : dial->identities->nelts;
     nparams = dial->number.len ? 0 : dial->params->nelts;
 
-    /*
-     * callerId, action, the number, the identities, each parameter's name
-     * and value
-     */
+    /* callerId, action, number, identities, parameters */
 
     s = ngx_palloc(pool, (3 + nids + 2 * nparams)
                          * sizeof(ngx_http_twanon_xml_str_t));
@@ -424,11 +412,7 @@ ngx_http_twanon_twiml_check(ngx_pool_t *pool, ngx_str_t *text,
 }
 
 
-/*
- * A string ready to be written: printable ASCII without markup, what
- * most are, is used as it is; anything else is made fit for XML and
- * measured escaped here, once for both passes.
- */
+/* printable ASCII without markup is used as it is; the rest is escaped */
 
 static ngx_int_t
 ngx_http_twanon_xml_prepare(ngx_pool_t *pool, ngx_str_t *in,

@@ -12,6 +12,7 @@
 
 static ngx_uint_t ngx_http_twanon_utf16_units(u_char **p, u_char *last,
     uint32_t *units);
+static ngx_int_t ngx_http_twanon_utf8_hex(u_char *p, u_char *last);
 
 
 /*
@@ -162,22 +163,11 @@ ngx_http_twanon_utf8_cut(u_char *p, size_t max)
 
 
 /*
- * Twilio's helpers sort strings as JavaScript and Java do, by UTF-16 code
- * units.  Here a string is read as a sequence of units: a valid UTF-8
- * character gives its UTF-16 code units (0x0000-0xffff; above U+FFFF, a
- * surrogate pair), and each byte that does not start a valid character
- * (ngx_http_twanon_utf8_next(): stray, overlong, surrogate, truncated)
- * gives one unit of its own, 0x10000 plus the byte, above every UTF-16
- * unit.  Sequences compare unit by unit, a proper prefix first.  The
- * reading is one-to-one, so this is a strict total order: two strings
- * compare equal only when their bytes are equal, and a sort of them does
- * not depend on their first order.  For valid UTF-8 it is Twilio's.
- *
- * Only what follows the first differing byte needs decoding: a byte that
- * is not a continuation byte (10xxxxxx) starts a unit in both strings,
- * and the units before it read only the common bytes.  A character holds
- * at most 3 continuation bytes; after 3 of them, the differing byte
- * itself starts a unit.
+ * By UTF-16 code units, as Twilio's helpers sort; a byte that starts no
+ * valid character is a unit of its own above them all, so the order is
+ * strict and total (docs/security.md, "Bad inputs and what the module
+ * answers").  Only what follows the first differing byte is decoded: a
+ * character holds at most 3 continuation bytes.
  */
 
 ngx_int_t
@@ -297,4 +287,135 @@ ngx_http_twanon_utf16_units(u_char **p, u_char *last, uint32_t *units)
     units[0] = u;
 
     return 1;
+}
+
+
+/*
+ * A JSON escape (RFC 8259, 7), from its backslash, as UTF-8 at "dst", at
+ * most 4 bytes, fewer than the escape; 0 if invalid.  *pos moves past it.
+ */
+
+size_t
+ngx_http_twanon_utf8_unescape(u_char **pos, u_char *last, u_char *dst)
+{
+    u_char     *p, *d;
+    ngx_int_t   c, low;
+
+    p = *pos + 1;
+    d = dst;
+
+    if (p == last) {
+        return 0;
+    }
+
+    switch (*p) {
+    case '"': case '\\': case '/':
+        *d++ = *p;
+        break;
+    case 'b':
+        *d++ = '\b';
+        break;
+    case 'f':
+        *d++ = '\f';
+        break;
+    case 'n':
+        *d++ = '\n';
+        break;
+    case 'r':
+        *d++ = '\r';
+        break;
+    case 't':
+        *d++ = '\t';
+        break;
+
+    case 'u':
+        c = ngx_http_twanon_utf8_hex(p + 1, last);
+
+        if (c < 0 || (c >= 0xdc00 && c <= 0xdfff)) {
+            return 0;
+        }
+
+        p += 4;
+
+        if (c >= 0xd800 && c <= 0xdbff) {
+
+            /* a high surrogate: a low one must follow */
+
+            if (last - p < 7 || p[1] != '\\' || p[2] != 'u') {
+                return 0;
+            }
+
+            low = ngx_http_twanon_utf8_hex(p + 3, last);
+
+            if (low < 0xdc00 || low > 0xdfff) {
+                return 0;
+            }
+
+            c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+            p += 6;
+        }
+
+        if (c < 0x80) {
+            *d++ = (u_char) c;
+
+        } else if (c < 0x800) {
+            *d++ = (u_char) (0xc0 | (c >> 6));
+            *d++ = (u_char) (0x80 | (c & 0x3f));
+
+        } else if (c < 0x10000) {
+            *d++ = (u_char) (0xe0 | (c >> 12));
+            *d++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+            *d++ = (u_char) (0x80 | (c & 0x3f));
+
+        } else {
+            *d++ = (u_char) (0xf0 | (c >> 18));
+            *d++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
+            *d++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+            *d++ = (u_char) (0x80 | (c & 0x3f));
+        }
+
+        break;
+
+    default:
+        return 0;
+    }
+
+    *pos = p + 1;
+
+    return d - dst;
+}
+
+
+/* four hex digits at "p", or -1 */
+
+static ngx_int_t
+ngx_http_twanon_utf8_hex(u_char *p, u_char *last)
+{
+    u_char      c;
+    ngx_int_t   n, i;
+
+    if (last - p < 4) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            n = n * 16 + c - '0';
+            continue;
+        }
+
+        c |= 0x20;
+
+        if (c < 'a' || c > 'f') {
+            return -1;
+        }
+
+        n = n * 16 + c - 'a' + 10;
+    }
+
+    return n;
 }

@@ -8,27 +8,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_twanon_module.h"
+#include "ngx_http_twanon.h"
 
 
 /*
  * What every Twilio webhook handler shares, up to the lookup: the method
- * and content type, the body read and parsed, the strict fields, the
- * AccountSid and signature checks.  The lookup itself, and the resume
- * that hands its outcome to the handler's own reply function, are in
- * ngx_http_twanon_resolver.c.
+ * and content type, the body, the strict fields; verify.c checks the
+ * AccountSid and signature, resolver.c does the lookup.
  */
-
-
-/* the secrets a webhook's signature is checked under */
-
-typedef struct {
-    ngx_str_t                  *secrets;
-    ngx_http_twanon_hmac_t     *macs;           /* one per secret */
-    ngx_uint_t                  n;
-    const char                 *digest;         /* "SHA1", "SHA256" */
-    ngx_str_t                   key_id;         /* empty: the Auth Token */
-} ngx_http_twanon_signer_t;
 
 
 static ngx_int_t ngx_http_twanon_webhook_type(ngx_http_request_t *r);
@@ -41,24 +28,13 @@ static ngx_int_t ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
 static ngx_int_t ngx_http_twanon_webhook_word(ngx_str_t *s,
     ngx_uint_t dash);
-static ngx_int_t ngx_http_twanon_webhook_account(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx);
-static ngx_int_t ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs);
-static ngx_int_t ngx_http_twanon_webhook_shared_key(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_str_t *header,
-    ngx_http_twanon_signer_t *signer);
-static ngx_int_t ngx_http_twanon_webhook_auth_token(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_signer_t *signer);
-static ngx_int_t ngx_http_twanon_webhook_invalid(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_str_t *url,
-    ngx_http_twanon_signer_t *signer);
-static ngx_int_t ngx_http_twanon_webhook_shown_url(ngx_pool_t *pool,
-    ngx_str_t *url, ngx_str_t *shown);
-static ngx_int_t ngx_http_twanon_webhook_url(ngx_http_request_t *r,
-    ngx_str_t *url);
-static ngx_int_t ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
-    ngx_http_complex_value_t *cv, ngx_str_t *url);
+
+
+static ngx_int_t ngx_http_twanon_register_fields(ngx_conf_t *cf,
+    ngx_http_twanon_main_conf_t *mcf, ngx_http_twanon_field_t *f,
+    ngx_uint_t shared);
+static ngx_int_t ngx_http_twanon_variable_route(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_str_t  ngx_http_twanon_text_type =
@@ -68,16 +44,204 @@ static ngx_str_t  ngx_http_twanon_invalid =
 static ngx_str_t  ngx_http_twanon_forbidden = ngx_string("forbidden\n");
 
 
+/* the plumbing's routes, then the handlers' own */
+
+static ngx_str_t  ngx_http_twanon_routes[] = {
+    ngx_string("error"),
+    ngx_string("rejected"),
+    ngx_string("unknown"),
+    ngx_string("client"),
+    ngx_null_string
+};
+
+
+/* the fields every webhook reads; CallSid is required */
+
+static ngx_http_twanon_field_t  ngx_http_twanon_webhook_fields_shared[] = {
+    { ngx_string("To"), offsetof(ngx_http_twanon_ctx_t, to), 0 },
+    { ngx_string("From"), offsetof(ngx_http_twanon_ctx_t, from), 0 },
+    { ngx_string("CallSid"), offsetof(ngx_http_twanon_ctx_t, call_sid), 1 },
+    { ngx_string("AccountSid"),
+      offsetof(ngx_http_twanon_ctx_t, account_sid), 0 },
+    { ngx_null_string, 0, 0 }
+};
+
+
+ngx_http_variable_t  ngx_http_twanon_webhook_variables[] = {
+
+    { ngx_string("twanon_call_sid"), NULL, ngx_http_twanon_variable_str,
+      offsetof(ngx_http_twanon_ctx_t, call_sid),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twanon_route"), NULL, ngx_http_twanon_variable_route,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
 /*
- * The content handler of a webhook location, called by the handler
- * itself with the function that decides, once the request is verified,
- * whether to ask the resolver (NULL: always), and the one that answers
- * once the resolver is done.
+ * The handlers in module.c's order: each webhook's counters, its routes
+ * numbered after those before, its fields in the lookup, its variables.
  */
 
 ngx_int_t
+ngx_http_twanon_register(ngx_conf_t *cf, ngx_http_twanon_handler_t **handlers)
+{
+    ngx_str_t                    *name;
+    ngx_http_twanon_handler_t    *h;
+    ngx_http_twanon_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+    mcf->nwebhooks = 0;
+    mcf->nroutes = 0;
+    mcf->nfields = 0;
+    mcf->nrequired = 0;
+
+    mcf->webhooks = ngx_pcalloc(cf->pool,
+                                sizeof(ngx_http_twanon_handler_t *)
+                                * NGX_HTTP_TWANON_HANDLERS_MAX);
+    if (mcf->webhooks == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (name = ngx_http_twanon_routes; name->len; name++) {
+        mcf->routes[mcf->nroutes++] = *name;
+    }
+
+    if (ngx_http_twanon_register_fields(cf, mcf,
+                                        ngx_http_twanon_webhook_fields_shared,
+                                        1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for ( /* void */ ; *handlers; handlers++) {
+        h = *handlers;
+
+        if (h->variables
+            && ngx_http_twanon_add_variables(cf, h->variables) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (!(h->flags & NGX_HTTP_TWANON_WEBHOOK)) {
+            continue;
+        }
+
+        if (mcf->nwebhooks == NGX_HTTP_TWANON_HANDLERS_MAX) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "twanon: too many webhook handlers");
+            return NGX_ERROR;
+        }
+
+        h->index = mcf->nwebhooks;
+        mcf->webhooks[mcf->nwebhooks++] = h;
+
+        h->route = mcf->nroutes;
+
+        for (name = h->routes; name && name->len; name++) {
+            if (mcf->nroutes == NGX_HTTP_TWANON_ROUTES_MAX) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "twanon: too many routes");
+                return NGX_ERROR;
+            }
+
+            mcf->routes[mcf->nroutes++] = *name;
+        }
+
+        if (h->fields
+            && ngx_http_twanon_register_fields(cf, mcf, h->fields, 0)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The fields in one table sorted by length, with the first of each
+ * length, so that a form's name is compared with a few at most; a field
+ * that several handlers read is there once, required only if shared.
+ */
+
+static ngx_int_t
+ngx_http_twanon_register_fields(ngx_conf_t *cf,
+    ngx_http_twanon_main_conf_t *mcf, ngx_http_twanon_field_t *f,
+    ngx_uint_t shared)
+{
+    size_t                    len;
+    ngx_uint_t                i, k;
+    ngx_http_twanon_field_t  *t;
+
+    t = mcf->fields;
+
+    for ( /* void */ ; f->name.len; f++) {
+
+        for (i = 0; i < mcf->nfields; i++) {
+            if (t[i].name.len == f->name.len
+                && ngx_strncmp(t[i].name.data, f->name.data, f->name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (i < mcf->nfields) {
+            if (t[i].offset != f->offset) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "twanon: field \"%V\" read into two places",
+                              &f->name);
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (mcf->nfields == NGX_HTTP_TWANON_FIELDS_MAX
+            || f->name.len > NGX_HTTP_TWANON_FIELD_LEN)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "twanon: no room for field \"%V\"", &f->name);
+            return NGX_ERROR;
+        }
+
+        for (i = mcf->nfields; i > 0 && t[i - 1].name.len > f->name.len; i--)
+        {
+            t[i] = t[i - 1];
+        }
+
+        t[i] = *f;
+        t[i].required = shared && f->required;
+        mcf->nrequired += t[i].required;
+        mcf->nfields++;
+    }
+
+    k = 0;
+
+    for (len = 0; len <= NGX_HTTP_TWANON_FIELD_LEN; len++) {
+        while (k < mcf->nfields && t[k].name.len < len) {
+            k++;
+        }
+
+        mcf->by_len[len] = (k < mcf->nfields && t[k].name.len == len)
+                           ? k : NGX_HTTP_TWANON_FIELDS_MAX;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the content handler of each webhook calls this with its descriptor */
+
+ngx_int_t
 ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
-    ngx_http_twanon_verified_pt verified, ngx_http_twanon_reply_pt reply)
+    ngx_http_twanon_handler_t *h)
 {
     ngx_int_t               rc;
     ngx_http_twanon_ctx_t  *ctx;
@@ -87,13 +251,15 @@ ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
     static ngx_str_t  unsupported =
         ngx_string("expected application/x-www-form-urlencoded\n");
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twanon %V handler", &h->label);
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_twanon_ctx_t));
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->verified_handler = verified;
-    ctx->reply_handler = reply;
+    ctx->handler = h;
 
     ngx_http_set_ctx(r, ctx, ngx_http_twanon_module);
 
@@ -112,13 +278,7 @@ ngx_http_twanon_webhook_handler(ngx_http_request_t *r,
                                            &unsupported);
     }
 
-    /*
-     * A body over NGX_HTTP_TWANON_WEBHOOK_BODY_MAX never gets here: the
-     * location's client_max_body_size is capped at that size when the
-     * configuration loads, so nginx itself answers 413 for a declared
-     * length before reading anything (and before "100 Continue"), and
-     * stops reading a chunked or HTTP/2 body at the limit.
-     */
+    /* a larger body never gets here: check.c caps client_max_body_size */
 
     rc = ngx_http_read_client_request_body(r,
                                          ngx_http_twanon_webhook_body_handler);
@@ -188,7 +348,7 @@ ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    rc = ctx->verified_handler ? ctx->verified_handler(r, ctx) : NGX_OK;
+    rc = ctx->handler->verified ? ctx->handler->verified(r, ctx) : NGX_OK;
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -213,14 +373,14 @@ ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DONE) {
         ctx->done = 1;
-        ngx_http_finalize_request(r, ctx->reply_handler(r, ctx));
+        ngx_http_finalize_request(r, ctx->handler->reply(r, ctx));
         return;
     }
 
     if (ngx_http_twanon_resolver_start(r, ctx) != NGX_OK) {
         ctx->done = 1;
         ctx->failed = 1;
-        ngx_http_finalize_request(r, ctx->reply_handler(r, ctx));
+        ngx_http_finalize_request(r, ctx->handler->reply(r, ctx));
         return;
     }
 
@@ -231,11 +391,7 @@ ngx_http_twanon_webhook_body_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * The body read, parsed and verified: NGX_OK, or the status to refuse
- * the request with and its text (NGX_HTTP_INTERNAL_SERVER_ERROR has
- * none: nginx answers it).
- */
+/* NGX_OK, or the status to refuse the request with and its text */
 
 static ngx_int_t
 ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
@@ -296,11 +452,7 @@ ngx_http_twanon_webhook_accept(ngx_http_request_t *r,
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    rc = ngx_http_twanon_webhook_account(r, ctx);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_twanon_webhook_signature(r, ctx, &pairs);
-    }
+    rc = ngx_http_twanon_verify(r, ctx, &pairs);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -342,87 +494,67 @@ ngx_http_twanon_webhook_refuse(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/*
- * The fields the module reads.  Twilio sends each of them once at most,
- * and always a CallSid: a repeated one, or a CallSid that is missing or
- * does not look like one, is the client's error (NGX_DECLINED).  Kept
- * as they were, two readers of a doubled field could disagree, and an
- * appended exact copy keeps the signature valid.  The handler that reads
- * StirVerstat, DialCallStatus or CallStatus checks it: until then it is
- * in no variable.
- */
+/* docs/development.md, "Strict fields" */
 
 static ngx_int_t
 ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
     ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
 {
-    size_t                   len;
-    ngx_uint_t               k, n, seen[7];
-    ngx_str_t               *value[7];
-    ngx_http_twanon_pair_t  *pair;
+    size_t                        len;
+    u_char                        seen[NGX_HTTP_TWANON_FIELDS_MAX];
+    ngx_str_t                    *value;
+    ngx_uint_t                    k, n, nfields, required;
+    ngx_http_twanon_pair_t       *pair;
+    ngx_http_twanon_field_t      *f;
+    ngx_http_twanon_main_conf_t  *mcf;
 
-    /* sorted by length: "CallStatus" is as long as "AccountSid" */
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_twanon_module);
 
-    static ngx_str_t  names[] = {
-        ngx_string("To"),
-        ngx_string("From"),
-        ngx_string("CallSid"),
-        ngx_string("AccountSid"),
-        ngx_string("CallStatus"),
-        ngx_string("StirVerstat"),
-        ngx_string("DialCallStatus")
-    };
+    f = mcf->fields;
+    nfields = mcf->nfields;
 
-    /* the first of the names of each length; 7: none */
-
-    static u_char  by_len[16] = {
-        7, 7, 0, 7, 1, 7, 7, 2, 7, 7, 3, 5, 7, 7, 6, 7
-    };
-
-    value[0] = &ctx->to;
-    value[1] = &ctx->from;
-    value[2] = &ctx->call_sid;
-    value[3] = &ctx->account_sid;
-    value[4] = &ctx->call_status;
-    value[5] = &ctx->stir_field;
-    value[6] = &ctx->dial_field;
-
-    ngx_memzero(seen, sizeof(seen));
+    ngx_memzero(seen, nfields);
+    required = 0;
 
     pair = pairs->elts;
 
     for (n = 0; n < pairs->nelts; n++) {
         len = pair[n].key.len;
 
-        for (k = (len < 16) ? by_len[len] : 7;
-             k < 7 && names[k].len == len;
+        for (k = (len <= NGX_HTTP_TWANON_FIELD_LEN) ? mcf->by_len[len]
+                                                     : nfields;
+             k < nfields && f[k].name.len == len;
              k++)
         {
-            if (pair[n].key.data[0] == names[k].data[0]
-                && ngx_memcmp(pair[n].key.data, names[k].data, len) == 0)
+            if (pair[n].key.data[0] == f[k].name.data[0]
+                && ngx_memcmp(pair[n].key.data, f[k].name.data, len) == 0)
             {
                 break;
             }
         }
 
-        if (k == 7 || names[k].len != len) {
+        if (k >= nfields || f[k].name.len != len) {
             continue;
         }
 
         if (seen[k]++) {
             ngx_str_null(&ctx->call_sid);
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "twanon: webhook repeats \"%V\"", &names[k]);
+                          "twanon: webhook repeats \"%V\"", &f[k].name);
             return NGX_DECLINED;
         }
 
-        *value[k] = pair[n].value;
+        value = (ngx_str_t *) ((u_char *) ctx + f[k].offset);
+        *value = pair[n].value;
+        required += f[k].required;
     }
 
-    if (!seen[2]) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "twanon: webhook without \"CallSid\"");
-        return NGX_DECLINED;
+    for (k = 0; required < mcf->nrequired && k < nfields; k++) {
+        if (f[k].required && !seen[k]) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "twanon: webhook without \"%V\"", &f[k].name);
+            return NGX_DECLINED;
+        }
     }
 
     if (ngx_http_twanon_webhook_word(&ctx->call_sid, 0) != NGX_OK) {
@@ -430,6 +562,17 @@ ngx_http_twanon_webhook_fields(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "twanon: webhook with a malformed \"CallSid\"");
         return NGX_DECLINED;
+    }
+
+    for (f = ctx->handler->fields; f && f->name.len; f++) {
+        value = (ngx_str_t *) ((u_char *) ctx + f->offset);
+
+        if (f->required && value->data == NULL) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "twanon: webhook without \"%V\", call \"%V\"",
+                          &f->name, &ctx->call_sid);
+            return NGX_DECLINED;
+        }
     }
 
     return NGX_OK;
@@ -489,434 +632,26 @@ ngx_http_twanon_webhook_word(ngx_str_t *s, ngx_uint_t dash)
 }
 
 
-/*
- * The AccountSid check, and the X-Twilio-Signature check below.
- * Failures are logged with the CallSid only: never the signature, the
- * URL's parameters or the caller.
- */
-
 static ngx_int_t
-ngx_http_twanon_webhook_account(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx)
+ngx_http_twanon_variable_route(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t                    account, sid;
-    ngx_http_twanon_loc_conf_t  *tlcf;
+    ngx_uint_t                    route;
+    ngx_http_twanon_ctx_t        *ctx;
+    ngx_http_twanon_main_conf_t  *mcf;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twanon_module);
 
-    if (tlcf->account_sid == NULL) {
+    if (ctx == NULL) {
+        v->not_found = 1;
         return NGX_OK;
     }
 
-    if (ngx_http_complex_value(r, tlcf->account_sid, &account) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_twanon_module);
 
-    sid = ctx->account_sid;
+    route = ctx->verified ? ctx->route : NGX_HTTP_TWANON_ROUTE_REJECTED;
 
-    if (account.len
-        && (sid.len != account.len
-            || ngx_strncmp(sid.data, account.data, sid.len) != 0))
-    {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: webhook for another account, "
-                      "call \"%V\"", &ctx->call_sid);
-        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_ACCOUNT);
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The signature: X-Twilio-Signature over the webhook's URL and
- * parameters, under the shared key that X-Twilio-Webhooks-Signature-
- * Settings names, or, without that header, under the Auth Token.  Each
- * refusal is one "warn" line with the CallSid and the reason; the line
- * never holds a secret, a parameter or the URL's query.
- */
-
-static ngx_int_t
-ngx_http_twanon_webhook_signature(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_array_t *pairs)
-{
-    ngx_int_t                    rc;
-    ngx_str_t                    url, params;
-    ngx_uint_t                   n;
-    ngx_table_elt_t             *h, *settings;
-    ngx_http_twanon_signer_t     signer;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
-
-    if (!tlcf->verify_signature) {
-        return NGX_OK;
-    }
-
-    h = ngx_http_twanon_header_in(r, "x-twilio-signature", NULL);
-
-    if (h == NULL) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: missing or repeated signature header, "
-                      "call \"%V\"", &ctx->call_sid);
-        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISSING);
-        return NGX_DECLINED;
-    }
-
-    settings = ngx_http_twanon_header_in(r,
-                                    "x-twilio-webhooks-signature-settings",
-                                    &n);
-
-    if (n == 2) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: repeated X-Twilio-Webhooks-Signature-Settings "
-                      "header, call \"%V\"", &ctx->call_sid);
-        ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISMATCH);
-        return NGX_DECLINED;
-    }
-
-    /* an empty header is no header, as Twilio's helper libraries take it */
-
-    if (settings && settings->value.len) {
-        rc = ngx_http_twanon_webhook_shared_key(r, ctx, &settings->value,
-                                                &signer);
-
-    } else {
-        rc = ngx_http_twanon_webhook_auth_token(r, ctx, &signer);
-    }
-
-    if (rc != NGX_OK) {
-        if (rc == NGX_DECLINED) {
-            ngx_http_twanon_status_signature(r,
-                                             NGX_HTTP_TWANON_SIG_MISMATCH);
-        }
-
-        return rc;
-    }
-
-    if (ngx_http_twanon_webhook_url(r, &url) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twanon_signature_params(r->pool, pairs, &params) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_twanon_signature_check(r->pool, &url, &params,
-                                         signer.secrets, signer.macs,
-                                         signer.n, &h->value);
-
-    if (rc == NGX_ERROR) {
-        ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "twanon: HMAC-%s failed", signer.digest);
-    }
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_twanon_webhook_invalid(r, ctx, &url, &signer);
-}
-
-
-/*
- * The shared key and digest that X-Twilio-Webhooks-Signature-Settings
- * names, or NGX_DECLINED: no key id, an unknown one, no key configured,
- * an algorithm other than HMAC_SHA1 and HMAC_SHA256.
- */
-
-static ngx_int_t
-ngx_http_twanon_webhook_shared_key(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_str_t *header,
-    ngx_http_twanon_signer_t *signer)
-{
-    ngx_str_t                       id, algorithm;
-    ngx_uint_t                      i;
-    const char                     *reason;
-    ngx_http_twanon_loc_conf_t     *tlcf;
-    ngx_http_twanon_webhook_key_t  *key;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
-
-    reason = NULL;
-    key = NULL;
-
-    if (ngx_http_twanon_signature_settings(header, &id, &algorithm)
-        != NGX_OK)
-    {
-        reason = "no key id, or a part given twice";
-
-    } else if (tlcf->webhook_keys == NULL) {
-        reason = "no \"twanon_webhook_key\" here";
-
-    } else {
-        key = tlcf->webhook_keys->elts;
-
-        for (i = 0; i < tlcf->webhook_keys->nelts; i++) {
-            if (key[i].id.len == id.len
-                && ngx_strncmp(key[i].id.data, id.data, id.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (i == tlcf->webhook_keys->nelts) {
-            reason = "unknown key id";
-
-        } else {
-            key = &key[i];
-            signer->digest = ngx_http_twanon_signature_digest(&algorithm);
-
-            if (signer->digest == NULL) {
-                reason = "unsupported algorithm";
-            }
-        }
-    }
-
-    if (reason) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: X-Twilio-Webhooks-Signature-Settings refused "
-                      "(%s), call \"%V\"", reason, &ctx->call_sid);
-        return NGX_DECLINED;
-    }
-
-    signer->secrets = &key->secret;
-    signer->macs = &key->macs[signer->digest[3] == '2'];
-    signer->n = 1;
-    signer->key_id = key->id;
-
-    return NGX_OK;
-}
-
-
-/* the Auth Tokens, current and next, under HMAC-SHA1 */
-
-static ngx_int_t
-ngx_http_twanon_webhook_auth_token(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_http_twanon_signer_t *signer)
-{
-    ngx_str_t                   *tokens;
-    ngx_uint_t                   i, n;
-    ngx_http_complex_value_t    *cv;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
-
-    if (tlcf->auth_tokens == NULL) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: no X-Twilio-Webhooks-Signature-Settings "
-                      "header, and no \"twanon_auth_token\" to check the "
-                      "signature with, call \"%V\"", &ctx->call_sid);
-        return NGX_DECLINED;
-    }
-
-    n = tlcf->auth_tokens->nelts;
-
-    tokens = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
-    if (tokens == NULL) {
-        return NGX_ERROR;
-    }
-
-    cv = tlcf->auth_tokens->elts;
-
-    for (i = 0; i < n; i++) {
-        if (ngx_http_complex_value(r, &cv[i], &tokens[i]) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (tokens[i].len == 0) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "twanon: \"twanon_auth_token\" evaluated to "
-                          "an empty value");
-            return NGX_DECLINED;
-        }
-    }
-
-    signer->secrets = tokens;
-    signer->macs = tlcf->auth_macs;
-    signer->n = n;
-    signer->digest = "SHA1";
-    ngx_str_null(&signer->key_id);
-
-    return NGX_OK;
-}
-
-
-/* a signature that matches none: counted, and one line with the URL */
-
-static ngx_int_t
-ngx_http_twanon_webhook_invalid(ngx_http_request_t *r,
-    ngx_http_twanon_ctx_t *ctx, ngx_str_t *url,
-    ngx_http_twanon_signer_t *signer)
-{
-    ngx_str_t  shown;
-
-    ngx_http_twanon_status_signature(r, NGX_HTTP_TWANON_SIG_MISMATCH);
-
-    if (ngx_http_twanon_webhook_shown_url(r->pool, url, &shown) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (signer->key_id.len) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: invalid signature for \"%V\" under shared "
-                      "key \"%V\" (HMAC-%s), call \"%V\"", &shown,
-                      &signer->key_id, signer->digest, &ctx->call_sid);
-
-    } else {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twanon: invalid signature for \"%V\" under the "
-                      "Auth Token (HMAC-SHA1), call \"%V\"", &shown,
-                      &ctx->call_sid);
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * The URL as a log line shows it: without its query, which is only said
- * to exist, and escaped (a Host header is the client's).
- */
-
-static ngx_int_t
-ngx_http_twanon_webhook_shown_url(ngx_pool_t *pool, ngx_str_t *url,
-    ngx_str_t *shown)
-{
-    u_char  *p, *q;
-    size_t   len;
-
-    q = ngx_strlchr(url->data, url->data + url->len, '?');
-    len = (q ? q : url->data + url->len) - url->data;
-
-    shown->data = ngx_pnalloc(pool, len + 2 * ngx_escape_uri(NULL, url->data,
-                                                 len, NGX_ESCAPE_REFRESH)
-                                    + sizeof("?...") - 1);
-    if (shown->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = (u_char *) ngx_escape_uri(shown->data, url->data, len,
-                                  NGX_ESCAPE_REFRESH);
-
-    if (q) {
-        p = ngx_cpymem(p, "?...", sizeof("?...") - 1);
-    }
-
-    shown->len = p - shown->data;
-
-    return NGX_OK;
-}
-
-
-/* the URL that Twilio signed: configured, or scheme://Host/request-URI */
-
-static ngx_int_t
-ngx_http_twanon_webhook_url(ngx_http_request_t *r, ngx_str_t *url)
-{
-    u_char                      *p;
-    ngx_str_t                    scheme, host;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
-
-    if (tlcf->webhook_url) {
-        return ngx_http_twanon_webhook_url_query(r, tlcf->webhook_url, url);
-    }
-
-#if (NGX_HTTP_SSL)
-    if (r->connection->ssl) {
-        ngx_str_set(&scheme, "https://");
-
-    } else
-#endif
-    {
-        ngx_str_set(&scheme, "http://");
-    }
-
-    if (r->headers_in.host) {
-        host = r->headers_in.host->value;
-
-    } else {
-        host = r->headers_in.server;
-    }
-
-    url->len = scheme.len + host.len + r->unparsed_uri.len;
-    url->data = ngx_pnalloc(r->pool, url->len);
-    if (url->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(url->data, scheme.data, scheme.len);
-
-    if (host.len) {
-        p = ngx_cpymem(p, host.data, host.len);
-    }
-
-    ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
-
-    return NGX_OK;
-}
-
-
-/*
- * A configured URL as signed.  In an after-dial location Twilio signs the
- * action URL, which is the configured one with the request's "attempt"
- * appended (docs/webhook.md, "The after-dial step"): that parameter, as
- * sent, is appended here, and nothing else of the request's query.
- */
-
-static ngx_int_t
-ngx_http_twanon_webhook_url_query(ngx_http_request_t *r,
-    ngx_http_complex_value_t *cv, ngx_str_t *url)
-{
-    u_char                      *p, *last, *end;
-    ngx_str_t                    value, attempt;
-    ngx_http_twanon_loc_conf_t  *tlcf;
-
-    if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twanon_module);
-
-    ngx_str_null(&attempt);
-
-    p = r->args.data;
-    last = r->args.data + r->args.len;
-
-    while (tlcf->after_dial.file.data && p < last) {
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        if (end - p >= 7 && ngx_strncmp(p, "attempt", 7) == 0
-            && (end - p == 7 || p[7] == '='))
-        {
-            attempt.data = p;
-            attempt.len = end - p;
-            break;
-        }
-
-        p = end + 1;
-    }
-
-    if (attempt.len == 0) {
-        *url = value;
-        return NGX_OK;
-    }
-
-    url->len = value.len + 1 + attempt.len;
-    url->data = ngx_pnalloc(r->pool, url->len);
-    if (url->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(url->data, value.data, value.len);
-    *p++ = ngx_strlchr(value.data, value.data + value.len, '?') ? '&' : '?';
-    ngx_memcpy(p, attempt.data, attempt.len);
+    ngx_http_twanon_variable_set(v, &mcf->routes[route]);
 
     return NGX_OK;
 }
