@@ -12,9 +12,11 @@
 #                     against  a proxy_pass of the same POST to the same
 #                              down resolver, with error_page serving the
 #                              same TwiML
-#   4. /incoming with 252 keys sharing a 200-byte prefix, in reverse
-#      order     against  /incoming with the same keys, the distinct
-#                         part first (the canonical sort's worst case)
+#   4. what 252 keys sharing a 200-byte prefix, in reverse order, add
+#      to /incoming over the same keys with their distinct part first
+#                     against  the comparison-sort bound on those keys,
+#                              log2(252!) comparisons, each priced by
+#                              qsort() with memcmp() (t/bench/sortref.c)
 #   5. /incoming with a twanon_status_zone  against  /incoming without:
 #                         what counting costs (callgrind only)
 #
