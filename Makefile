@@ -7,6 +7,7 @@
 #   make bench    the handlers against nginx's own ceiling (t/bench/)
 #   make bench-instr  callgrind alone: instructions per request against
 #                     each handler's budget
+#   make bench-profile  instructions per request per function (callgrind)
 #   make deb      the Debian package, build/libnginx-mod-http-twanon_*.deb
 #   make test-deb install the package, run it, purge it (t/deb/)
 #   make test-1.26    the suite against nginx 1.26 from Debian 13's source
@@ -62,7 +63,7 @@ include t/nginx-test.mk
 
 .PHONY: all build deps node-deps test-deps npm-deps nginx-source console \
         demo call call-out fuzz test-valgrind test-asan test test-private \
-        bench bench-instr \
+        bench bench-instr bench-profile \
         bench-deps clean \
         fuzz-targets deb deb-deps test-deb nginx-1.26 test-1.26 \
         nginx-static test-static FORCE
@@ -384,6 +385,14 @@ bench: build bench-deps
 bench-instr: build
 	@$(call apt_install,valgrind)
 	BENCH_ONLY=callgrind $(BENCH_RUN)
+
+# where the instructions go: each side of BENCH_PROFILE (incoming,proxy
+# unless given) per function, from callgrind_annotate, the callgrind.out
+# files kept in build/twanon-bench-*/
+bench-profile: build
+	@$(call apt_install,valgrind)
+	BENCH_ONLY=profile BENCH_PROFILE=$${BENCH_PROFILE:-incoming,proxy} \
+	    BENCH_KEEP=1 $(BENCH_RUN)
 
 # $(call apt_install,packages): installs those of them that are missing
 apt_install = missing=""; \

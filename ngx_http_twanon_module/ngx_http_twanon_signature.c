@@ -19,9 +19,19 @@
 #define NGX_HTTP_TWANON_SORT_RUN       8
 
 
+typedef ngx_int_t (*ngx_http_twanon_pair_cmp_pt)(ngx_http_twanon_pair_t *a,
+    ngx_http_twanon_pair_t *b);
+
+
 static ngx_http_twanon_pair_t *ngx_http_twanon_pairs_sort(ngx_pool_t *pool,
     ngx_array_t *pairs);
+static ngx_uint_t ngx_http_twanon_keys_ascii(ngx_http_twanon_pair_t *a,
+    ngx_uint_t n);
 static ngx_int_t ngx_http_twanon_pair_cmp(ngx_http_twanon_pair_t *a,
+    ngx_http_twanon_pair_t *b);
+static ngx_int_t ngx_http_twanon_pair_cmp_ascii(ngx_http_twanon_pair_t *a,
+    ngx_http_twanon_pair_t *b);
+static ngx_int_t ngx_http_twanon_pair_cmp_utf16(ngx_http_twanon_pair_t *a,
     ngx_http_twanon_pair_t *b);
 static ngx_int_t ngx_http_twanon_url_variants(ngx_pool_t *pool,
     ngx_str_t *url, ngx_str_t *variants);
@@ -167,8 +177,9 @@ ngx_http_twanon_signature_check(ngx_pool_t *pool, ngx_str_t *url,
 static ngx_http_twanon_pair_t *
 ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
 {
-    ngx_uint_t               n, width, lo, mid, hi, i, j, k;
-    ngx_http_twanon_pair_t  *a, *tmp, pair;
+    ngx_uint_t                    n, width, lo, mid, hi, i, j, k;
+    ngx_http_twanon_pair_t       *a, *tmp, pair;
+    ngx_http_twanon_pair_cmp_pt   cmp;
 
     n = pairs->nelts;
     a = pairs->elts;
@@ -192,6 +203,9 @@ ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
 
     ngx_memcpy(a, pairs->elts, n * sizeof(ngx_http_twanon_pair_t));
 
+    cmp = ngx_http_twanon_keys_ascii(a, n) ? ngx_http_twanon_pair_cmp_ascii
+                                           : ngx_http_twanon_pair_cmp_utf16;
+
     for (lo = 0; lo < n; lo += NGX_HTTP_TWANON_SORT_RUN) {
         hi = ngx_min(lo + NGX_HTTP_TWANON_SORT_RUN, n);
 
@@ -199,7 +213,7 @@ ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
             pair = a[i];
 
             for (j = i;
-                 j > lo && ngx_http_twanon_pair_cmp(&a[j - 1], &pair) > 0;
+                 j > lo && cmp(&a[j - 1], &pair) > 0;
                  j--)
             {
                 a[j] = a[j - 1];
@@ -217,7 +231,7 @@ ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
             mid = lo + width;
             hi = ngx_min(mid + width, n);
 
-            if (ngx_http_twanon_pair_cmp(&a[mid - 1], &a[mid]) <= 0) {
+            if (cmp(&a[mid - 1], &a[mid]) <= 0) {
                 continue;
             }
 
@@ -237,7 +251,7 @@ ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
             k = lo;
 
             while (i < width && j < hi) {
-                if (ngx_http_twanon_pair_cmp(&a[j], &tmp[i]) < 0) {
+                if (cmp(&a[j], &tmp[i]) < 0) {
                     a[k++] = a[j++];
 
                 } else {
@@ -252,6 +266,33 @@ ngx_http_twanon_pairs_sort(ngx_pool_t *pool, ngx_array_t *pairs)
     }
 
     return a;
+}
+
+
+static ngx_uint_t
+ngx_http_twanon_keys_ascii(ngx_http_twanon_pair_t *a, ngx_uint_t n)
+{
+    u_char      *p, *last;
+    uint64_t     w, bits;
+    ngx_uint_t   i;
+
+    bits = 0;
+
+    for (i = 0; i < n; i++) {
+        p = a[i].key.data;
+        last = p + a[i].key.len;
+
+        for ( /* void */ ; last - p >= 8; p += 8) {
+            ngx_memcpy(&w, p, 8);
+            bits |= w;
+        }
+
+        while (p < last) {
+            bits |= *p++;
+        }
+    }
+
+    return (bits & 0x8080808080808080) == 0;
 }
 
 
@@ -285,6 +326,49 @@ ngx_http_twanon_pair_cmp(ngx_http_twanon_pair_t *a, ngx_http_twanon_pair_t *b)
     }
 
     rc = (i == n) ? 0 : ngx_http_twanon_utf16_cmp(&a->key, &b->key);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return ngx_http_twanon_utf16_cmp(&a->value, &b->value);
+}
+
+
+/*
+ * The sort's comparisons read a shared prefix as fast as they can: with
+ * memcmp() when all names are ASCII (byte order is UTF-16 order then),
+ * 8 bytes at a time otherwise.
+ */
+
+static ngx_int_t
+ngx_http_twanon_pair_cmp_ascii(ngx_http_twanon_pair_t *a,
+    ngx_http_twanon_pair_t *b)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_memcmp(a->key.data, b->key.data,
+                    ngx_min(a->key.len, b->key.len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (a->key.len != b->key.len) {
+        return (a->key.len < b->key.len) ? -1 : 1;
+    }
+
+    return ngx_http_twanon_utf16_cmp(&a->value, &b->value);
+}
+
+
+static ngx_int_t
+ngx_http_twanon_pair_cmp_utf16(ngx_http_twanon_pair_t *a,
+    ngx_http_twanon_pair_t *b)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_twanon_utf16_cmp(&a->key, &b->key);
 
     if (rc != 0) {
         return rc;
