@@ -193,7 +193,7 @@ for my $name (qw/ trickle trickle_unbuffered next fastcgi grpc /) {
 	is(reply($r), "200 text/xml; charset=utf-8\n$FALLBACK",
 		"deadline $name: fallback");
 	ok($took >= 0.9 && $took < 1 + 2 * $t->slow, "deadline $name: in time")
-		or diag(sprintf('took %.2fs', $took));
+		or diag(sprintf("took %.2fs\n", $took) . trace($name));
 
 	$timed_out++;
 }
@@ -350,6 +350,23 @@ sub call {
 	return webhook_request("/in/$name", token => $TOKEN,
 		pairs => $o{pairs} || [ pairs() ],
 		host => $o{host} || 'localhost', headers => $o{headers});
+}
+
+# on a miss, what the worker logged of that call's connection: its
+# twanon, upstream and timer lines, the last 80
+
+sub trace {
+	my ($name) = @_;
+
+	my $log = $t->read_file('error.log');
+	my ($conn) = $log =~ m!\*(\d+) [^\n]*subrequest "/res/in/\Q$name\E!;
+
+	return "no subrequest of /res/in/$name logged" unless defined $conn;
+
+	my @lines = grep { /\*$conn / && /twanon|upstream|timer|finalize/ }
+		split /\n/, $log;
+
+	return join("\n", @lines > 80 ? @lines[-80 .. -1] : @lines);
 }
 
 # the raw HTTP/1.1 request of call()
