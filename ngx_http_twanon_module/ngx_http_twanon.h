@@ -18,6 +18,7 @@
 #define NGX_HTTP_TWANON_TOKEN_BODY_MAX    4096
 #define NGX_HTTP_TWANON_WEBHOOK_BODY_MAX  65536
 #define NGX_HTTP_TWANON_WEBHOOK_ARGS_MAX  256
+#define NGX_HTTP_TWANON_IDENTITY_DEFAULT  "^[A-Za-z0-9_]{1,121}$"
 
 #define NGX_HTTP_TWANON_HANDLERS_MAX      16
 #define NGX_HTTP_TWANON_ROUTES_MAX        32
@@ -84,7 +85,7 @@ typedef struct {
     ngx_http_complex_value_t   *api_secret;
     ngx_http_complex_value_t   *identity;
 
-    ngx_regex_t                *identity_regex;  /* NULL: the default */
+    ngx_regex_t                *identity_regex;
     time_t                      token_ttl;
     ngx_flag_t                  token_incoming;
     ngx_str_t                   outgoing_application_sid;
@@ -252,6 +253,7 @@ struct ngx_http_twanon_handler_s {
 #define NGX_HTTP_TWANON_FIELD_LEN       32
 
 typedef struct {
+    ngx_regex_t                *default_identity_regex;
     ngx_array_t                 contents;    /* locations with a handler */
     ngx_shm_zone_t             *status_zone;
 
@@ -405,6 +407,8 @@ char *ngx_http_twanon_compile(ngx_conf_t *cf, ngx_str_t *name,
 char *ngx_http_twanon_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t secret);
 ngx_regex_t *ngx_http_twanon_regex(ngx_conf_t *cf, ngx_str_t *pattern);
+ngx_int_t ngx_http_twanon_default_regex(ngx_conf_t *cf,
+    ngx_http_twanon_loc_conf_t *conf);
 ngx_int_t ngx_http_twanon_hmac_ready(ngx_conf_t *cf,
     ngx_http_twanon_hmac_t *h, const char *digest, const char *name,
     ngx_http_twanon_where_t *where);

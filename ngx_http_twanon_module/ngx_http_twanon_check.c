@@ -210,7 +210,8 @@ ngx_http_twanon_check_webhook(ngx_conf_t *cf,
         clcf->client_max_body_size = NGX_HTTP_TWANON_WEBHOOK_BODY_MAX;
     }
 
-    if (ngx_http_twanon_client_params_default(cf, conf) != NGX_OK
+    if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK
+        || ngx_http_twanon_client_params_default(cf, conf) != NGX_OK
         || ngx_http_twanon_fallback_ready(cf, conf) != NGX_OK
         || ngx_http_twanon_check_macs(cf, conf) != NGX_OK)
     {

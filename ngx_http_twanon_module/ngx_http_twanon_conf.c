@@ -544,3 +544,32 @@ ngx_http_twanon_hmac_ready(ngx_conf_t *cf, ngx_http_twanon_hmac_t *h,
 
     return NGX_OK;
 }
+
+
+/* the default identity pattern, compiled once for every location */
+
+ngx_int_t
+ngx_http_twanon_default_regex(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
+{
+    ngx_str_t                     pattern;
+    ngx_http_twanon_main_conf_t  *mcf;
+
+    if (conf->identity_regex) {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twanon_module);
+
+    if (mcf->default_identity_regex == NULL) {
+        ngx_str_set(&pattern, NGX_HTTP_TWANON_IDENTITY_DEFAULT);
+
+        mcf->default_identity_regex = ngx_http_twanon_regex(cf, &pattern);
+        if (mcf->default_identity_regex == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    conf->identity_regex = mcf->default_identity_regex;
+
+    return NGX_OK;
+}

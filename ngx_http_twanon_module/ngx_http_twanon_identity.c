@@ -20,8 +20,7 @@ static ngx_int_t ngx_http_twanon_word_valid(ngx_str_t *word, size_t max,
 /*
  * The one check of an operator identity: the pattern, and never empty,
  * a control character (PCRE's "$" matches before a final newline) or
- * invalid UTF-8.  Without a pattern, the default one,
- * ^[A-Za-z0-9_]{1,121}$, is checked byte by byte.
+ * invalid UTF-8.
  */
 
 ngx_int_t
@@ -32,10 +31,6 @@ ngx_http_twanon_identity_valid(ngx_regex_t *re, ngx_str_t *identity)
 
     if (identity->len == 0) {
         return NGX_DECLINED;
-    }
-
-    if (re == NULL) {
-        return ngx_http_twanon_word_valid(identity, 121, "_");
     }
 
     p = identity->data;

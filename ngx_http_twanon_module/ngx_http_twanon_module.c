@@ -491,6 +491,12 @@ ngx_http_twanon_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->default_identity_regex = NULL;
+     */
+
     if (ngx_array_init(&mcf->contents, cf->pool, 4,
                        sizeof(ngx_http_twanon_content_t))
         != NGX_OK)

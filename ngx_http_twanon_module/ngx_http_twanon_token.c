@@ -100,6 +100,10 @@ ngx_http_twanon_token_check(ngx_conf_t *cf, ngx_http_twanon_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_twanon_default_regex(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_twanon_jwt_header(cf->pool, &conf->region, &conf->jwt_header)
         != NGX_OK)
     {

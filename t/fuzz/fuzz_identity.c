@@ -128,10 +128,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     twanon_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
     twanon_fuzz_assert((rc == NGX_OK) == twanon_fuzz_identity_ok(&identity));
 
-    /* no pattern configured: the default, checked without PCRE2 */
-
-    twanon_fuzz_assert(ngx_http_twanon_identity_valid(NULL, &identity) == rc);
-
 done:
 
     twanon_fuzz_pool_done(pool);
